@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rangelock.h - shared/exclusive byte-range locks.
+ *
+ * Overview
+ * --------
+ * A rangelock_t guards one object (a file, a mapping, any big buffer) whose
+ * parts are used by many threads at once.  A thread locks a half-open byte
+ * range [start, end) of it, shared (rdlock) or exclusive (wrlock), with a
+ * caller-allocated rangelock_range_t that stands for that one acquisition.
+ *
+ *   - Two ranges conflict when they overlap and at least one is exclusive.
+ *     Adjacent ranges ([0,10) and [10,20)) never conflict.
+ *   - end == RANGELOCK_EOF means "through the end of the object, however
+ *     big".  start >= end is EINVAL: there are no empty ranges.
+ *   - FIFO among conflicts, no barging: a request is granted only when it
+ *     conflicts with no held range and with no earlier request that is still
+ *     waiting.  A shared request that overlaps a queued exclusive one waits
+ *     behind it, so writers cannot starve; a request that overlaps nothing is
+ *     granted at once, whatever else waits.
+ *   - No recursion.  A thread that locks a range overlapping one it already
+ *     holds may deadlock (even shared over shared, when an exclusive request
+ *     is queued between them).  Locks created with RANGELOCK_DEBUG detect
+ *     this and return EDEADLK instead of blocking.
+ *   - Waiting spins briefly and then sleeps on a futex in the caller's
+ *     rangelock_range_t; a release wakes only the waiters it unblocks.
+ *   - Locks are private to one process (FUTEX_PRIVATE): do not put a
+ *     rangelock_t in memory shared between processes.
+ *
+ * Errors are returned, never stored in errno: 0 or a positive errno value.
+ * Every call that fails leaves the lock exactly as it was.
+ *
+ * Ordering: a successful lock call is an acquire operation, unlock and
+ * downgrade are release operations.  Everything a thread wrote while it held
+ * a range happens before everything a later holder of a conflicting range
+ * reads after its lock call returns.
+ *
+ * Synchronization (X: may run concurrently on the same object, -: must not)
+ *
+ *                          | other call, same lock | same rangelock_range_t
+ *   init, destroy          |           -           |          n/a
+ *   lock (any variant)     |           X           |           -
+ *   unlock, downgrade      |           X           |           -
+ *
+ * A rangelock_range_t belongs to the lock from the start of the lock call
+ * that succeeds with it until unlock returns: while it is held or waiting it
+ * must not be moved, freed or passed to another lock call.  It needs no
+ * initialisation; after unlock (or a failed lock call) it may be reused.
+ * Unlock may be called from any thread.
+ *
+ * The algorithm, its invariants and why they hold: doc/design.md.
+ */
+#ifndef RANGELOCK_H
+#define RANGELOCK_H
+
+#include <stdint.h>
+#include <time.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(RANGELOCK_BUILDING) && defined(__GNUC__)
+#define RANGELOCK_API __attribute__((visibility("default")))
+#else
+#define RANGELOCK_API
+#endif
+
+/* As an end: "to the end of the object, however big". */
+#define RANGELOCK_EOF UINT64_MAX
+
+/* Flags for rangelock_init(). */
+enum {
+	/* Detect a thread locking a range that overlaps one it holds. */
+	RANGELOCK_DEBUG = 1u
+};
+
+/*
+ * The two types are complete so that they can live in a caller's struct, on
+ * the stack or in static storage, like pthread_rwlock_t.  Their contents are
+ * private to the library and may change between releases; only their sizes
+ * are part of the ABI.
+ */
+typedef struct rangelock {
+	uint64_t __rl_opaque[8];
+} rangelock_t;
+
+typedef struct rangelock_range {
+	uint64_t __rl_opaque[8];
+} rangelock_range_t;
+
+/* Static initialisation, the same as rangelock_init(lk, 0). */
+#define RANGELOCK_INITIALIZER { { 0 } }
+
+/*
+ * rangelock_init: make lk an unlocked range lock.
+ *
+ * flags is 0 or RANGELOCK_DEBUG.  Never allocates memory.
+ * Returns 0, or EINVAL for an unknown flag (lk is then left untouched).
+ */
+RANGELOCK_API int rangelock_init(rangelock_t *lk, unsigned flags);
+
+/*
+ * rangelock_destroy: end the life of lk.
+ *
+ * Returns 0, or EBUSY while any range is held or waited for; then lk is
+ * left as it was and may still be used.  After 0, lk may be freed or
+ * initialised again.
+ */
+RANGELOCK_API int rangelock_destroy(rangelock_t *lk);
+
+/*
+ * rangelock_rdlock, rangelock_wrlock: lock [start, end) shared (rd) or
+ * exclusive (wr), waiting as long as it takes.
+ *
+ * r receives the acquisition; pass it to rangelock_unlock().
+ * Ordering: acquire.
+ * Returns 0 when the range is held, or:
+ *   EINVAL  start >= end (nothing changes, r is not touched);
+ *   EDEADLK the lock has RANGELOCK_DEBUG and the calling thread already
+ *           holds a range that overlaps [start, end) (in any mode).
+ * Never returns EINTR: signals during the wait are absorbed.
+ */
+RANGELOCK_API int rangelock_rdlock(rangelock_t *lk, rangelock_range_t *r,
+				   uint64_t start, uint64_t end);
+RANGELOCK_API int rangelock_wrlock(rangelock_t *lk, rangelock_range_t *r,
+				   uint64_t start, uint64_t end);
+
+/*
+ * rangelock_tryrdlock, rangelock_trywrlock: lock [start, end) if that can be
+ * done without waiting.
+ *
+ * Ordering: acquire on success; nothing is ordered on failure.
+ * Returns 0 when the range is held, or:
+ *   EBUSY   exactly when rangelock_rdlock/wrlock would have waited: the
+ *           range conflicts with a held range or an earlier waiting request;
+ *   EINVAL, EDEADLK as for rangelock_rdlock.
+ * Never waits and never leaves a request behind.
+ */
+RANGELOCK_API int rangelock_tryrdlock(rangelock_t *lk, rangelock_range_t *r,
+				      uint64_t start, uint64_t end);
+RANGELOCK_API int rangelock_trywrlock(rangelock_t *lk, rangelock_range_t *r,
+				      uint64_t start, uint64_t end);
+
+/*
+ * rangelock_timedrdlock, rangelock_timedwrlock: lock [start, end), waiting
+ * at most until the absolute CLOCK_MONOTONIC time *abstime.
+ *
+ * A deadline already past means one attempt: granted if free at once, else
+ * ETIMEDOUT (not EBUSY), as pthread_rwlock_timedrdlock() does.
+ * Ordering: acquire on success.
+ * Returns 0 when the range is held, or:
+ *   ETIMEDOUT the deadline passed first; the request is withdrawn and
+ *             blocks nobody afterwards;
+ *   EINVAL    start >= end, abstime NULL, or abstime->tv_nsec outside
+ *             [0, 1e9);
+ *   EDEADLK   as for rangelock_rdlock.
+ * Never returns EINTR.
+ */
+RANGELOCK_API int rangelock_timedrdlock(rangelock_t *lk, rangelock_range_t *r,
+					uint64_t start, uint64_t end,
+					const struct timespec *abstime);
+RANGELOCK_API int rangelock_timedwrlock(rangelock_t *lk, rangelock_range_t *r,
+					uint64_t start, uint64_t end,
+					const struct timespec *abstime);
+
+/*
+ * rangelock_unlock: release the range held through r.
+ *
+ * May be called from any thread.  Wakes the waiters that this release
+ * unblocks, and no others.  Afterwards r may be reused or freed.
+ * Ordering: release.
+ * Returns 0, or EINVAL when r is not held on lk (never locked, already
+ * unlocked, still waiting, or held on another lock); nothing changes then.
+ */
+RANGELOCK_API int rangelock_unlock(rangelock_t *lk, rangelock_range_t *r);
+
+/*
+ * rangelock_downgrade: turn the exclusive range held through r into a shared
+ * one, without a moment in which it is not held.
+ *
+ * Wakes the waiting shared requests that the exclusive range alone blocked.
+ * Ordering: release (of the writes made under the exclusive range).
+ * Returns 0, or EINVAL when r is not held on lk or is already shared;
+ * nothing changes then.
+ */
+RANGELOCK_API int rangelock_downgrade(rangelock_t *lk, rangelock_range_t *r);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RANGELOCK_H */

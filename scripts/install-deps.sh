@@ -1,0 +1,19 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# install-deps.sh: make sure the build tools are there.  On a fresh Debian
+# machine, as root, install what is missing with apt-get; otherwise say
+# exactly what to run.
+set -eu
+missing=""
+command -v cmake >/dev/null 2>&1 || missing="$missing cmake"
+command -v cc >/dev/null 2>&1 || missing="$missing gcc"
+command -v make >/dev/null 2>&1 || missing="$missing make"
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+	echo "install-deps: installing$missing" >&2
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+else
+	echo "install-deps: missing$missing; run: sudo apt-get install$missing" >&2
+	exit 1
+fi

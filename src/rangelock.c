@@ -1,0 +1,230 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rangelock.c - the public API: argument checks, then the queue.
+ *
+ * Every call takes the guard once.  A request that conflicts with nothing
+ * on the list is appended as held and the call returns; otherwise it is
+ * refused (try, past deadline) or appended as waiting, and the caller waits
+ * on its own request's futex word (rl_wait.c) after dropping the guard.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <stdalign.h>
+#include <string.h>
+
+#include "rl_internal.h"
+
+static_assert(sizeof(struct rl_lock) <= sizeof(rangelock_t),
+	      "struct rl_lock must fit in rangelock_t");
+static_assert(alignof(struct rl_lock) <= alignof(rangelock_t),
+	      "struct rl_lock must not be more aligned than rangelock_t");
+static_assert(sizeof(struct rl_request) <= sizeof(rangelock_range_t),
+	      "struct rl_request must fit in rangelock_range_t");
+static_assert(alignof(struct rl_request) <= alignof(rangelock_range_t),
+	      "struct rl_request must not be more aligned than its handle");
+
+enum rl_how { RL_BLOCK, RL_TRY, RL_TIMED };
+
+/* The calling thread's identity for debug mode: a per-thread address. */
+static _Thread_local char rl_self_token;
+
+static const void *rl_self(void)
+{
+	return &rl_self_token;
+}
+
+static bool rl_debug(const struct rl_lock *l)
+{
+	return l->flags & RANGELOCK_DEBUG;
+}
+
+static bool rl_timespec_valid(const struct timespec *ts)
+{
+	return ts && ts->tv_nsec >= 0 && ts->tv_nsec < 1000000000L;
+}
+
+static bool rl_deadline_passed(const struct timespec *abstime)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec > abstime->tv_sec ||
+	       (now.tv_sec == abstime->tv_sec &&
+		now.tv_nsec >= abstime->tv_nsec);
+}
+
+/* rl_debug_refuses: debug mode's checks of a new request; guard held. */
+static int rl_debug_refuses(const struct rl_lock *l, const struct rl_request *q,
+			    uint64_t start, uint64_t end)
+{
+	if (rl_queue_contains(l, q))
+		return EINVAL; /* the handle is already held or waiting */
+	if (rl_queue_thread_overlaps(l, rl_self(), start, end))
+		return EDEADLK;
+	return 0;
+}
+
+static void rl_enqueue(struct rl_lock *l, struct rl_request *q, uint64_t start,
+		       uint64_t end, bool exclusive, enum rl_state state)
+{
+	q->start = start;
+	q->end = end;
+	q->exclusive = exclusive;
+	q->lock = l;
+	q->owner = rl_debug(l) ? rl_self() : NULL;
+	/* relaxed: published to other threads by the guard's release. */
+	atomic_store_explicit(&q->state, state, memory_order_relaxed);
+	rl_queue_append(l, q);
+}
+
+/* Internal result of rl_admit(): appended as waiting, the caller must wait. */
+#define RL_QUEUED (-1)
+
+/* rl_admit: decide a new request; guard held.  Returns 0 (held), RL_QUEUED
+ * (appended as waiting) or an error, with nothing changed. */
+static int rl_admit(struct rl_lock *l, struct rl_request *q, uint64_t start,
+		    uint64_t end, bool exclusive, enum rl_how how,
+		    const struct timespec *abstime)
+{
+	if (rl_unlikely(rl_debug(l))) {
+		int rc = rl_debug_refuses(l, q, start, end);
+
+		if (rc)
+			return rc;
+	}
+	if (!rl_queue_conflicts(l, start, end, exclusive)) {
+		rl_enqueue(l, q, start, end, exclusive, RL_HELD);
+		return 0;
+	}
+	if (how == RL_TRY)
+		return EBUSY;
+	if (how == RL_TIMED && rl_deadline_passed(abstime))
+		return ETIMEDOUT;
+	rl_enqueue(l, q, start, end, exclusive, RL_WAITING);
+	return RL_QUEUED;
+}
+
+static int rl_acquire(rangelock_t *lk, rangelock_range_t *r, uint64_t start,
+		      uint64_t end, bool exclusive, enum rl_how how,
+		      const struct timespec *abstime)
+{
+	struct rl_lock *l = rl_lock_of(lk);
+	struct rl_request *q = rl_request_of(r);
+	int rc;
+
+	if (start >= end || (how == RL_TIMED && !rl_timespec_valid(abstime)))
+		return EINVAL;
+
+	rl_guard_lock(l);
+	rc = rl_admit(l, q, start, end, exclusive, how, abstime);
+	rl_guard_unlock(l);
+
+	if (rc == RL_QUEUED)
+		rc = rl_wait_granted(l, q, how == RL_TIMED ? abstime : NULL);
+	return rc;
+}
+
+/* rl_holds: is q held on l?  Guard held. */
+static bool rl_holds(const struct rl_lock *l, const struct rl_request *q)
+{
+	/* relaxed: a held request's state changes only under the guard. */
+	if (q->lock != l ||
+	    atomic_load_explicit(&q->state, memory_order_relaxed) != RL_HELD)
+		return false;
+	return !rl_debug(l) || rl_queue_contains(l, q);
+}
+
+int rangelock_init(rangelock_t *lk, unsigned flags)
+{
+	if (flags & ~(unsigned)RANGELOCK_DEBUG)
+		return EINVAL;
+	memset(lk, 0, sizeof(*lk));
+	rl_lock_of(lk)->flags = flags;
+	return 0;
+}
+
+int rangelock_destroy(rangelock_t *lk)
+{
+	struct rl_lock *l = rl_lock_of(lk);
+	int rc = 0;
+
+	rl_guard_lock(l);
+	if (l->head)
+		rc = EBUSY;
+	rl_guard_unlock(l);
+	return rc;
+}
+
+int rangelock_rdlock(rangelock_t *lk, rangelock_range_t *r, uint64_t start,
+		     uint64_t end)
+{
+	return rl_acquire(lk, r, start, end, false, RL_BLOCK, NULL);
+}
+
+int rangelock_wrlock(rangelock_t *lk, rangelock_range_t *r, uint64_t start,
+		     uint64_t end)
+{
+	return rl_acquire(lk, r, start, end, true, RL_BLOCK, NULL);
+}
+
+int rangelock_tryrdlock(rangelock_t *lk, rangelock_range_t *r, uint64_t start,
+			uint64_t end)
+{
+	return rl_acquire(lk, r, start, end, false, RL_TRY, NULL);
+}
+
+int rangelock_trywrlock(rangelock_t *lk, rangelock_range_t *r, uint64_t start,
+			uint64_t end)
+{
+	return rl_acquire(lk, r, start, end, true, RL_TRY, NULL);
+}
+
+int rangelock_timedrdlock(rangelock_t *lk, rangelock_range_t *r,
+			  uint64_t start, uint64_t end,
+			  const struct timespec *abstime)
+{
+	return rl_acquire(lk, r, start, end, false, RL_TIMED, abstime);
+}
+
+int rangelock_timedwrlock(rangelock_t *lk, rangelock_range_t *r,
+			  uint64_t start, uint64_t end,
+			  const struct timespec *abstime)
+{
+	return rl_acquire(lk, r, start, end, true, RL_TIMED, abstime);
+}
+
+int rangelock_unlock(rangelock_t *lk, rangelock_range_t *r)
+{
+	struct rl_lock *l = rl_lock_of(lk);
+	struct rl_request *q = rl_request_of(r);
+	int rc = EINVAL;
+
+	rl_guard_lock(l);
+	if (rl_holds(l, q)) {
+		struct rl_request *next = q->next;
+
+		rl_queue_remove(l, q);
+		/* relaxed: the guard's release publishes it. */
+		atomic_store_explicit(&q->state, RL_IDLE, memory_order_relaxed);
+		rl_queue_grant_after(l, next, q->start, q->end);
+		rc = 0;
+	}
+	rl_guard_unlock(l);
+	return rc;
+}
+
+int rangelock_downgrade(rangelock_t *lk, rangelock_range_t *r)
+{
+	struct rl_lock *l = rl_lock_of(lk);
+	struct rl_request *q = rl_request_of(r);
+	int rc = EINVAL;
+
+	rl_guard_lock(l);
+	if (rl_holds(l, q) && q->exclusive) {
+		q->exclusive = false;
+		rl_queue_grant_after(l, q->next, q->start, q->end);
+		rc = 0;
+	}
+	rl_guard_unlock(l);
+	return rc;
+}

@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rl_wait.c - the requester's side of waiting for a range.
+ *
+ * The request is on the list in state RL_WAITING when we get here, and the
+ * guard is released.  We spin on the request's own state word for a while
+ * (a conflicting holder usually lets go within a short critical section),
+ * then announce RL_SLEEPING and sleep on the word.  The granter exchanges
+ * the word to RL_HELD and calls futex_wake only if it took RL_SLEEPING away,
+ * so no wake-up is lost: if our CAS to RL_SLEEPING fails, the word is
+ * already RL_HELD; if it succeeds, the granter will see RL_SLEEPING, and
+ * futex_wait returns at once if the word changed before we slept.
+ */
+#include <errno.h>
+
+#include "rl_internal.h"
+
+#define RL_WAIT_SPINS 200
+
+static bool rl_is_granted(struct rl_request *q)
+{
+	/* acquire: the previous holder's writes; pairs with the release
+	 * exchange in rl_grant(). */
+	return atomic_load_explicit(&q->state, memory_order_acquire) == RL_HELD;
+}
+
+/*
+ * rl_withdraw: the deadline passed.  Under the guard, either the grant beat
+ * us (keep it: report success) or we leave the list and re-grant whoever
+ * waited only behind us, so the timed-out request blocks nobody afterwards.
+ */
+static int rl_withdraw(struct rl_lock *l, struct rl_request *q)
+{
+	int rc = 0;
+
+	rl_guard_lock(l);
+	if (!rl_is_granted(q)) {
+		struct rl_request *next = q->next;
+
+		rl_queue_remove(l, q);
+		/* relaxed: under the guard, nobody else looks at q now. */
+		atomic_store_explicit(&q->state, RL_IDLE, memory_order_relaxed);
+		rl_queue_grant_after(l, next, q->start, q->end);
+		rc = ETIMEDOUT;
+	}
+	rl_guard_unlock(l);
+	return rc;
+}
+
+/*
+ * rl_wait_granted: wait until q is granted (0) or until *abstime, when
+ * abstime is not NULL (ETIMEDOUT, with q withdrawn from the list).
+ */
+int rl_wait_granted(struct rl_lock *l, struct rl_request *q,
+		    const struct timespec *abstime)
+{
+	for (int i = 0; i < RL_WAIT_SPINS; i++) {
+		if (rl_is_granted(q))
+			return 0;
+		rl_cpu_relax();
+	}
+
+	uint32_t expected = RL_WAITING;
+
+	/* relaxed: the announcement orders nothing, the granter only reads
+	 * the value.  If it fails the word is RL_HELD, which the acquire load
+	 * in rl_is_granted() below then takes. */
+	atomic_compare_exchange_strong_explicit(&q->state, &expected,
+						RL_SLEEPING, memory_order_relaxed,
+						memory_order_relaxed);
+	while (!rl_is_granted(q))
+		if (rl_futex_wait(&q->state, RL_SLEEPING, abstime) == ETIMEDOUT)
+			return rl_withdraw(l, q);
+	return 0;
+}

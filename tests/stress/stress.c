@@ -1,0 +1,290 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * stress.c - many threads, random shared/exclusive/try/timed/downgrade
+ * requests over a small space, checked against an independent shadow.
+ *
+ * The space is `units` pages.  Each page has a shadow count of shared and
+ * of exclusive holders, kept with sequentially consistent atomics outside
+ * the lock.  A holder announces itself on every page of its range and then
+ * checks the other count: an exclusive holder must see no other holder, a
+ * shared holder no exclusive one.  With seq_cst, of two conflicting holders
+ * at least one sees the other, so any overlap the lock lets through is
+ * caught (Dekker's argument).
+ *
+ * Also checked: every thread makes progress (no starvation), the whole run
+ * keeps making progress (a watchdog fails a hang), and at the end the lock
+ * is idle (destroy returns 0).
+ *
+ * usage: stress [--threads N] [--seconds S] [--units U] [--seed X] [--debug]
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define PAGE 4096u
+
+struct config {
+	int threads;
+	double seconds;
+	int units;
+	uint64_t seed;
+	unsigned flags;
+};
+
+struct worker {
+	pthread_t thread;
+	int id;
+	uint64_t rng;
+	long acquired;         /* successful lock calls */
+	long busy, timedout;   /* refused try and timed calls */
+};
+
+static struct config cfg = { 4, 2.0, 64, 0, 0 };
+static rangelock_t lock;
+static atomic_int *readers, *writers;
+static atomic_long progress;
+static atomic_int stop;
+static atomic_long violations;
+
+static uint64_t rng_next(uint64_t *s)
+{
+	/* xorshift64*: reproducible per thread from --seed */
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * 0x2545F4914F6CDD1DULL;
+}
+
+static void violation(const char *what, int unit, int line)
+{
+	/* seq_cst: test bookkeeping. */
+	if (atomic_fetch_add_explicit(&violations, 1, memory_order_seq_cst) < 5)
+		fprintf(stderr, "stress.c:%d: VIOLATION: %s on page %d\n",
+			line, what, unit);
+}
+
+/* Shadow bookkeeping; all seq_cst for the Dekker argument above. */
+static void shadow_enter(int lo, int hi, bool exclusive)
+{
+	for (int u = lo; u < hi; u++) {
+		if (exclusive) {
+			if (atomic_fetch_add_explicit(&writers[u], 1, memory_order_seq_cst))
+				violation("two exclusive holders", u, __LINE__);
+			if (atomic_load_explicit(&readers[u], memory_order_seq_cst))
+				violation("exclusive holder beside shared", u, __LINE__);
+		} else {
+			atomic_fetch_add_explicit(&readers[u], 1, memory_order_seq_cst);
+			if (atomic_load_explicit(&writers[u], memory_order_seq_cst))
+				violation("shared holder beside exclusive", u, __LINE__);
+		}
+	}
+}
+
+static void shadow_leave(int lo, int hi, bool exclusive)
+{
+	for (int u = lo; u < hi; u++)
+		atomic_fetch_sub_explicit(exclusive ? &writers[u] : &readers[u],
+					  1, memory_order_seq_cst);
+}
+
+/* Exclusive -> shared in the shadow: count as a reader before leaving as a
+ * writer, so the pages are never shown unheld. */
+static void shadow_downgrade(int lo, int hi)
+{
+	for (int u = lo; u < hi; u++)
+		atomic_fetch_add_explicit(&readers[u], 1, memory_order_seq_cst);
+	shadow_leave(lo, hi, true);
+}
+
+static void hold_briefly(struct worker *w)
+{
+	int spins = (int)(rng_next(&w->rng) % 64);
+
+	for (int i = 0; i < spins; i++)
+		atomic_signal_fence(memory_order_seq_cst);
+	if (rng_next(&w->rng) % 16 == 0)
+		sched_yield();
+}
+
+static struct timespec random_deadline(struct worker *w)
+{
+	uint64_t r = rng_next(&w->rng);
+
+	if (r % 8 == 0)
+		return (struct timespec){ 0, 0 };   /* already past */
+	return t_deadline_ms((long)(r % 3));
+}
+
+/* One random operation.  Returns after the range (if granted) is released. */
+static void one_op(struct worker *w)
+{
+	uint64_t r = rng_next(&w->rng);
+	int lo = (int)(r % (uint64_t)cfg.units);
+	int len = 1 + (int)((r >> 16) % 8);
+	bool to_eof = (r >> 24) % 32 == 0;
+	int hi = to_eof || lo + len > cfg.units ? cfg.units : lo + len;
+	uint64_t start = (uint64_t)lo * PAGE;
+	uint64_t end = to_eof ? RANGELOCK_EOF : (uint64_t)hi * PAGE;
+	int kind = (int)((r >> 32) % 20);
+	bool exclusive = kind % 2 == 1;
+	struct timespec deadline;
+	rangelock_range_t range;
+	int rc;
+
+	if (kind < 8)
+		rc = exclusive ? rangelock_wrlock(&lock, &range, start, end)
+			       : rangelock_rdlock(&lock, &range, start, end);
+	else if (kind < 12)
+		rc = exclusive ? rangelock_trywrlock(&lock, &range, start, end)
+			       : rangelock_tryrdlock(&lock, &range, start, end);
+	else if (kind < 18) {
+		deadline = random_deadline(w);
+		rc = exclusive ? rangelock_timedwrlock(&lock, &range, start, end, &deadline)
+			       : rangelock_timedrdlock(&lock, &range, start, end, &deadline);
+	} else {
+		exclusive = true;   /* lock exclusive, then downgrade */
+		rc = rangelock_wrlock(&lock, &range, start, end);
+	}
+	if (rc == EBUSY) {
+		w->busy++;
+		return;
+	}
+	if (rc == ETIMEDOUT) {
+		w->timedout++;
+		return;
+	}
+	if (rc != 0)
+		t_fail(__FILE__, __LINE__, "thread %d: lock = %s", w->id, t_errname(rc));
+
+	w->acquired++;
+	shadow_enter(lo, hi, exclusive);
+	hold_briefly(w);
+	if (kind >= 18) {
+		shadow_downgrade(lo, hi);
+		CHECK_RC(rangelock_downgrade(&lock, &range), 0);
+		exclusive = false;
+		hold_briefly(w);
+	}
+	shadow_leave(lo, hi, exclusive);
+	CHECK_RC(rangelock_unlock(&lock, &range), 0);
+	/* relaxed: a progress counter for the watchdog only. */
+	atomic_fetch_add_explicit(&progress, 1, memory_order_relaxed);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	/* seq_cst: test bookkeeping. */
+	while (!atomic_load_explicit(&stop, memory_order_seq_cst))
+		one_op(w);
+	return NULL;
+}
+
+static void parse_args(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (!strcmp(a, "--debug")) {
+			cfg.flags = RANGELOCK_DEBUG;
+			continue;
+		}
+		if (!v)
+			goto usage;
+		i++;
+		if (!strcmp(a, "--threads"))
+			cfg.threads = atoi(v);
+		else if (!strcmp(a, "--seconds"))
+			cfg.seconds = atof(v);
+		else if (!strcmp(a, "--units"))
+			cfg.units = atoi(v);
+		else if (!strcmp(a, "--seed"))
+			cfg.seed = strtoull(v, NULL, 0);
+		else
+			goto usage;
+	}
+	if (cfg.threads >= 1 && cfg.threads <= 1024 && cfg.seconds > 0 &&
+	    cfg.units >= 1 && cfg.units <= 1 << 20)
+		return;
+usage:
+	fprintf(stderr, "usage: stress [--threads 1..1024] [--seconds S>0] "
+			"[--units 1..1048576] [--seed X] [--debug]\n");
+	exit(2);
+}
+
+/* Watch the run: stop it after cfg.seconds; fail it if nothing was granted
+ * for 10 s (a hang: lost wake-up or deadlock). */
+static void watch(void)
+{
+	long last = -1;
+	int still = 0;
+
+	for (int tick = 0; tick < (int)(cfg.seconds * 100); tick++) {
+		t_sleep_ms(10);
+		/* relaxed: progress counter. */
+		long now = atomic_load_explicit(&progress, memory_order_relaxed);
+		still = now == last ? still + 1 : 0;
+		last = now;
+		if (still >= 1000)
+			t_fail(__FILE__, __LINE__, "no progress for 10 s: hang");
+	}
+	atomic_store_explicit(&stop, 1, memory_order_seq_cst);
+}
+
+int main(int argc, char **argv)
+{
+	struct worker *w;
+	long total = 0, min = -1, max = 0;
+
+	cfg.seed = (uint64_t)time(NULL);
+	parse_args(argc, argv);
+	printf("stress: threads=%d seconds=%.1f units=%d seed=%" PRIu64 "%s\n",
+	       cfg.threads, cfg.seconds, cfg.units, cfg.seed,
+	       cfg.flags ? " debug" : "");
+	fflush(stdout);
+
+	readers = calloc((size_t)cfg.units, sizeof(*readers));
+	writers = calloc((size_t)cfg.units, sizeof(*writers));
+	w = calloc((size_t)cfg.threads, sizeof(*w));
+	CHECK(readers && writers && w);
+	CHECK_RC(rangelock_init(&lock, cfg.flags), 0);
+
+	for (int i = 0; i < cfg.threads; i++) {
+		w[i].id = i;
+		w[i].rng = cfg.seed * 0x9E3779B97F4A7C15ULL + (uint64_t)i + 1;
+		CHECK(pthread_create(&w[i].thread, NULL, worker_main, &w[i]) == 0);
+	}
+	watch();
+	for (int i = 0; i < cfg.threads; i++) {
+		/* A thread stuck after stop is a hang too: give it 10 s. */
+		struct timespec limit;
+
+		clock_gettime(CLOCK_REALTIME, &limit);
+		limit.tv_sec += 10;
+		if (pthread_timedjoin_np(w[i].thread, NULL, &limit) != 0)
+			t_fail(__FILE__, __LINE__, "thread %d did not finish: hang", i);
+		total += w[i].acquired;
+		min = min < 0 || w[i].acquired < min ? w[i].acquired : min;
+		max = w[i].acquired > max ? w[i].acquired : max;
+	}
+	printf("stress: %ld acquisitions, per thread min %ld mean %ld max %ld\n",
+	       total, min, total / cfg.threads, max);
+
+	CHECK_RC(rangelock_destroy(&lock), 0);
+	if (atomic_load_explicit(&violations, memory_order_seq_cst))
+		t_fail(__FILE__, __LINE__, "%ld shadow violations (seed %" PRIu64 ")",
+		       atomic_load_explicit(&violations, memory_order_seq_cst), cfg.seed);
+	/* Starvation: with FIFO among conflicts every thread gets its turn, and
+	 * about an equal share of them (20x below the mean fails). */
+	if (min == 0 || min < total / cfg.threads / 20)
+		t_fail(__FILE__, __LINE__, "a thread starved: min %ld, mean %ld (seed %" PRIu64 ")",
+		       min, total / cfg.threads, cfg.seed);
+	printf("1 passed, 0 failed\n");
+	free(readers);
+	free(writers);
+	free(w);
+	return 0;
+}
