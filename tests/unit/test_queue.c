@@ -164,8 +164,8 @@ static void test_unlock_from_another_thread(void)
 	CHECK((intptr_t)ret == 0);
 	CHECK_RC(t_request_wait(&waiter), 0);
 	CHECK_RC(rangelock_trywrlock(&lk, &probe, 0, 1), EBUSY);
-	CHECK(pthread_create(&th, NULL, unlock_elsewhere,
-			     (void *[]){ &lk, &waiter.range }) == 0);
+	args[1] = &waiter.range;
+	CHECK(pthread_create(&th, NULL, unlock_elsewhere, args) == 0);
 	CHECK(pthread_join(th, &ret) == 0);
 	CHECK((intptr_t)ret == 0);
 	CHECK_RC(rangelock_unlock(&lk, &r), EINVAL);
