@@ -2,7 +2,8 @@
 # The README's commands.  CMake does the building; this file only names the
 # jobs and installs missing build tools on a fresh Debian machine.
 #
-#   make run         build, then run the main job (the example for now)
+#   make run         build, then run the main job: rlbench --quick, its table,
+#                    CSV and plots in bench/results/
 #   make test        build, then run every test
 #   make test-tsan   the tests under ThreadSanitizer
 #   make test-asan   the tests under AddressSanitizer + UndefinedBehaviorSanitizer
@@ -12,7 +13,7 @@ MAKEFLAGS += --no-print-directory
 JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all run test test-tsan test-asan deps clean
+.PHONY: all run example test test-tsan test-asan deps clean
 
 all: $(BUILD)/.built
 
@@ -25,6 +26,12 @@ $(BUILD)/.built: deps FORCE
 	@touch $@
 
 run: all
+	@scripts/install-deps.sh --optional gnuplot-nox valgrind || true
+	@mkdir -p bench/results
+	$(BUILD)/bench/rlbench --quick --csv bench/results/quick.csv
+	@bench/plot.sh bench/results/quick.csv bench/results
+
+example: all
 	$(BUILD)/examples/file_ranges
 
 test: all

@@ -3,13 +3,9 @@
  * stress.c - many threads, random shared/exclusive/try/timed/downgrade
  * requests over a small space, checked against an independent shadow.
  *
- * The space is `units` pages.  Each page has a shadow count of shared and
- * of exclusive holders, kept with sequentially consistent atomics outside
- * the lock.  A holder announces itself on every page of its range and then
- * checks the other count: an exclusive holder must see no other holder, a
- * shared holder no exclusive one.  With seq_cst, of two conflicting holders
- * at least one sees the other, so any overlap the lock lets through is
- * caught (Dekker's argument).
+ * The space is `units` pages, checked by tests/common/shadow.c: an
+ * independent per-page count of shared and exclusive holders that catches
+ * any overlap the lock lets through.
  *
  * Also checked: every thread makes progress (no starvation), the whole run
  * keeps making progress (a watchdog fails a hang), and at the end the lock
@@ -22,6 +18,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "shadow.h"
 
 #define PAGE 4096u
 
@@ -43,10 +40,9 @@ struct worker {
 
 static struct config cfg = { 4, 2.0, 64, 0, 0 };
 static rangelock_t lock;
-static atomic_int *readers, *writers;
+static struct shadow *shadow;
 static atomic_long progress;
 static atomic_int stop;
-static atomic_long violations;
 
 static uint64_t rng_next(uint64_t *s)
 {
@@ -55,47 +51,6 @@ static uint64_t rng_next(uint64_t *s)
 	*s ^= *s << 25;
 	*s ^= *s >> 27;
 	return *s * 0x2545F4914F6CDD1DULL;
-}
-
-static void violation(const char *what, int unit, int line)
-{
-	/* seq_cst: test bookkeeping. */
-	if (atomic_fetch_add_explicit(&violations, 1, memory_order_seq_cst) < 5)
-		fprintf(stderr, "stress.c:%d: VIOLATION: %s on page %d\n",
-			line, what, unit);
-}
-
-/* Shadow bookkeeping; all seq_cst for the Dekker argument above. */
-static void shadow_enter(int lo, int hi, bool exclusive)
-{
-	for (int u = lo; u < hi; u++) {
-		if (exclusive) {
-			if (atomic_fetch_add_explicit(&writers[u], 1, memory_order_seq_cst))
-				violation("two exclusive holders", u, __LINE__);
-			if (atomic_load_explicit(&readers[u], memory_order_seq_cst))
-				violation("exclusive holder beside shared", u, __LINE__);
-		} else {
-			atomic_fetch_add_explicit(&readers[u], 1, memory_order_seq_cst);
-			if (atomic_load_explicit(&writers[u], memory_order_seq_cst))
-				violation("shared holder beside exclusive", u, __LINE__);
-		}
-	}
-}
-
-static void shadow_leave(int lo, int hi, bool exclusive)
-{
-	for (int u = lo; u < hi; u++)
-		atomic_fetch_sub_explicit(exclusive ? &writers[u] : &readers[u],
-					  1, memory_order_seq_cst);
-}
-
-/* Exclusive -> shared in the shadow: count as a reader before leaving as a
- * writer, so the pages are never shown unheld. */
-static void shadow_downgrade(int lo, int hi)
-{
-	for (int u = lo; u < hi; u++)
-		atomic_fetch_add_explicit(&readers[u], 1, memory_order_seq_cst);
-	shadow_leave(lo, hi, true);
 }
 
 static void hold_briefly(struct worker *w)
@@ -159,15 +114,15 @@ static void one_op(struct worker *w)
 		t_fail(__FILE__, __LINE__, "thread %d: lock = %s", w->id, t_errname(rc));
 
 	w->acquired++;
-	shadow_enter(lo, hi, exclusive);
+	shadow_enter(shadow, lo, hi, exclusive);
 	hold_briefly(w);
 	if (kind >= 18) {
-		shadow_downgrade(lo, hi);
+		shadow_downgrade(shadow, lo, hi);
 		CHECK_RC(rangelock_downgrade(&lock, &range), 0);
 		exclusive = false;
 		hold_briefly(w);
 	}
-	shadow_leave(lo, hi, exclusive);
+	shadow_leave(shadow, lo, hi, exclusive);
 	CHECK_RC(rangelock_unlock(&lock, &range), 0);
 	/* relaxed: a progress counter for the watchdog only. */
 	atomic_fetch_add_explicit(&progress, 1, memory_order_relaxed);
@@ -246,10 +201,9 @@ int main(int argc, char **argv)
 	       cfg.flags ? " debug" : "");
 	fflush(stdout);
 
-	readers = calloc((size_t)cfg.units, sizeof(*readers));
-	writers = calloc((size_t)cfg.units, sizeof(*writers));
+	shadow = shadow_new(cfg.units);
 	w = calloc((size_t)cfg.threads, sizeof(*w));
-	CHECK(readers && writers && w);
+	CHECK(shadow && w);
 	CHECK_RC(rangelock_init(&lock, cfg.flags), 0);
 
 	for (int i = 0; i < cfg.threads; i++) {
@@ -274,17 +228,16 @@ int main(int argc, char **argv)
 	       total, min, total / cfg.threads, max);
 
 	CHECK_RC(rangelock_destroy(&lock), 0);
-	if (atomic_load_explicit(&violations, memory_order_seq_cst))
+	if (shadow_violations(shadow))
 		t_fail(__FILE__, __LINE__, "%ld shadow violations (seed %" PRIu64 ")",
-		       atomic_load_explicit(&violations, memory_order_seq_cst), cfg.seed);
+		       shadow_violations(shadow), cfg.seed);
 	/* Starvation: with FIFO among conflicts every thread gets its turn, and
 	 * about an equal share of them (20x below the mean fails). */
 	if (min == 0 || min < total / cfg.threads / 20)
 		t_fail(__FILE__, __LINE__, "a thread starved: min %ld, mean %ld (seed %" PRIu64 ")",
 		       min, total / cfg.threads, cfg.seed);
 	printf("1 passed, 0 failed\n");
-	free(readers);
-	free(writers);
+	shadow_free(shadow);
 	free(w);
 	return 0;
 }

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * c_rwlock.c - one pthread_rwlock_t for the whole object: shared ranges take
+ * it shared, exclusive ranges exclusive.  What most programs do, and what
+ * Linux chose instead of range locks (a per-inode rw semaphore).  glibc's
+ * default rwlock prefers readers, so writers can starve: the `fair`
+ * workload shows it.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "contender.h"
+
+static void *rw_create(uint64_t object_size)
+{
+	pthread_rwlock_t *rw = aligned_alloc(64, 64);
+
+	(void)object_size;
+	if (rw && pthread_rwlock_init(rw, NULL) != 0)
+		bench_die("pthread_rwlock_init failed");
+	return rw;
+}
+
+static void rw_destroy(void *lock)
+{
+	pthread_rwlock_destroy(lock);
+	free(lock);
+}
+
+static void *rw_thread_init(void *lock)
+{
+	(void)lock;
+	return NULL;
+}
+
+static void rw_thread_fini(void *lock, void *ctx)
+{
+	(void)lock;
+	(void)ctx;
+}
+
+static void rw_lock(void *lock, void *ctx, struct bench_range *r)
+{
+	(void)ctx;
+	if ((r->exclusive ? pthread_rwlock_wrlock(lock)
+			  : pthread_rwlock_rdlock(lock)) != 0)
+		bench_die("pthread_rwlock: lock failed");
+}
+
+static void rw_unlock(void *lock, void *ctx, struct bench_range *r)
+{
+	(void)ctx;
+	(void)r;
+	pthread_rwlock_unlock(lock);
+}
+
+const struct contender contender_rwlock = {
+	.name = "rwlock",
+	.about = "one pthread_rwlock_t for the whole object",
+	.create = rw_create,
+	.destroy = rw_destroy,
+	.thread_init = rw_thread_init,
+	.thread_fini = rw_thread_fini,
+	.lock = rw_lock,
+	.unlock = rw_unlock,
+	.whole_object = true,
+};

@@ -1,0 +1,45 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# plot.sh CSV OUTDIR: draw rlbench's CSV (medians of the repetitions) as PNGs
+# with gnuplot: throughput vs threads (disjoint), cost vs held ranges (held),
+# and the fair workload's writer wait percentiles.
+set -eu
+csv=$1 out=$2
+command -v gnuplot >/dev/null 2>&1 || { echo "plot.sh: gnuplot not installed (apt-get install gnuplot-nox); no plots" >&2; exit 0; }
+mkdir -p "$out"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# median per (workload, params, metric, contender) -> tmp/<workload>.dat lines:
+# contender x value
+awk -F, 'NR > 1 { k = $1 FS $2 FS $3 FS $5; v[k] = v[k] " " $7 }
+END { for (k in v) { n = split(v[k], a, " "); asort(a); m = (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2; print k FS m } }' "$csv" > "$tmp/med"
+
+contenders=$(awk -F, 'NR > 1 { print $5 }' "$csv" | awk '!s[$0]++')
+for c in $contenders; do
+	awk -F, -v c="$c" '$1 == "disjoint" && $4 == c { split($2, p, " "); print p[2], $5 }' "$tmp/med" | sort -n > "$tmp/disjoint.$c"
+	awk -F, -v c="$c" '$1 == "held" && $4 == c && $2 ~ /^rd/ { split($2, p, " "); print (p[2] == 0 ? 1 : p[2]), $5 }' "$tmp/med" | sort -n > "$tmp/held.$c"
+done
+
+plot_lines() { # file-prefix
+	sep=""
+	for c in $contenders; do
+		[ -s "$tmp/$1.$c" ] && printf '%s"%s" using 1:2 with linespoints title "%s"' "$sep" "$tmp/$1.$c" "$c"
+		sep=", "
+	done
+}
+
+gnuplot <<GP
+set terminal pngcairo size 900,560 noenhanced
+set grid
+set key outside right
+set output "$out/disjoint.png"
+set title "disjoint: threads on their own pages, exclusive 1-page lock+unlock (2 cores)"
+set xlabel "threads"; set ylabel "Mops/s (aggregate)"; set logscale x 2
+plot $(plot_lines disjoint)
+set output "$out/held.png"
+set title "held: one shared 1-page lock+unlock while N other ranges are held (N=0 drawn at 1)"
+set xlabel "ranges held"; set ylabel "ns per pair"; set logscale x 10; set logscale y 10
+plot $(plot_lines held)
+GP
+echo "plot.sh: wrote $out/disjoint.png $out/held.png"

@@ -1,0 +1,401 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rlbench - rangelock side by side with what people would use instead.
+ *
+ *   rlbench --quick                 a representative subset, about a minute
+ *   rlbench --smoke                 every workload once with tiny windows (CI)
+ *   rlbench                         everything, longer windows, 5 repetitions
+ *   rlbench --list                  workloads and contenders
+ *   rlbench --csv FILE              also write every repetition to FILE
+ *   rlbench --workload A,B --contender X,Y --reps N
+ *   rlbench --validate MS           shadow-overlap check of every contender
+ *   rlbench --callgrind NAME [--pairs N] [--exclusive]
+ *                                   a bare loop for bench/callgrind.sh
+ *
+ * Every measurement: warm-up, then a timed window, repeated; the table shows
+ * the median and each contender's ratio to rangelock, the CSV every run.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "contender.h"
+#include "stats.h"
+#include "workloads.h"
+
+#ifndef RLBENCH_CFLAGS
+#define RLBENCH_CFLAGS "?"
+#endif
+
+static const struct contender *const all_contenders[] = {
+	&contender_rangelock, &contender_rwlock, &contender_ofd,
+	&contender_tree, &contender_list,
+};
+#define NCONTENDERS (int)(sizeof(all_contenders) / sizeof(all_contenders[0]))
+
+static const char *const all_workloads[] = {
+	"uncontended", "held", "disjoint", "mixed", "file", "fair",
+};
+#define NWORKLOADS (int)(sizeof(all_workloads) / sizeof(all_workloads[0]))
+
+struct options {
+	bool quick;
+	int reps;
+	const char *csv_path;
+	bool use_contender[NCONTENDERS];
+	bool use_workload[NWORKLOADS];
+	struct timing single, multi, fair;
+};
+
+static struct options opt;
+static FILE *csv;
+
+void bench_die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "rlbench: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+/* One row group: a workload with its parameters, run for each contender. */
+struct spec {
+	const char *workload;
+	char params[48];
+	int kind;        /* index into all_workloads */
+	int a, b;        /* workload parameters */
+};
+
+static void run_spec(const struct spec *s, const struct contender *c,
+		     struct result *out)
+{
+	memset(out, 0, sizeof(*out));
+	switch (s->kind) {
+	case 0: wl_uncontended(c, &opt.single, s->a, s->b, out); break;
+	case 1: wl_held(c, &opt.single, s->a, s->b, out); break;
+	case 2: wl_disjoint(c, &opt.multi, s->a, true, out); break;
+	case 3: wl_mixed(c, &opt.multi, 2, s->b, s->a, out); break;
+	case 4: wl_file(c, &opt.multi, s->a, out); break;
+	case 5: wl_fair(c, &opt.fair, s->a, s->b, out); break;
+	}
+}
+
+static void print_header(void)
+{
+	printf("%-34s", "workload / metric");
+	for (int k = 0; k < NCONTENDERS; k++)
+		if (opt.use_contender[k])
+			printf(" %17s", all_contenders[k]->name);
+	printf("  spread\n");
+}
+
+/* Runs one spec on every contender, opt.reps times, prints its rows. */
+static void measure(const struct spec *s)
+{
+	double v[NCONTENDERS][MAX_METRICS][16];
+	struct result res = { 0 };
+
+	for (int k = 0; k < NCONTENDERS; k++) {
+		if (!opt.use_contender[k])
+			continue;
+		for (int rep = 0; rep < opt.reps; rep++) {
+			run_spec(s, all_contenders[k], &res);
+			for (int m = 0; m < res.n; m++) {
+				v[k][m][rep] = res.value[m];
+				if (csv)
+					fprintf(csv, "%s,%s,%s,%s,%s,%d,%.6g\n",
+						s->workload, s->params,
+						res.metric[m], res.unit[m],
+						all_contenders[k]->name, rep,
+						res.value[m]);
+			}
+		}
+	}
+	for (int m = 0; m < res.n; m++) {
+		char label[80];
+		double base = NAN, spread = 0;
+
+		snprintf(label, sizeof(label), "%s %s %s [%s]", s->workload,
+			 s->params, res.metric[m], res.unit[m]);
+		printf("%-34s", label);
+		for (int k = 0; k < NCONTENDERS; k++) {
+			if (!opt.use_contender[k])
+				continue;
+			double med = stats_median(v[k][m], opt.reps);
+			if (isnan(med)) {
+				printf(" %17s", "n/a");
+				continue;
+			}
+			double sp = stats_spread(v[k][m], opt.reps);
+			spread = sp > spread ? sp : spread;
+			if (k == 0)
+				base = med;
+			if (isnan(base) || base == 0)
+				printf(" %9.4g        ", med);
+			else
+				printf(" %9.4g (%5.2fx)", med, med / base);
+		}
+		printf("  %4.0f%%\n", spread * 100);
+		fflush(stdout);
+	}
+}
+
+static void add(struct spec *specs, int *n, int kind, int a, int b,
+		const char *fmt, ...)
+{
+	struct spec *s = &specs[(*n)++];
+	va_list ap;
+
+	s->workload = all_workloads[kind];
+	s->kind = kind;
+	s->a = a;
+	s->b = b;
+	va_start(ap, fmt);
+	vsnprintf(s->params, sizeof(s->params), fmt, ap);
+	va_end(ap);
+}
+
+static int build_specs(struct spec *specs)
+{
+	static const int held_quick[] = { 0, 10, 100, 1000, 10000 };
+	static const int threads[] = { 1, 2, 8, 32, 64 };
+	static const int reads[] = { 0, 50, 90, 100 };
+	int n = 0;
+
+	if (opt.use_workload[0]) {
+		add(specs, &n, 0, 1, false, "rd 1p");
+		add(specs, &n, 0, 1, true, "wr 1p");
+		add(specs, &n, 0, 16, true, "wr 16p");
+		add(specs, &n, 0, 256, true, "wr 256p");
+		if (!opt.quick) {
+			add(specs, &n, 0, 16, false, "rd 16p");
+			add(specs, &n, 0, 256, false, "rd 256p");
+		}
+	}
+	for (int i = 0; opt.use_workload[1] && i < 5; i++) {
+		add(specs, &n, 1, held_quick[i], false, "rd %d held", held_quick[i]);
+		add(specs, &n, 1, held_quick[i], true, "wr %d held", held_quick[i]);
+	}
+	for (int i = 0; opt.use_workload[2] && i < 5; i++)
+		add(specs, &n, 2, threads[i], 0, "wr %d thr", threads[i]);
+	for (int i = 0; opt.use_workload[3] && i < 4; i++) {
+		add(specs, &n, 3, reads[i], 16, "%d%%rd <=16p", reads[i]);
+		if (!opt.quick)
+			add(specs, &n, 3, reads[i], 256, "%d%%rd <=256p", reads[i]);
+	}
+	if (opt.use_workload[4]) {
+		add(specs, &n, 4, 2, 0, "2 thr");
+		add(specs, &n, 4, 8, 0, "8 thr");
+	}
+	if (opt.use_workload[5])
+		add(specs, &n, 5, 4, 1, "4r+1w");
+	return n;
+}
+
+static void print_machine(void)
+{
+	struct utsname u;
+	char model[128] = "?", line[256];
+	FILE *f = fopen("/proc/cpuinfo", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
+			snprintf(model, sizeof(model), "%s", strchr(line, ':') + 2);
+			model[strcspn(model, "\n")] = 0;
+			break;
+		}
+	if (f)
+		fclose(f);
+	uname(&u);
+	printf("machine: %ld cpus, %s, Linux %s\n", sysconf(_SC_NPROCESSORS_ONLN),
+	       model, u.release);
+	printf("build:   %s, %s\n", __VERSION__, RLBENCH_CFLAGS);
+	printf("method:  per measurement %d ms warm-up + %d ms window (threads: %d + %d, "
+	       "fair: %d + %d), median of %d runs; ratio = value / rangelock's\n",
+	       opt.single.warmup_ms, opt.single.measure_ms, opt.multi.warmup_ms,
+	       opt.multi.measure_ms, opt.fair.warmup_ms, opt.fair.measure_ms, opt.reps);
+	printf("         (ns, us: lower is better; ops/s: higher is better); spread = "
+	       "(max-min)/median, worst contender\n\n");
+}
+
+static int find(const char *const *names, int n, const char *name)
+{
+	for (int i = 0; i < n; i++)
+		if (!strcmp(names[i], name))
+			return i;
+	return -1;
+}
+
+static int find_contender(const char *name)
+{
+	for (int i = 0; i < NCONTENDERS; i++)
+		if (!strcmp(all_contenders[i]->name, name))
+			return i;
+	return -1;
+}
+
+/* "a,b,c" -> selects those names; dies on an unknown one. */
+static void select_names(char *list, bool *use, bool contenders)
+{
+	int n = contenders ? NCONTENDERS : NWORKLOADS;
+
+	memset(use, 0, (size_t)n * sizeof(*use));
+	for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
+		int i = contenders ? find_contender(tok)
+				   : find(all_workloads, NWORKLOADS, tok);
+		if (i < 0)
+			bench_die("unknown %s '%s' (see --list)",
+				  contenders ? "contender" : "workload", tok);
+		use[i] = true;
+	}
+}
+
+static void list(void)
+{
+	printf("workloads:\n");
+	for (int i = 0; i < NWORKLOADS; i++)
+		printf("  %s\n", all_workloads[i]);
+	printf("contenders:\n");
+	for (int i = 0; i < NCONTENDERS; i++)
+		printf("  %-10s %s\n", all_contenders[i]->name, all_contenders[i]->about);
+}
+
+static long parse_long(const char *s, long lo, long hi, const char *what)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end || end == s || v < lo || v > hi)
+		bench_die("%s must be a whole number from %ld to %ld, not '%s'",
+			  what, lo, hi, s);
+	return v;
+}
+
+static int validate(int ms)
+{
+	int bad = 0, runs = 0;
+
+	for (int k = 0; k < NCONTENDERS; k++) {
+		if (!opt.use_contender[k])
+			continue;
+		for (int threads = 2; threads <= 16; threads *= 8) {
+			long v = wl_validate(all_contenders[k], threads, ms);
+			printf("validate %-10s %2d threads: %s\n", all_contenders[k]->name,
+			       threads, v ? "VIOLATIONS" : "ok");
+			bad += v != 0;
+			runs++;
+		}
+	}
+	printf("%d passed, %d failed\n", runs - bad, bad);
+	return bad ? 1 : 0;
+}
+
+static int callgrind(const char *name, long pairs, bool exclusive)
+{
+	int k = find_contender(name);
+
+	if (k < 0)
+		bench_die("unknown contender '%s' (see --list)", name);
+	const struct contender *c = all_contenders[k];
+	void *lock = c->create(1ull << 30);
+	void *ctx = c->thread_init(lock);
+	bench_pairs_loop(c, lock, ctx, pairs, exclusive);
+	c->thread_fini(lock, ctx);
+	c->destroy(lock);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "quick", no_argument, NULL, 'q' },
+		{ "smoke", no_argument, NULL, 's' },
+		{ "list", no_argument, NULL, 'l' },
+		{ "csv", required_argument, NULL, 'c' },
+		{ "workload", required_argument, NULL, 'w' },
+		{ "contender", required_argument, NULL, 'C' },
+		{ "reps", required_argument, NULL, 'r' },
+		{ "validate", required_argument, NULL, 'V' },
+		{ "callgrind", required_argument, NULL, 'G' },
+		{ "pairs", required_argument, NULL, 'p' },
+		{ "exclusive", no_argument, NULL, 'x' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *cg_name = NULL;
+	long pairs = 100000, validate_ms = 0;
+	bool exclusive = false, smoke = false;
+	int c, reps = 0;
+
+	for (int i = 0; i < NCONTENDERS; i++)
+		opt.use_contender[i] = true;
+	for (int i = 0; i < NWORKLOADS; i++)
+		opt.use_workload[i] = true;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'q': opt.quick = true; break;
+		case 's': smoke = true; opt.quick = true; break;
+		case 'l': list(); return 0;
+		case 'c': opt.csv_path = optarg; break;
+		case 'w': select_names(optarg, opt.use_workload, false); break;
+		case 'C': select_names(optarg, opt.use_contender, true); break;
+		case 'r': reps = (int)parse_long(optarg, 1, 16, "--reps"); break;
+		case 'V': validate_ms = parse_long(optarg, 1, 600000, "--validate"); break;
+		case 'G': cg_name = optarg; break;
+		case 'p': pairs = parse_long(optarg, 1, 1000000000, "--pairs"); break;
+		case 'x': exclusive = true; break;
+		case 'h':
+			printf("usage: rlbench [--quick|--smoke] [--list] [--csv FILE] "
+			       "[--workload A,B] [--contender X,Y] [--reps N]\n"
+			       "       rlbench --validate MS\n"
+			       "       rlbench --callgrind NAME [--pairs N] [--exclusive]\n");
+			return 0;
+		default:
+			return 2;
+		}
+	}
+	if (optind < argc)
+		bench_die("unexpected argument '%s' (see --help)", argv[optind]);
+	if (cg_name)
+		return callgrind(cg_name, pairs, exclusive);
+	if (validate_ms)
+		return validate((int)validate_ms);
+
+	opt.reps = reps ? reps : opt.quick ? 3 : 5;
+	opt.single = opt.quick ? (struct timing){ 10, 40 } : (struct timing){ 50, 200 };
+	opt.multi = opt.quick ? (struct timing){ 20, 100 } : (struct timing){ 100, 500 };
+	opt.fair = opt.quick ? (struct timing){ 50, 300 } : (struct timing){ 100, 2000 };
+	if (smoke) {   /* every workload and contender once, to keep the harness alive */
+		opt.reps = 1;
+		opt.single = opt.multi = opt.fair = (struct timing){ 1, 5 };
+	}
+	if (opt.csv_path) {
+		csv = fopen(opt.csv_path, "w");
+		if (!csv)
+			bench_die("%s: %s", opt.csv_path, strerror(errno));
+		fprintf(csv, "workload,params,metric,unit,contender,rep,value\n");
+	}
+
+	struct spec specs[64];
+	int n = build_specs(specs);
+
+	print_machine();
+	print_header();
+	for (int i = 0; i < n; i++)
+		measure(&specs[i]);
+	if (csv && fclose(csv) != 0)
+		bench_die("%s: %s", opt.csv_path, strerror(errno));
+	return 0;
+}

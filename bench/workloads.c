@@ -1,0 +1,440 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * workloads.c - the measurements.  Single-thread workloads time a loop in
+ * the calling thread; multi-thread ones start workers, let them warm up,
+ * then count operations over a measured window of wall time.
+ */
+#include "workloads.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "shadow.h"
+#include "stats.h"
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static uint64_t rng_next(uint64_t *s)
+{
+	/* xorshift64* */
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * 0x2545F4914F6CDD1DULL;
+}
+
+static void set_range(struct bench_range *r, uint64_t first_page,
+		      uint64_t pages, bool exclusive)
+{
+	r->start = first_page * PAGE;
+	r->end = pages ? (first_page + pages) * PAGE : UINT64_MAX;
+	r->exclusive = exclusive;
+}
+
+static void add_metric(struct result *out, const char *metric,
+		       const char *unit, bool lower_is_better, double value)
+{
+	out->metric[out->n] = metric;
+	out->unit[out->n] = unit;
+	out->lower_is_better[out->n] = lower_is_better;
+	out->value[out->n] = value;
+	out->n++;
+}
+
+/* ---- single thread ---------------------------------------------------- */
+
+void bench_pairs_loop(const struct contender *c, void *lock, void *ctx,
+		      long pairs, bool exclusive)
+{
+	struct bench_range r;
+
+	set_range(&r, 7, 1, exclusive);
+	for (long i = 0; i < pairs; i++) {
+		c->lock(lock, ctx, &r);
+		c->unlock(lock, ctx, &r);
+	}
+}
+
+/* ns per lock+unlock of r, over about t->measure_ms after a warm-up. */
+static double time_pairs(const struct contender *c, void *lock, void *ctx,
+			 struct bench_range *r, const struct timing *t)
+{
+	uint64_t start = now_ns(), end, limit;
+	long pairs = 0;
+
+	limit = start + (uint64_t)t->warmup_ms * 1000000u;
+	while (now_ns() < limit)
+		for (int i = 0; i < 64; i++) {
+			c->lock(lock, ctx, r);
+			c->unlock(lock, ctx, r);
+		}
+	start = now_ns();
+	limit = start + (uint64_t)t->measure_ms * 1000000u;
+	do {
+		for (int i = 0; i < 256; i++) {
+			c->lock(lock, ctx, r);
+			c->unlock(lock, ctx, r);
+		}
+		pairs += 256;
+		end = now_ns();
+	} while (end < limit);
+	return (double)(end - start) / (double)pairs;
+}
+
+void wl_uncontended(const struct contender *c, const struct timing *t,
+		    int pages, bool exclusive, struct result *out)
+{
+	void *lock = c->create(1ull << 30);
+	void *ctx = c->thread_init(lock);
+	struct bench_range r;
+
+	set_range(&r, 0, (uint64_t)pages, exclusive);
+	add_metric(out, "pair", "ns", true, time_pairs(c, lock, ctx, &r, t));
+	c->thread_fini(lock, ctx);
+	c->destroy(lock);
+}
+
+void wl_held(const struct contender *c, const struct timing *t, int held,
+	     bool exclusive, struct result *out)
+{
+	struct bench_range *h, r;
+	void *lock, *ctx;
+
+	if (held > 0 && exclusive && c->whole_object) {
+		/* an exclusive whole-object lock under held shared ones
+		 * would wait for itself */
+		add_metric(out, "pair", "ns", true, NAN);
+		return;
+	}
+	h = calloc((size_t)held + 1, sizeof(*h));
+	lock = c->create(1ull << 30);
+	ctx = c->thread_init(lock);
+	/* Held ranges on even pages (a gap between each, so OFD locks of one
+	 * description cannot merge), the timed page in the middle. */
+	for (int i = 0; i < held; i++) {
+		set_range(&h[i], 2 * (uint64_t)i, 1, false);
+		c->lock(lock, ctx, &h[i]);
+	}
+	set_range(&r, 2 * (uint64_t)(held / 2) + 1, 1, exclusive);
+	add_metric(out, "pair", "ns", true, time_pairs(c, lock, ctx, &r, t));
+	for (int i = 0; i < held; i++)
+		c->unlock(lock, ctx, &h[i]);
+	c->thread_fini(lock, ctx);
+	c->destroy(lock);
+	free(h);
+}
+
+/* ---- many threads ----------------------------------------------------- */
+
+enum { CLASS_A, CLASS_B, NCLASSES };
+
+struct worker {
+	pthread_t thread;
+	struct run *run;
+	int id;
+	uint64_t rng;
+	void *ctx;
+	_Alignas(64) atomic_ulong ops[NCLASSES];
+	struct hist *lat[NCLASSES];   /* wait latency, fair workload only */
+};
+
+struct run {
+	const struct contender *c;
+	void *lock;
+	int threads;
+	/* one operation of worker w: lock, work, unlock; returns its class */
+	int (*op)(struct run *run, struct worker *w);
+	int param[4];
+	struct shadow *shadow;
+	atomic_int stop;
+	atomic_int measuring;
+	struct worker *w;
+};
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct run *run = w->run;
+
+	w->ctx = run->c->thread_init(run->lock);
+	/* relaxed: a stop flag; results are read after join. */
+	while (!atomic_load_explicit(&run->stop, memory_order_relaxed)) {
+		int cls = run->op(run, w);
+		/* relaxed: a counter the main thread samples; exactness at
+		 * the window's edges does not matter. */
+		atomic_fetch_add_explicit(&w->ops[cls], 1, memory_order_relaxed);
+	}
+	run->c->thread_fini(run->lock, w->ctx);
+	return NULL;
+}
+
+static void sum_ops(struct run *run, unsigned long sum[NCLASSES])
+{
+	for (int k = 0; k < NCLASSES; k++) {
+		sum[k] = 0;
+		for (int i = 0; i < run->threads; i++)
+			sum[k] += atomic_load_explicit(&run->w[i].ops[k],
+						       memory_order_relaxed);
+	}
+}
+
+/* Runs the workers; returns Mops/s per class over the measured window.
+ * lat, if not NULL, gives each worker NCLASSES latency histograms. */
+static void run_threads(struct run *run, const struct timing *t,
+			struct hist *lat, double mops[NCLASSES])
+{
+	unsigned long before[NCLASSES], after[NCLASSES];
+	uint64_t t0, t1;
+
+	run->w = calloc((size_t)run->threads, sizeof(*run->w));
+	if (!run->w)
+		bench_die("out of memory");
+	for (int i = 0; i < run->threads; i++) {
+		run->w[i].run = run;
+		run->w[i].id = i;
+		run->w[i].rng = 0x9E3779B97F4A7C15ULL * (uint64_t)(i + 1);
+		for (int k = 0; lat && k < NCLASSES; k++)
+			run->w[i].lat[k] = &lat[i * NCLASSES + k];
+		if (pthread_create(&run->w[i].thread, NULL, worker_main, &run->w[i]))
+			bench_die("pthread_create failed");
+	}
+	sleep_ms(t->warmup_ms);
+	sum_ops(run, before);
+	t0 = now_ns();
+	/* relaxed: the fair workload records latency only inside the window. */
+	atomic_store_explicit(&run->measuring, 1, memory_order_relaxed);
+	sleep_ms(t->measure_ms);
+	atomic_store_explicit(&run->measuring, 0, memory_order_relaxed);
+	sum_ops(run, after);
+	t1 = now_ns();
+	atomic_store_explicit(&run->stop, 1, memory_order_relaxed);
+	for (int i = 0; i < run->threads; i++)
+		pthread_join(run->w[i].thread, NULL);
+	for (int k = 0; k < NCLASSES; k++)
+		mops[k] = (double)(after[k] - before[k]) * 1e3 / (double)(t1 - t0);
+}
+
+static void run_done(struct run *run)
+{
+	free(run->w);
+	run->c->destroy(run->lock);
+}
+
+static int op_disjoint(struct run *run, struct worker *w)
+{
+	struct bench_range r;
+	/* Each thread owns 1024 pages and walks them one page at a time. */
+	uint64_t page = (uint64_t)w->id * 1024 + (rng_next(&w->rng) & 1023);
+
+	set_range(&r, page, 1, run->param[0]);
+	run->c->lock(run->lock, w->ctx, &r);
+	run->c->unlock(run->lock, w->ctx, &r);
+	return CLASS_A;
+}
+
+void wl_disjoint(const struct contender *c, const struct timing *t,
+		 int threads, bool exclusive, struct result *out)
+{
+	struct run run = { .c = c, .threads = threads, .op = op_disjoint,
+			   .param = { exclusive } };
+	double mops[NCLASSES];
+
+	run.lock = c->create((uint64_t)threads * 1024 * PAGE);
+	run_threads(&run, t, NULL, mops);
+	add_metric(out, "throughput", "Mops/s", false, mops[CLASS_A]);
+	run_done(&run);
+}
+
+#define GIB_PAGES (1u << 18)   /* 1 GiB of 4 KiB pages */
+
+static int op_mixed(struct run *run, struct worker *w)
+{
+	uint64_t x = rng_next(&w->rng);
+	uint64_t pages = 1 + (x >> 32) % (uint64_t)run->param[0];
+	uint64_t first = (x & 0xffffffffu) % (GIB_PAGES - pages + 1);
+	bool shared = (int)((x >> 20) % 100) < run->param[1];
+	struct bench_range r;
+
+	set_range(&r, first, pages, !shared);
+	run->c->lock(run->lock, w->ctx, &r);
+	run->c->unlock(run->lock, w->ctx, &r);
+	return CLASS_A;
+}
+
+void wl_mixed(const struct contender *c, const struct timing *t, int threads,
+	      int max_pages, int read_pct, struct result *out)
+{
+	struct run run = { .c = c, .threads = threads, .op = op_mixed,
+			   .param = { max_pages, read_pct } };
+	double mops[NCLASSES];
+
+	run.lock = c->create((uint64_t)GIB_PAGES * PAGE);
+	run_threads(&run, t, NULL, mops);
+	add_metric(out, "throughput", "Mops/s", false, mops[CLASS_A]);
+	run_done(&run);
+}
+
+#define FILE_PAGES 16384u      /* a 64 MiB file */
+
+static int op_file(struct run *run, struct worker *w)
+{
+	uint64_t x = rng_next(&w->rng);
+	int kind = (int)(x % 100);
+	uint64_t first = (x >> 8) % FILE_PAGES;
+	struct bench_range r;
+
+	if (kind < 90)        /* buffered I/O, fault, writeback */
+		set_range(&r, first, 1, false);
+	else if (kind < 99)   /* direct I/O */
+		set_range(&r, first % (FILE_PAGES - 16),
+			  2 + (x >> 40) % 15, true);
+	else                  /* truncate, punch to EOF */
+		set_range(&r, first, 0, true);
+	run->c->lock(run->lock, w->ctx, &r);
+	run->c->unlock(run->lock, w->ctx, &r);
+	return CLASS_A;
+}
+
+void wl_file(const struct contender *c, const struct timing *t, int threads,
+	     struct result *out)
+{
+	struct run run = { .c = c, .threads = threads, .op = op_file };
+	double mops[NCLASSES];
+
+	run.lock = c->create((uint64_t)FILE_PAGES * PAGE);
+	run_threads(&run, t, NULL, mops);
+	add_metric(out, "throughput", "Mops/s", false, mops[CLASS_A]);
+	run_done(&run);
+}
+
+/* ---- fairness --------------------------------------------------------- */
+
+#define FAIR_PAGES 16
+
+static void busy_ns(uint64_t ns)
+{
+	uint64_t end = now_ns() + ns;
+
+	while (now_ns() < end)
+		;
+}
+
+/* Readers: 1..4 random pages of the region, held 1 us.  Writers: the whole
+ * region, held 1 us, then 100 us of think time. */
+static int op_fair(struct run *run, struct worker *w)
+{
+	bool writer = w->id < run->param[0];
+	uint64_t x = rng_next(&w->rng);
+	struct bench_range r;
+	uint64_t t0, t1;
+
+	if (writer)
+		set_range(&r, 0, FAIR_PAGES, true);
+	else
+		set_range(&r, x % (FAIR_PAGES - 3), 1 + (x >> 32) % 4, false);
+	/* A request made inside the window is recorded even if it is granted
+	 * only after the window, so a starved class shows its whole wait.
+	 * relaxed: the window flag; a sample at its edge does not matter. */
+	bool record = atomic_load_explicit(&run->measuring, memory_order_relaxed);
+	t0 = now_ns();
+	run->c->lock(run->lock, w->ctx, &r);
+	t1 = now_ns();
+	busy_ns(1000);
+	run->c->unlock(run->lock, w->ctx, &r);
+	if (record)
+		hist_add(w->lat[writer], t1 - t0);
+	if (writer)
+		busy_ns(100000);
+	return writer ? CLASS_B : CLASS_A;
+}
+
+void wl_fair(const struct contender *c, const struct timing *t, int readers,
+	     int writers, struct result *out)
+{
+	struct run run = { .c = c, .threads = readers + writers, .op = op_fair,
+			   .param = { writers } };
+	struct hist *lat = calloc((size_t)run.threads * NCLASSES, sizeof(*lat));
+	struct hist *sum = calloc(NCLASSES, sizeof(*sum));
+	double mops[NCLASSES];
+
+	if (!lat || !sum)
+		bench_die("out of memory");
+	run.lock = c->create(FAIR_PAGES * PAGE);
+	run_threads(&run, t, lat, mops);
+	for (int i = 0; i < run.threads; i++)
+		for (int k = 0; k < NCLASSES; k++)
+			hist_merge(&sum[k], &lat[i * NCLASSES + k]);
+	add_metric(out, "reader throughput", "Mops/s", false, mops[CLASS_A]);
+	add_metric(out, "writer throughput", "Kops/s", false, mops[CLASS_B] * 1e3);
+	add_metric(out, "reader wait p99", "us", true,
+		   (double)hist_quantile(&sum[CLASS_A], 0.99) / 1e3);
+	add_metric(out, "writer wait p50", "us", true,
+		   (double)hist_quantile(&sum[CLASS_B], 0.50) / 1e3);
+	add_metric(out, "writer wait p99", "us", true,
+		   (double)hist_quantile(&sum[CLASS_B], 0.99) / 1e3);
+	add_metric(out, "writer wait max", "us", true,
+		   (double)hist_quantile(&sum[CLASS_B], 1.0) / 1e3);
+	run_done(&run);
+	free(lat);
+	free(sum);
+}
+
+/* ---- correctness -------------------------------------------------------- */
+
+#define VALIDATE_PAGES 64
+
+static int op_validate(struct run *run, struct worker *w)
+{
+	uint64_t x = rng_next(&w->rng);
+	int lo = (int)(x % VALIDATE_PAGES);
+	int len = 1 + (int)((x >> 16) % 8);
+	bool to_eof = (x >> 24) % 32 == 0;
+	int hi = to_eof || lo + len > VALIDATE_PAGES ? VALIDATE_PAGES : lo + len;
+	bool exclusive = (x >> 32) % 3 == 0;
+	struct bench_range r;
+
+	set_range(&r, (uint64_t)lo, to_eof ? 0 : (uint64_t)(hi - lo), exclusive);
+	run->c->lock(run->lock, w->ctx, &r);
+	shadow_enter(run->shadow, lo, hi, exclusive);
+	if ((x >> 40) % 16 == 0)
+		sched_yield();
+	shadow_leave(run->shadow, lo, hi, exclusive);
+	run->c->unlock(run->lock, w->ctx, &r);
+	return CLASS_A;
+}
+
+long wl_validate(const struct contender *c, int threads, int ms)
+{
+	struct run run = { .c = c, .threads = threads, .op = op_validate };
+	struct timing t = { 0, ms };
+	double mops[NCLASSES];
+	long bad;
+
+	run.shadow = shadow_new(VALIDATE_PAGES);
+	run.lock = c->create(VALIDATE_PAGES * PAGE);
+	run_threads(&run, &t, NULL, mops);
+	bad = shadow_violations(run.shadow);
+	if (mops[CLASS_A] <= 0)
+		bench_die("%s: no progress in validation", c->name);
+	run_done(&run);
+	shadow_free(run.shadow);
+	return bad;
+}

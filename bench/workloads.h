@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * workloads.h - what rlbench measures.  Every workload drives a contender
+ * through struct contender only, and returns named values (one per metric),
+ * or NAN for a metric the contender cannot do.
+ */
+#ifndef RLBENCH_WORKLOADS_H
+#define RLBENCH_WORKLOADS_H
+
+#include "contender.h"
+
+#define PAGE 4096u
+#define MAX_METRICS 8
+
+struct result {
+	int n;
+	const char *metric[MAX_METRICS];
+	const char *unit[MAX_METRICS];
+	bool lower_is_better[MAX_METRICS];
+	double value[MAX_METRICS];
+};
+
+struct timing {
+	int warmup_ms;
+	int measure_ms;
+};
+
+/* One thread, lock+unlock of `pages` pages in a loop: ns per pair. */
+void wl_uncontended(const struct contender *c, const struct timing *t,
+		    int pages, bool exclusive, struct result *out);
+/* One thread, one page lock+unlock while `held` other ranges are held. */
+void wl_held(const struct contender *c, const struct timing *t, int held,
+	     bool exclusive, struct result *out);
+/* N threads, each locking single pages of its own: aggregate Mops/s. */
+void wl_disjoint(const struct contender *c, const struct timing *t,
+		 int threads, bool exclusive, struct result *out);
+/* N threads, random ranges of 1..max_pages pages over 1 GiB, read_pct%
+ * shared: aggregate Mops/s. */
+void wl_mixed(const struct contender *c, const struct timing *t, int threads,
+	      int max_pages, int read_pct, struct result *out);
+/* N threads, a busy file: 90% one-page shared, 9% 2..16-page exclusive,
+ * 1% exclusive to EOF: aggregate Mops/s. */
+void wl_file(const struct contender *c, const struct timing *t, int threads,
+	     struct result *out);
+/* Readers flood overlapping shared ranges while writers ask for the whole
+ * region: throughput and wait latency of each class. */
+void wl_fair(const struct contender *c, const struct timing *t, int readers,
+	     int writers, struct result *out);
+/* The shadow-overlap check of every contender (tests/common/shadow.c):
+ * returns the number of violations seen. */
+long wl_validate(const struct contender *c, int threads, int seconds_ms);
+
+/* callgrind: lock+unlock one page `pairs` times in a function of its own,
+ * so valgrind --toggle-collect=bench_pairs_loop counts exactly that. */
+void bench_pairs_loop(const struct contender *c, void *lock, void *ctx,
+		      long pairs, bool exclusive);
+
+#endif
