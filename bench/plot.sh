@@ -12,8 +12,11 @@ trap 'rm -rf "$tmp"' EXIT
 
 # median per (workload, params, metric, contender) -> tmp/<workload>.dat lines:
 # contender x value
-awk -F, 'NR > 1 { k = $1 FS $2 FS $3 FS $5; v[k] = v[k] " " $7 }
-END { for (k in v) { n = split(v[k], a, " "); asort(a); m = (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2; print k FS m } }' "$csv" > "$tmp/med"
+awk -F, 'NR > 1 { print $1 FS $2 FS $3 FS $5 "\t" $7 }' "$csv" |
+	sort -t "$(printf '\t')" -k1,1 -k2,2g |
+	awk -F '\t' 'function flush() { if (n) print key FS ((n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2) }
+	$1 != key { flush(); key = $1; n = 0 } { v[++n] = $2 } END { flush() }' |
+	sed 's/\t/,/' > "$tmp/med"
 
 contenders=$(awk -F, 'NR > 1 { print $5 }' "$csv" | awk '!s[$0]++')
 for c in $contenders; do
