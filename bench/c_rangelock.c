@@ -25,18 +25,6 @@ static void rl_destroy(void *lock)
 	free(lock);
 }
 
-static void *rl_thread_init(void *lock)
-{
-	(void)lock;
-	return NULL;
-}
-
-static void rl_thread_fini(void *lock, void *ctx)
-{
-	(void)lock;
-	(void)ctx;
-}
-
 static void rl_lock(void *lock, void *ctx, struct bench_range *r)
 {
 	rangelock_range_t *h = (rangelock_range_t *)(void *)r->handle;
@@ -60,8 +48,6 @@ const struct contender contender_rangelock = {
 	.about = "this library (librangelock on main)",
 	.create = rl_create,
 	.destroy = rl_destroy,
-	.thread_init = rl_thread_init,
-	.thread_fini = rl_thread_fini,
 	.lock = rl_lock,
 	.unlock = rl_unlock,
 };

@@ -27,18 +27,6 @@ static void rw_destroy(void *lock)
 	free(lock);
 }
 
-static void *rw_thread_init(void *lock)
-{
-	(void)lock;
-	return NULL;
-}
-
-static void rw_thread_fini(void *lock, void *ctx)
-{
-	(void)lock;
-	(void)ctx;
-}
-
 static void rw_lock(void *lock, void *ctx, struct bench_range *r)
 {
 	(void)ctx;
@@ -59,8 +47,6 @@ const struct contender contender_rwlock = {
 	.about = "one pthread_rwlock_t for the whole object",
 	.create = rw_create,
 	.destroy = rw_destroy,
-	.thread_init = rw_thread_init,
-	.thread_fini = rw_thread_fini,
 	.lock = rw_lock,
 	.unlock = rw_unlock,
 	.whole_object = true,

@@ -163,18 +163,6 @@ static void tree_destroy(void *lock)
 	free(lock);
 }
 
-static void *tree_thread_init(void *lock)
-{
-	(void)lock;
-	return NULL;
-}
-
-static void tree_thread_fini(void *lock, void *ctx)
-{
-	(void)lock;
-	(void)ctx;
-}
-
 static void tree_lock(void *lock, void *ctx, struct bench_range *r)
 {
 	struct tlock *l = lock;
@@ -224,8 +212,6 @@ const struct contender contender_tree = {
 	.about = "interval tree of held+waiting ranges under a spinlock (Kara/Bueso)",
 	.create = tree_create,
 	.destroy = tree_destroy,
-	.thread_init = tree_thread_init,
-	.thread_fini = tree_thread_fini,
 	.lock = tree_lock,
 	.unlock = tree_unlock,
 };

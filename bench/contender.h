@@ -27,7 +27,7 @@ struct contender {
 	/* create: a lock over an object of object_size bytes, or NULL. */
 	void *(*create)(uint64_t object_size);
 	void (*destroy)(void *lock);
-	/* thread_init: per-thread context (may be NULL when not needed). */
+	/* thread_init: per-thread context; both may be NULL (no context). */
 	void *(*thread_init)(void *lock);
 	void (*thread_fini)(void *lock, void *ctx);
 	/* lock waits until [r->start, r->end) is held in r->exclusive mode. */
@@ -46,5 +46,17 @@ extern const struct contender contender_list;
 
 _Noreturn void bench_die(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
+
+static inline void *contender_thread_init(const struct contender *c, void *lock)
+{
+	return c->thread_init ? c->thread_init(lock) : NULL;
+}
+
+static inline void contender_thread_fini(const struct contender *c, void *lock,
+					 void *ctx)
+{
+	if (c->thread_fini)
+		c->thread_fini(lock, ctx);
+}
 
 #endif

@@ -310,9 +310,9 @@ static int callgrind(const char *name, long pairs, bool exclusive)
 		bench_die("unknown contender '%s' (see --list)", name);
 	const struct contender *c = all_contenders[k];
 	void *lock = c->create(1ull << 30);
-	void *ctx = c->thread_init(lock);
+	void *ctx = contender_thread_init(c, lock);
 	bench_pairs_loop(c, lock, ctx, pairs, exclusive);
-	c->thread_fini(lock, ctx);
+	contender_thread_fini(c, lock, ctx);
 	c->destroy(lock);
 	return 0;
 }

@@ -103,12 +103,12 @@ void wl_uncontended(const struct contender *c, const struct timing *t,
 		    int pages, bool exclusive, struct result *out)
 {
 	void *lock = c->create(1ull << 30);
-	void *ctx = c->thread_init(lock);
+	void *ctx = contender_thread_init(c, lock);
 	struct bench_range r;
 
 	set_range(&r, 0, (uint64_t)pages, exclusive);
 	add_metric(out, "pair", "ns", true, time_pairs(c, lock, ctx, &r, t));
-	c->thread_fini(lock, ctx);
+	contender_thread_fini(c, lock, ctx);
 	c->destroy(lock);
 }
 
@@ -126,7 +126,7 @@ void wl_held(const struct contender *c, const struct timing *t, int held,
 	}
 	h = calloc((size_t)held + 1, sizeof(*h));
 	lock = c->create(1ull << 30);
-	ctx = c->thread_init(lock);
+	ctx = contender_thread_init(c, lock);
 	/* Held ranges on even pages (a gap between each, so OFD locks of one
 	 * description cannot merge), the timed page in the middle. */
 	for (int i = 0; i < held; i++) {
@@ -137,7 +137,7 @@ void wl_held(const struct contender *c, const struct timing *t, int held,
 	add_metric(out, "pair", "ns", true, time_pairs(c, lock, ctx, &r, t));
 	for (int i = 0; i < held; i++)
 		c->unlock(lock, ctx, &h[i]);
-	c->thread_fini(lock, ctx);
+	contender_thread_fini(c, lock, ctx);
 	c->destroy(lock);
 	free(h);
 }
@@ -174,7 +174,7 @@ static void *worker_main(void *arg)
 	struct worker *w = arg;
 	struct run *run = w->run;
 
-	w->ctx = run->c->thread_init(run->lock);
+	w->ctx = contender_thread_init(run->c, run->lock);
 	/* relaxed: a stop flag; results are read after join. */
 	while (!atomic_load_explicit(&run->stop, memory_order_relaxed)) {
 		int cls = run->op(run, w);
@@ -182,7 +182,7 @@ static void *worker_main(void *arg)
 		 * the window's edges does not matter. */
 		atomic_fetch_add_explicit(&w->ops[cls], 1, memory_order_relaxed);
 	}
-	run->c->thread_fini(run->lock, w->ctx);
+	contender_thread_fini(run->c, run->lock, w->ctx);
 	return NULL;
 }
 
