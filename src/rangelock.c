@@ -206,7 +206,7 @@ int rangelock_unlock(rangelock_t *lk, rangelock_range_t *r)
 		rl_queue_remove(l, q);
 		/* relaxed: the guard's release publishes it. */
 		atomic_store_explicit(&q->state, RL_IDLE, memory_order_relaxed);
-		rl_queue_grant_after(l, next, q->start, q->end);
+		rl_queue_grant_after(next, q->start, q->end);
 		rc = 0;
 	}
 	rl_guard_unlock(l);
@@ -222,7 +222,7 @@ int rangelock_downgrade(rangelock_t *lk, rangelock_range_t *r)
 	rl_guard_lock(l);
 	if (rl_holds(l, q) && q->exclusive) {
 		q->exclusive = false;
-		rl_queue_grant_after(l, q->next, q->start, q->end);
+		rl_queue_grant_after(q->next, q->start, q->end);
 		rc = 0;
 	}
 	rl_guard_unlock(l);

@@ -132,8 +132,8 @@ rl_hidden bool rl_queue_contains(const struct rl_lock *l,
 				 const struct rl_request *q);
 rl_hidden void rl_queue_append(struct rl_lock *l, struct rl_request *q);
 rl_hidden void rl_queue_remove(struct rl_lock *l, struct rl_request *q);
-rl_hidden void rl_queue_grant_after(struct rl_lock *l, struct rl_request *from,
-				    uint64_t start, uint64_t end);
+rl_hidden void rl_queue_grant_after(struct rl_request *from, uint64_t start,
+				    uint64_t end);
 
 /* rl_wait.c: the requester's side of a wait. */
 rl_hidden int rl_wait_granted(struct rl_lock *l, struct rl_request *q,

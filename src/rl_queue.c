@@ -115,10 +115,9 @@ static void rl_grant(struct rl_request *q)
  * overlap [start, end) can have lost a conflict; grant those that have none
  * left with an earlier request.
  */
-void rl_queue_grant_after(struct rl_lock *l, struct rl_request *from,
-			  uint64_t start, uint64_t end)
+void rl_queue_grant_after(struct rl_request *from, uint64_t start,
+			  uint64_t end)
 {
-	(void)l;
 	for (struct rl_request *q = from; q; q = q->next)
 		if (rl_is_waiting(q) && rl_overlaps(q, start, end) &&
 		    !rl_is_blocked(q))

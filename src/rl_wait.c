@@ -40,7 +40,7 @@ static int rl_withdraw(struct rl_lock *l, struct rl_request *q)
 		rl_queue_remove(l, q);
 		/* relaxed: under the guard, nobody else looks at q now. */
 		atomic_store_explicit(&q->state, RL_IDLE, memory_order_relaxed);
-		rl_queue_grant_after(l, next, q->start, q->end);
+		rl_queue_grant_after(next, q->start, q->end);
 		rc = ETIMEDOUT;
 	}
 	rl_guard_unlock(l);
