@@ -1,18 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * rangelock.c - the public API: argument checks, then the queue.
+ * rangelock.c - the public API: argument checks, the fast path, the list.
  *
- * Every call takes the guard once.  A request that conflicts with nothing
- * on the list is appended as held and the call returns; otherwise it is
- * refused (try, past deadline) or appended as waiting, and the caller waits
- * on its own request's futex word (rl_wait.c) after dropping the guard.
+ * A lock call first tries the fast path (rl_fast.c): one CAS on a slot of
+ * the line its pages map to.  Whatever that cannot take goes to the precise
+ * path here, under the guard: the request closes its lines, and if it
+ * conflicts with nothing (no phantom, nothing on the list) it is appended
+ * as held and the call returns; otherwise it is refused (try, past
+ * deadline) or appended as waiting, and the caller waits on its own
+ * request's futex word (rl_wait.c) after dropping the guard.
  */
 #include <assert.h>
 #include <errno.h>
 #include <stdalign.h>
 #include <string.h>
 
-#include "rl_internal.h"
+#include "rl_fast.h"
 
 static_assert(sizeof(struct rl_lock) <= sizeof(rangelock_t),
 	      "struct rl_lock must fit in rangelock_t");
@@ -92,28 +95,59 @@ static int rl_admit(struct rl_lock *l, struct rl_request *q, uint64_t start,
 		if (rc)
 			return rc;
 	}
-	if (!rl_queue_conflicts(l, start, end, exclusive)) {
+	rl_fast_setup(l);
+	rl_fast_close(l, start, end);
+	if (!rl_queue_conflicts(l, start, end, exclusive) &&
+	    !rl_fast_phantoms_conflict(l, start, end, exclusive)) {
 		rl_enqueue(l, q, start, end, exclusive, RL_HELD);
 		return 0;
 	}
-	if (how == RL_TRY)
-		return EBUSY;
-	if (how == RL_TIMED && rl_deadline_passed(abstime))
-		return ETIMEDOUT;
+	if (how == RL_TRY || (how == RL_TIMED && rl_deadline_passed(abstime))) {
+		rl_fast_reopen(l, start, end);   /* not listed after all */
+		return how == RL_TRY ? EBUSY : ETIMEDOUT;
+	}
 	rl_enqueue(l, q, start, end, exclusive, RL_WAITING);
 	return RL_QUEUED;
 }
 
-static int rl_acquire(rangelock_t *lk, rangelock_range_t *r, uint64_t start,
-		      uint64_t end, bool exclusive, enum rl_how how,
-		      const struct timespec *abstime)
+/* The rest of a lock call after the fast path.  `call` is how << 2 |
+ * claimed << 1 | exclusive, so that the arguments fit in registers and the
+ * fast path can tail-call it. */
+static __attribute__((noinline)) int
+rl_acquire_slow(struct rl_lock *l, struct rl_request *q, uint64_t start,
+		uint64_t end, unsigned call, const struct timespec *abstime);
+
+static rl_always_inline int rl_acquire(rangelock_t *lk, rangelock_range_t *r,
+				       uint64_t start, uint64_t end,
+				       bool exclusive, enum rl_how how,
+				       const struct timespec *abstime)
 {
 	struct rl_lock *l = rl_lock_of(lk);
 	struct rl_request *q = rl_request_of(r);
-	int rc;
 
 	if (start >= end || (how == RL_TIMED && !rl_timespec_valid(abstime)))
 		return EINVAL;
+	enum rl_fast_result fast = rl_fast_lock(l, q, start, end, exclusive);
+
+	if (rl_likely(fast == RL_FAST_TAKEN))
+		return 0;
+	return rl_acquire_slow(l, q, start, end,
+			       (unsigned)how << 2 |
+				       (unsigned)(fast == RL_FAST_CLAIMED) << 1 |
+				       exclusive,
+			       abstime);
+}
+
+static int rl_acquire_slow(struct rl_lock *l, struct rl_request *q,
+			   uint64_t start, uint64_t end, unsigned call,
+			   const struct timespec *abstime)
+{
+	bool exclusive = call & 1;
+	enum rl_how how = (enum rl_how)(call >> 2);
+	int rc;
+
+	if ((call & 2) && rl_fast_settle(l, q))
+		return 0;
 
 	rl_guard_lock(l);
 	rc = rl_admit(l, q, start, end, exclusive, how, abstime);
@@ -149,8 +183,10 @@ int rangelock_destroy(rangelock_t *lk)
 	int rc = 0;
 
 	rl_guard_lock(l);
-	if (l->head)
+	if (l->head || rl_fast_busy(l))
 		rc = EBUSY;
+	else
+		rl_fast_teardown(l);
 	rl_guard_unlock(l);
 	return rc;
 }
@@ -193,10 +229,17 @@ int rangelock_timedwrlock(rangelock_t *lk, rangelock_range_t *r,
 	return rl_acquire(lk, r, start, end, true, RL_TIMED, abstime);
 }
 
-int rangelock_unlock(rangelock_t *lk, rangelock_range_t *r)
+/* rl_is_fast: was q taken through the fast path on l?  Owner only. */
+static bool rl_is_fast(const struct rl_lock *l, const struct rl_request *q)
 {
-	struct rl_lock *l = rl_lock_of(lk);
-	struct rl_request *q = rl_request_of(r);
+	/* relaxed: the owner's own bookkeeping, set by its lock call. */
+	return atomic_load_explicit(&q->state, memory_order_relaxed) ==
+		       RL_FAST && q->lock == l;
+}
+
+static __attribute__((noinline)) int rl_unlock_slow(struct rl_lock *l,
+						  struct rl_request *q)
+{
 	int rc = EINVAL;
 
 	rl_guard_lock(l);
@@ -206,11 +249,22 @@ int rangelock_unlock(rangelock_t *lk, rangelock_range_t *r)
 		rl_queue_remove(l, q);
 		/* relaxed: the guard's release publishes it. */
 		atomic_store_explicit(&q->state, RL_IDLE, memory_order_relaxed);
-		rl_queue_grant_after(next, q->start, q->end);
+		rl_queue_grant_after(l, next, q->start, q->end);
+		rl_fast_reopen(l, q->start, q->end);
 		rc = 0;
 	}
 	rl_guard_unlock(l);
 	return rc;
+}
+
+int rangelock_unlock(rangelock_t *lk, rangelock_range_t *r)
+{
+	struct rl_lock *l = rl_lock_of(lk);
+	struct rl_request *q = rl_request_of(r);
+
+	if (rl_is_fast(l, q))
+		return rl_fast_unlock(l, q);
+	return rl_unlock_slow(l, q);
 }
 
 int rangelock_downgrade(rangelock_t *lk, rangelock_range_t *r)
@@ -219,10 +273,12 @@ int rangelock_downgrade(rangelock_t *lk, rangelock_range_t *r)
 	struct rl_request *q = rl_request_of(r);
 	int rc = EINVAL;
 
+	if (rl_is_fast(l, q))
+		return rl_fast_downgrade(l, q);
 	rl_guard_lock(l);
 	if (rl_holds(l, q) && q->exclusive) {
 		q->exclusive = false;
-		rl_queue_grant_after(q->next, q->start, q->end);
+		rl_queue_grant_after(l, q->next, q->start, q->end);
 		rc = 0;
 	}
 	rl_guard_unlock(l);

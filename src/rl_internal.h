@@ -5,18 +5,30 @@
  *
  * Nothing here is exported: every name is rl_ and hidden.
  *
- * The protocol in one paragraph (doc/design.md has the argument):
- * every request, held or waiting, is on one list in arrival order, guarded
- * by a small futex mutex (the guard).  The invariant is
+ * The protocol in two paragraphs (doc/design.md has the argument).
  *
- *     a request is held  <=>  it conflicts with no earlier request on the list.
+ * The fast path (rl_fast.c): a lock owns a table of RL_SEGMENTS cache
+ * lines; the object's pages map onto them in blocks of RL_BLOCK_PAGES.  A
+ * range of 1..RL_FAST_MAX_PAGES whole pages inside one block is taken by
+ * claiming a slot of its line with one CAS and checking the line's other
+ * slots; it is released by clearing the slot.  Threads on distant pages
+ * write different lines, and nothing is walked.
  *
- * A new request is appended; it is held at once if it conflicts with nothing
- * on the list, else it waits.  Requests only ever leave the list (unlock,
- * timeout) or become weaker (downgrade), so the only waiters whose "earlier"
- * set can lose a conflict are the ones after the request that left or
- * weakened and overlapping it; rl_queue_grant_after() re-checks exactly
- * those and grants the ones that became unblocked.
+ * The precise path: every other request, and any fast one that meets a
+ * conflict, goes on one list in arrival order, guarded by a small futex
+ * mutex (the guard).  Before it looks for conflicts it *closes* the lines
+ * its range maps to, so no new fast claim succeeds there; the fast holders
+ * already in them ("phantoms") count as requests earlier than every request
+ * on the list.  The invariant is
+ *
+ *     a request on the list is held  <=>  it conflicts with no phantom and
+ *                                         no earlier request on the list.
+ *
+ * Requests only ever leave (unlock, timeout) or become weaker (downgrade),
+ * so the waiters that can become unblocked are the ones that overlap the
+ * request that left or weakened; rl_queue_grant_after() re-checks exactly
+ * those.  A fast holder that leaves a closed line does the same re-check
+ * under the guard.  A line reopens when no listed request maps to it.
  */
 #ifndef RL_INTERNAL_H
 #define RL_INTERNAL_H
@@ -31,6 +43,8 @@
 #define rl_hidden __attribute__((visibility("hidden")))
 #define rl_likely(x) __builtin_expect(!!(x), 1)
 #define rl_unlikely(x) __builtin_expect(!!(x), 0)
+/* for the few fast-path helpers that must not become calls */
+#define rl_always_inline inline __attribute__((always_inline))
 
 /*
  * Request state: the futex word of one rangelock_range_t.
@@ -46,34 +60,76 @@
  *   WAITING -> SLEEPING           by the requester, CAS, without the guard;
  *   WAITING | SLEEPING -> HELD    under the guard, by the granter (exchange);
  *   WAITING | SLEEPING -> IDLE    under the guard, by a requester timing out;
- *   HELD -> IDLE                  under the guard, by unlock.
+ *   HELD -> IDLE                  under the guard, by unlock;
+ *   IDLE -> FAST -> IDLE          by the owner alone (fast lock, unlock).
  */
 enum rl_state {
 	RL_IDLE = 0,
 	RL_WAITING = 0x57414954u,  /* "WAIT" */
 	RL_SLEEPING = 0x534c5050u, /* "SLPP" */
 	RL_HELD = 0x48454c44u,     /* "HELD" */
+	RL_FAST = 0x46415354u,     /* "FAST": held through a slot, not listed */
 };
 
 /* The private layout of rangelock_range_t. */
 struct rl_request {
-	struct rl_request *prev;  /* list links, arrival order; guard */
-	struct rl_request *next;  /* guard */
+	union {
+		struct {          /* listed (RL_WAITING, SLEEPING, HELD) */
+			struct rl_request *prev;  /* arrival order; guard */
+			struct rl_request *next;  /* guard */
+		};
+		struct {          /* RL_FAST; the owner's */
+			struct rl_segment *seg;   /* the line of its slot */
+			uint64_t value;           /* what its slot holds */
+		} fast;
+	};
 	uint64_t start;           /* [start, end); guard */
 	uint64_t end;             /* guard */
 	struct rl_lock *lock;     /* lock it is queued on or held in; guard */
 	const void *owner;        /* acquiring thread (debug mode); guard */
 	_Atomic uint32_t state;   /* enum rl_state; futex word */
-	bool exclusive;           /* guard */
+	bool exclusive;           /* guard, or owner while RL_FAST */
+	uint8_t slot;             /* RL_FAST: index of its slot in fast.seg */
+};
+
+/*
+ * The fast path's geometry.  Page p belongs to block p / RL_BLOCK_PAGES,
+ * and block b to line b % RL_SEGMENTS: a thread working on nearby pages
+ * stays on one line, threads on distant pages use different ones.
+ */
+#define RL_PAGE_SHIFT 12
+#define RL_BLOCK_SHIFT 6                      /* 64 pages, 256 KiB */
+#define RL_BLOCK_PAGES (1u << RL_BLOCK_SHIFT)
+#ifndef RL_SEGMENTS
+#define RL_SEGMENTS 32                        /* 2 KiB per lock */
+#endif
+#define RL_SLOTS 7
+#define RL_FAST_MAX_PAGES 16
+
+/*
+ * One cache line of the table.  A slot is 0 (free) or a fast holder's
+ * range: first page << 6 | (pages - 1) << 2 | exclusive << 1 | 1.
+ * `closed` counts the listed requests whose ranges map to this line; the
+ * line is closed to new fast claims while it is not zero.
+ */
+struct rl_segment {
+	_Alignas(64) _Atomic uint64_t closed;
+	_Atomic uint64_t slot[RL_SLOTS];
 };
 
 /* The private layout of rangelock_t.  All zero is an unlocked lock. */
 struct rl_lock {
 	_Atomic uint32_t guard;   /* 0 free, 1 locked, 2 locked with sleepers */
-	uint32_t flags;           /* RANGELOCK_DEBUG; set at init only */
+	uint32_t flags;           /* RANGELOCK_DEBUG, RL_NO_TABLE; guard */
 	struct rl_request *head;  /* oldest request; guard */
 	struct rl_request *tail;  /* newest request; guard */
+	/* The fast path's table, or NULL: set once under the guard, freed by
+	 * destroy. */
+	_Atomic(struct rl_segment *) table;
 };
+
+/* flags bit: allocating the table failed, do not try again. */
+#define RL_NO_TABLE 0x80000000u
 
 static inline struct rl_lock *rl_lock_of(rangelock_t *lk)
 {
@@ -132,8 +188,21 @@ rl_hidden bool rl_queue_contains(const struct rl_lock *l,
 				 const struct rl_request *q);
 rl_hidden void rl_queue_append(struct rl_lock *l, struct rl_request *q);
 rl_hidden void rl_queue_remove(struct rl_lock *l, struct rl_request *q);
-rl_hidden void rl_queue_grant_after(struct rl_request *from, uint64_t start,
+rl_hidden void rl_queue_grant_after(const struct rl_lock *l,
+				    struct rl_request *from, uint64_t start,
 				    uint64_t end);
+
+/* rl_fast.c: the slot table (the inline fast path is in rl_fast.h).
+ * rl_fast_downgrade runs without the guard; the rest need it. */
+rl_hidden int rl_fast_downgrade(struct rl_lock *l, struct rl_request *q);
+rl_hidden void rl_fast_setup(struct rl_lock *l);
+rl_hidden void rl_fast_close(struct rl_lock *l, uint64_t start, uint64_t end);
+rl_hidden void rl_fast_reopen(struct rl_lock *l, uint64_t start, uint64_t end);
+rl_hidden bool rl_fast_phantoms_conflict(const struct rl_lock *l,
+					 uint64_t start, uint64_t end,
+					 bool exclusive);
+rl_hidden bool rl_fast_busy(const struct rl_lock *l);
+rl_hidden void rl_fast_teardown(struct rl_lock *l);
 
 /* rl_wait.c: the requester's side of a wait. */
 rl_hidden int rl_wait_granted(struct rl_lock *l, struct rl_request *q,

@@ -4,11 +4,12 @@
  *
  * Every function here runs with the lock's guard held.  The list keeps
  *
- *     a request is held  <=>  it conflicts with no earlier request,
+ *     a request is held  <=>  it conflicts with no phantom (fast holder in
+ *                             a closed line) and no earlier request,
  *
  * where two requests conflict when their ranges overlap and at least one is
  * exclusive.  rl_queue_grant_after() restores the invariant after a request
- * left the list or became shared.
+ * or a phantom left or became shared.
  */
 #include "rl_internal.h"
 
@@ -38,13 +39,14 @@ bool rl_queue_conflicts(const struct rl_lock *l, uint64_t start, uint64_t end,
 	return false;
 }
 
-/* rl_is_blocked: does q, on the list, conflict with an earlier request? */
-static bool rl_is_blocked(const struct rl_request *q)
+/* rl_is_blocked: does q, on the list, conflict with an earlier request or
+ * with a phantom?  (Phantoms are earlier than every listed request.) */
+static bool rl_is_blocked(const struct rl_lock *l, const struct rl_request *q)
 {
 	for (const struct rl_request *e = q->prev; e; e = e->prev)
 		if (rl_conflict(e, q->start, q->end, q->exclusive))
 			return true;
-	return false;
+	return rl_fast_phantoms_conflict(l, q->start, q->end, q->exclusive);
 }
 
 /* rl_queue_thread_overlaps: does owner hold a range overlapping
@@ -111,15 +113,16 @@ static void rl_grant(struct rl_request *q)
 
 /*
  * rl_queue_grant_after: a request that was just before `from` and covered
- * [start, end) left the list or became shared.  Only waiters after it that
- * overlap [start, end) can have lost a conflict; grant those that have none
- * left with an earlier request.
+ * [start, end) left the list or became shared (for a phantom, `from` is the
+ * head: every listed request is after it).  Only waiters from `from` on
+ * that overlap [start, end) can have lost a conflict; grant those that have
+ * none left.
  */
-void rl_queue_grant_after(struct rl_request *from, uint64_t start,
-			  uint64_t end)
+void rl_queue_grant_after(const struct rl_lock *l, struct rl_request *from,
+			  uint64_t start, uint64_t end)
 {
 	for (struct rl_request *q = from; q; q = q->next)
 		if (rl_is_waiting(q) && rl_overlaps(q, start, end) &&
-		    !rl_is_blocked(q))
+		    !rl_is_blocked(l, q))
 			rl_grant(q);
 }

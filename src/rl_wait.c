@@ -5,17 +5,23 @@
  * The request is on the list in state RL_WAITING when we get here, and the
  * guard is released.  We spin on the request's own state word for a while
  * (a conflicting holder usually lets go within a short critical section),
- * then announce RL_SLEEPING and sleep on the word.  The granter exchanges
+ * then yield the CPU a few times (when threads outnumber cores, the holder
+ * or the thread that must grant us may be waiting for our CPU: measured in
+ * doc/design.md), then announce RL_SLEEPING and sleep on the word.  The granter exchanges
  * the word to RL_HELD and calls futex_wake only if it took RL_SLEEPING away,
  * so no wake-up is lost: if our CAS to RL_SLEEPING fails, the word is
  * already RL_HELD; if it succeeds, the granter will see RL_SLEEPING, and
  * futex_wait returns at once if the word changed before we slept.
  */
 #include <errno.h>
+#include <sched.h>
 
 #include "rl_internal.h"
 
 #define RL_WAIT_SPINS 200
+#ifndef RL_WAIT_YIELDS   /* a build option only for measuring it */
+#define RL_WAIT_YIELDS 16
+#endif
 
 static bool rl_is_granted(struct rl_request *q)
 {
@@ -40,7 +46,8 @@ static int rl_withdraw(struct rl_lock *l, struct rl_request *q)
 		rl_queue_remove(l, q);
 		/* relaxed: under the guard, nobody else looks at q now. */
 		atomic_store_explicit(&q->state, RL_IDLE, memory_order_relaxed);
-		rl_queue_grant_after(next, q->start, q->end);
+		rl_queue_grant_after(l, next, q->start, q->end);
+		rl_fast_reopen(l, q->start, q->end);
 		rc = ETIMEDOUT;
 	}
 	rl_guard_unlock(l);
@@ -58,6 +65,11 @@ int rl_wait_granted(struct rl_lock *l, struct rl_request *q,
 		if (rl_is_granted(q))
 			return 0;
 		rl_cpu_relax();
+	}
+	for (int i = 0; i < RL_WAIT_YIELDS; i++) {
+		if (rl_is_granted(q))
+			return 0;
+		sched_yield();
 	}
 
 	uint32_t expected = RL_WAITING;

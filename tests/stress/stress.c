@@ -11,7 +11,16 @@
  * keeps making progress (a watchdog fails a hang), and at the end the lock
  * is idle (destroy returns 0).
  *
+ * Flipping between the fast path and the precise one is where bugs live:
+ * --ragged N makes one range in N end a byte short of a page, which the
+ * fast path never takes, so its line closes and reopens all the time
+ * (EOF ranges do the same for every line); --base P moves the space to
+ * start at page P, so that with P not a multiple of 64 it straddles two
+ * blocks and requests map to two lines.  (Every range still starts on a
+ * page, so a byte-short end overlaps exactly the pages the shadow counts.)
+ *
  * usage: stress [--threads N] [--seconds S] [--units U] [--seed X] [--debug]
+ *               [--ragged N] [--base P]
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -28,6 +37,8 @@ struct config {
 	int units;
 	uint64_t seed;
 	unsigned flags;
+	int ragged;        /* one range in `ragged` ends a byte short; 0: none */
+	uint64_t base;     /* first page of the space */
 };
 
 struct worker {
@@ -38,7 +49,7 @@ struct worker {
 	long busy, timedout;   /* refused try and timed calls */
 };
 
-static struct config cfg = { 4, 2.0, 64, 0, 0 };
+static struct config cfg = { 4, 2.0, 64, 0, 0, 0, 0 };
 static rangelock_t lock;
 static struct shadow *shadow;
 static atomic_long progress;
@@ -80,14 +91,16 @@ static void one_op(struct worker *w)
 	int len = 1 + (int)((r >> 16) % 8);
 	bool to_eof = (r >> 24) % 32 == 0;
 	int hi = to_eof || lo + len > cfg.units ? cfg.units : lo + len;
-	uint64_t start = (uint64_t)lo * PAGE;
-	uint64_t end = to_eof ? RANGELOCK_EOF : (uint64_t)hi * PAGE;
+	uint64_t start = (cfg.base + (uint64_t)lo) * PAGE;
+	uint64_t end = to_eof ? RANGELOCK_EOF : (cfg.base + (uint64_t)hi) * PAGE;
 	int kind = (int)((r >> 32) % 20);
 	bool exclusive = kind % 2 == 1;
 	struct timespec deadline;
 	rangelock_range_t range;
 	int rc;
 
+	if (cfg.ragged && !to_eof && (r >> 40) % (uint64_t)cfg.ragged == 0)
+		end--;
 	if (kind < 8)
 		rc = exclusive ? rangelock_wrlock(&lock, &range, start, end)
 			       : rangelock_rdlock(&lock, &range, start, end);
@@ -158,15 +171,21 @@ static void parse_args(int argc, char **argv)
 			cfg.units = atoi(v);
 		else if (!strcmp(a, "--seed"))
 			cfg.seed = strtoull(v, NULL, 0);
+		else if (!strcmp(a, "--ragged"))
+			cfg.ragged = atoi(v);
+		else if (!strcmp(a, "--base"))
+			cfg.base = strtoull(v, NULL, 0);
 		else
 			goto usage;
 	}
 	if (cfg.threads >= 1 && cfg.threads <= 1024 && cfg.seconds > 0 &&
-	    cfg.units >= 1 && cfg.units <= 1 << 20)
+	    cfg.units >= 1 && cfg.units <= 1 << 20 && cfg.ragged >= 0 &&
+	    cfg.base < (uint64_t)1 << 40)
 		return;
 usage:
 	fprintf(stderr, "usage: stress [--threads 1..1024] [--seconds S>0] "
-			"[--units 1..1048576] [--seed X] [--debug]\n");
+			"[--units 1..1048576] [--seed X] [--debug] "
+			"[--ragged N>=0] [--base P<2^40]\n");
 	exit(2);
 }
 
@@ -196,9 +215,10 @@ int main(int argc, char **argv)
 
 	cfg.seed = (uint64_t)time(NULL);
 	parse_args(argc, argv);
-	printf("stress: threads=%d seconds=%.1f units=%d seed=%" PRIu64 "%s\n",
-	       cfg.threads, cfg.seconds, cfg.units, cfg.seed,
-	       cfg.flags ? " debug" : "");
+	printf("stress: threads=%d seconds=%.1f units=%d seed=%" PRIu64
+	       " ragged=%d base=%" PRIu64 "%s\n",
+	       cfg.threads, cfg.seconds, cfg.units, cfg.seed, cfg.ragged,
+	       cfg.base, cfg.flags ? " debug" : "");
 	fflush(stdout);
 
 	shadow = shadow_new(cfg.units);

@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rl_fast.c - the slot table's slow halves and its life under the guard:
+ * setup, closing lines for the precise path, phantoms, reopening, teardown.
+ * The fast path itself is inline in rl_fast.h, with the protocol.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rl_fast.h"
+
+static uint64_t rl_slot_start(uint64_t v)
+{
+	return (v >> 6) << RL_PAGE_SHIFT;
+}
+
+static uint64_t rl_slot_end(uint64_t v)
+{
+	/* cannot wrap: a fast range ends at or below UINT64_MAX + 1 - RL_PAGE */
+	return ((v >> 6) + ((v >> 2) & 15u) + 1u) << RL_PAGE_SHIFT;
+}
+
+static bool rl_slot_conflicts(uint64_t v, uint64_t start, uint64_t end,
+			      bool exclusive)
+{
+	return v != 0 && (exclusive || (v & 2u)) && rl_slot_start(v) < end &&
+	       start < rl_slot_end(v);
+}
+
+/* The lines [start, end) maps to: *first and the following ones, wrapping. */
+static unsigned rl_lines_of(uint64_t start, uint64_t end, unsigned *first)
+{
+	uint64_t b0 = start >> (RL_PAGE_SHIFT + RL_BLOCK_SHIFT);
+	uint64_t b1 = (end - 1) >> (RL_PAGE_SHIFT + RL_BLOCK_SHIFT);
+
+	*first = (unsigned)(b0 & (RL_SEGMENTS - 1));
+	return b1 - b0 >= RL_SEGMENTS ? RL_SEGMENTS : (unsigned)(b1 - b0 + 1);
+}
+
+/* ---- without the guard ---------------------------------------------- */
+
+/*
+ * rl_fast_settle: q claimed its slot in a line that was not empty or is
+ * closed (rl_fast_lock() said RL_FAST_CLAIMED).  Keep the claim if no other
+ * slot conflicts and the line is open; otherwise free the slot and return
+ * false for the precise path to decide.
+ */
+bool rl_fast_settle(struct rl_lock *l, struct rl_request *q)
+{
+	struct rl_segment *seg = q->fast.seg;
+	bool skipped_own = false, refused;
+
+	/* seq_cst: read after our claim, as in rl_line_alone(), which this
+	 * repeats in full; pairs with the closer's store in rl_fast_close(). */
+	refused = atomic_load_explicit(&seg->closed, memory_order_seq_cst) != 0;
+	for (unsigned j = 0; j < RL_SLOTS && !refused; j++) {
+		/* seq_cst: as in rl_line_alone(). */
+		uint64_t v = atomic_load_explicit(&seg->slot[j],
+						  memory_order_seq_cst);
+
+		if (v == q->fast.value && !skipped_own)
+			skipped_own = true;   /* ours (or its twin: same range) */
+		else
+			refused = rl_slot_conflicts(v, q->start, q->end,
+						    q->exclusive);
+	}
+	if (refused) {
+		rl_fast_release(l, q, 0);
+		return false;
+	}
+	/* relaxed: the owner's own bookkeeping. */
+	atomic_store_explicit(&q->state, RL_FAST, memory_order_relaxed);
+	return true;
+}
+
+/* Under the guard: a fast range left a closed line; its waiters may go. */
+void rl_fast_release_slow(struct rl_lock *l, uint64_t start,
+				 uint64_t end)
+{
+	rl_guard_lock(l);
+	rl_queue_grant_after(l, l->head, start, end);
+	rl_guard_unlock(l);
+}
+
+int rl_fast_downgrade(struct rl_lock *l, struct rl_request *q)
+{
+	if (!rl_fast_owns_slot(l, q) || !(q->fast.value & 2u))
+		return EINVAL;
+	q->fast.value &= ~(uint64_t)2u;
+	q->exclusive = false;
+	rl_fast_release(l, q, q->fast.value);
+	return 0;
+}
+
+/* ---- with the guard --------------------------------------------------- */
+
+void rl_fast_setup(struct rl_lock *l)
+{
+	struct rl_segment *table;
+
+	if (atomic_load_explicit(&l->table, memory_order_relaxed) ||
+	    (l->flags & (RANGELOCK_DEBUG | RL_NO_TABLE)))
+		return;
+	table = aligned_alloc(_Alignof(struct rl_segment),
+			      RL_SEGMENTS * sizeof(*table));
+	if (!table) {
+		l->flags |= RL_NO_TABLE;   /* the list alone is still correct */
+		return;
+	}
+	memset(table, 0, RL_SEGMENTS * sizeof(*table));
+	/* release: the zeroed lines before the pointer; pairs with the
+	 * acquire load in rl_fast_lock(). */
+	atomic_store_explicit(&l->table, table, memory_order_release);
+}
+
+/*
+ * rl_fast_close, rl_fast_reopen: a request for [start, end) joins or leaves
+ * the list.  Each line counts the listed requests that map to it and is
+ * closed to the fast path while its count is not zero.
+ */
+void rl_fast_close(struct rl_lock *l, uint64_t start, uint64_t end)
+{
+	/* relaxed: written only under the guard, which we hold. */
+	struct rl_segment *table = atomic_load_explicit(&l->table,
+							memory_order_relaxed);
+	unsigned first, n = table ? rl_lines_of(start, end, &first) : 0;
+
+	for (unsigned k = 0; k < n; k++)
+		/* seq_cst: before the caller reads the slots (Dekker with
+		 * claimers; pairs with the loads of `closed` in
+		 * rl_line_alone(), rl_fast_settle() and rl_fast_release()). */
+		atomic_fetch_add_explicit(&table[(first + k) & (RL_SEGMENTS - 1)].closed,
+					  1, memory_order_seq_cst);
+}
+
+void rl_fast_reopen(struct rl_lock *l, uint64_t start, uint64_t end)
+{
+	/* relaxed: written only under the guard, which we hold. */
+	struct rl_segment *table = atomic_load_explicit(&l->table,
+							memory_order_relaxed);
+	unsigned first, n = table ? rl_lines_of(start, end, &first) : 0;
+
+	for (unsigned k = 0; k < n; k++)
+		/* seq_cst: a release of this guard section (the listed
+		 * holder's writes) to the claimer that finds the line open;
+		 * pairs with the load of `closed` in rl_line_alone(). */
+		atomic_fetch_sub_explicit(&table[(first + k) & (RL_SEGMENTS - 1)].closed,
+					  1, memory_order_seq_cst);
+}
+
+bool rl_fast_phantoms_conflict(const struct rl_lock *l, uint64_t start,
+			       uint64_t end, bool exclusive)
+{
+	/* relaxed: written only under the guard, which we hold. */
+	struct rl_segment *table = atomic_load_explicit(&l->table,
+							memory_order_relaxed);
+	unsigned first, n = table ? rl_lines_of(start, end, &first) : 0;
+
+	for (unsigned k = 0; k < n; k++) {
+		struct rl_segment *seg = &table[(first + k) & (RL_SEGMENTS - 1)];
+
+		for (unsigned j = 0; j < RL_SLOTS; j++)
+			/* seq_cst: after rl_fast_close()'s store (Dekker,
+			 * pairs with the claim CAS in rl_fast_lock()); as an
+			 * acquire it takes a freed slot's writes. */
+			if (rl_slot_conflicts(atomic_load_explicit(
+						      &seg->slot[j],
+						      memory_order_seq_cst),
+					      start, end, exclusive))
+				return true;
+	}
+	return false;
+}
+
+bool rl_fast_busy(const struct rl_lock *l)
+{
+	/* relaxed: destroy runs alone (rangelock.h); any value left is a
+	 * holder that was never released. */
+	struct rl_segment *table = atomic_load_explicit(&l->table,
+							memory_order_relaxed);
+
+	for (unsigned i = 0; table && i < RL_SEGMENTS; i++)
+		for (unsigned j = 0; j < RL_SLOTS; j++)
+			if (atomic_load_explicit(&table[i].slot[j],
+						 memory_order_relaxed))
+				return true;
+	return false;
+}
+
+void rl_fast_teardown(struct rl_lock *l)
+{
+	free(atomic_load_explicit(&l->table, memory_order_relaxed));
+	/* relaxed: destroy runs alone. */
+	atomic_store_explicit(&l->table, NULL, memory_order_relaxed);
+}

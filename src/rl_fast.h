@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rl_fast.h - the fast path, inline: lock and unlock of a range that fits a
+ * slot, without the guard.  Everything else about the slot table is in
+ * rl_fast.c.
+ *
+ * A fast range is 1..RL_FAST_MAX_PAGES whole pages inside one block.  Its
+ * owner claims a free slot of the block's line with one CAS, then reads the
+ * line's other slots and its `closed` word; if nothing there conflicts, the
+ * range is held.  Unlock is one store that frees the slot.
+ *
+ * Two claimers that conflict are a Dekker pair: each writes its own slot
+ * and then reads the other's, all seq_cst, so at least one of them sees the
+ * other and backs off to the precise path.  The precise path and a claimer
+ * are a Dekker pair in the same way: rl_fast_close() writes `closed` and
+ * then reads the slots, the claimer writes its slot and then reads
+ * `closed`, so either the claimer backs off or the precise path sees it as
+ * a phantom.  A fast holder that frees its slot in a closed line may be
+ * what a listed waiter waits for, so it re-checks the waiters under the
+ * guard (rl_fast_release_slow()).  doc/design.md has the argument.
+ */
+#ifndef RL_FAST_H
+#define RL_FAST_H
+
+#include <errno.h>
+
+#include "rl_internal.h"
+
+#define RL_PAGE ((uint64_t)1 << RL_PAGE_SHIFT)
+
+/* rl_fast.c: the slow halves. */
+rl_hidden bool rl_fast_settle(struct rl_lock *l, struct rl_request *q);
+rl_hidden void rl_fast_release_slow(struct rl_lock *l, uint64_t start,
+				    uint64_t end);
+
+static rl_always_inline uint64_t rl_slot_value(uint64_t first_page, uint64_t pages,
+				     bool exclusive)
+{
+	return first_page << 6 | (pages - 1) << 2 | (uint64_t)exclusive << 1 | 1u;
+}
+
+static rl_always_inline struct rl_segment *rl_segment_of(struct rl_segment *table,
+					       uint64_t start)
+{
+	uint64_t block = start >> (RL_PAGE_SHIFT + RL_BLOCK_SHIFT);
+
+	return &table[block & (RL_SEGMENTS - 1)];
+}
+
+/* After claiming a slot for `value`: is it alone in an open line?  (If
+ * not, rl_fast_settle() decides, out of line.) */
+static rl_always_inline bool rl_line_alone(struct rl_segment *seg,
+					   uint64_t value)
+{
+	/*
+	 * seq_cst: read after our claim (Dekker with other claimers, pairs with
+	 * their CAS in rl_fast_lock()); as an acquire it also takes a freed
+	 * slot's writes from rl_fast_release().  Slot values are below 2^58, so
+	 * the sum of seven cannot wrap, and it equals our own value exactly
+	 * when every other slot is free.
+	 */
+	uint64_t sum;
+
+	_Static_assert(RL_SLOTS == 7, "rl_line_alone() sums seven slots");
+	sum = atomic_load_explicit(&seg->slot[0], memory_order_seq_cst);
+	sum += atomic_load_explicit(&seg->slot[1], memory_order_seq_cst);
+	sum += atomic_load_explicit(&seg->slot[2], memory_order_seq_cst);
+	sum += atomic_load_explicit(&seg->slot[3], memory_order_seq_cst);
+	sum += atomic_load_explicit(&seg->slot[4], memory_order_seq_cst);
+	sum += atomic_load_explicit(&seg->slot[5], memory_order_seq_cst);
+	sum += atomic_load_explicit(&seg->slot[6], memory_order_seq_cst);
+	/* seq_cst: read after our claim (Dekker with rl_fast_close(), pairs
+	 * with its store); as an acquire it takes a reopener's guard section
+	 * (pairs with the store in rl_fast_reopen()). */
+	return sum == value &&
+	       !atomic_load_explicit(&seg->closed, memory_order_seq_cst);
+}
+
+/* Store `value` (0: free) in q's slot, then wake whom the old one blocked. */
+static rl_always_inline void rl_fast_release(struct rl_lock *l, struct rl_request *q,
+				   uint64_t value)
+{
+	/* seq_cst: a release of the range's writes (pairs with the loads in
+	 * rl_line_alone(), rl_fast_settle() and rl_fast_phantoms_conflict()), and ordered
+	 * before our read of `closed` (Dekker with rl_fast_close()). */
+	atomic_store_explicit(&q->fast.seg->slot[q->slot], value,
+			      memory_order_seq_cst);
+	/* seq_cst: see above; pairs with the store in rl_fast_close(). */
+	if (rl_unlikely(atomic_load_explicit(&q->fast.seg->closed,
+					     memory_order_seq_cst)))
+		rl_fast_release_slow(l, q->start, q->end);
+}
+
+/* What rl_fast_lock() did. */
+enum rl_fast_result {
+	RL_FAST_TAKEN,    /* held: the call is done */
+	RL_FAST_NONE,     /* nothing claimed: the precise path decides */
+	RL_FAST_CLAIMED,  /* a slot claimed in a busy or closed line:
+			   * rl_fast_settle() keeps it or gives it back */
+};
+
+/*
+ * rl_fast_lock: take [start, end) through a slot.  RL_FAST_NONE when it is
+ * not a fast range, there is no table, or the line is closed or full.
+ */
+static rl_always_inline enum rl_fast_result
+rl_fast_lock(struct rl_lock *l, struct rl_request *q, uint64_t start,
+	     uint64_t end, bool exclusive)
+{
+	/* acquire: the table's zeroed lines; pairs with the release store in
+	 * rl_fast_setup(). */
+	struct rl_segment *table = atomic_load_explicit(&l->table,
+							memory_order_acquire);
+	uint64_t first = start >> RL_PAGE_SHIFT;
+	uint64_t pages = (end - start) >> RL_PAGE_SHIFT;
+
+	if (!table || ((start | end) & (RL_PAGE - 1)) ||
+	    pages > RL_FAST_MAX_PAGES ||
+	    first >> RL_BLOCK_SHIFT != (first + pages - 1) >> RL_BLOCK_SHIFT)
+		return RL_FAST_NONE;
+
+	struct rl_segment *seg = rl_segment_of(table, start);
+	uint64_t value = rl_slot_value(first, pages, exclusive);
+	unsigned i;
+
+	/* relaxed: a way out early; rl_line_alone() decides. */
+	if (atomic_load_explicit(&seg->closed, memory_order_relaxed))
+		return RL_FAST_NONE;
+	for (i = 0;; i++) {
+		uint64_t free_slot = 0;
+
+		if (i == RL_SLOTS)
+			return RL_FAST_NONE;   /* line full: the list takes it */
+		/* relaxed: skip taken slots without a locked instruction. */
+		if (atomic_load_explicit(&seg->slot[i], memory_order_relaxed))
+			continue;
+		/* seq_cst: the claim precedes our reads in rl_line_alone()
+		 * (Dekker; pairs with the loads there, in rl_fast_settle()
+		 * and in rl_fast_phantoms_conflict()). */
+		if (atomic_compare_exchange_strong_explicit(
+			    &seg->slot[i], &free_slot, value,
+			    memory_order_seq_cst, memory_order_relaxed))
+			break;
+	}
+	q->fast.seg = seg;
+	q->fast.value = value;
+	q->slot = (uint8_t)i;
+	q->start = start;
+	q->end = end;
+	q->exclusive = exclusive;
+	q->lock = l;
+	if (rl_unlikely(!rl_line_alone(seg, value)))
+		return RL_FAST_CLAIMED;
+	/* relaxed: the owner's own bookkeeping; nobody else reads it. */
+	atomic_store_explicit(&q->state, RL_FAST, memory_order_relaxed);
+	return RL_FAST_TAKEN;
+}
+
+/* Is q's slot really q's?  (A stale or forged handle is EINVAL.) */
+static rl_always_inline bool rl_fast_owns_slot(const struct rl_lock *l,
+				     const struct rl_request *q)
+{
+	/* relaxed: the owner loaded it with acquire when it locked. */
+	struct rl_segment *table = atomic_load_explicit(&l->table,
+							memory_order_relaxed);
+
+	/* relaxed: our own slot; only we change it while it holds our value. */
+	return table && (uintptr_t)(q->fast.seg - table) < RL_SEGMENTS &&
+	       q->slot < RL_SLOTS &&
+	       atomic_load_explicit(&q->fast.seg->slot[q->slot],
+				    memory_order_relaxed) == q->fast.value;
+}
+
+static rl_always_inline int rl_fast_unlock(struct rl_lock *l, struct rl_request *q)
+{
+	if (!rl_fast_owns_slot(l, q))
+		return EINVAL;
+	/* relaxed: the owner's own bookkeeping. */
+	atomic_store_explicit(&q->state, RL_IDLE, memory_order_relaxed);
+	rl_fast_release(l, q, 0);
+	return 0;
+}
+
+#endif /* RL_FAST_H */
