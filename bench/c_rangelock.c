@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* c_rangelock.c - the library under test, as it is on main. */
+/* c_rangelock.c - the library under test, as it is on main, in its default
+ * mode and in debug mode (which always takes the precise path and checks
+ * every request against the thread's own ranges). */
 #include <stdlib.h>
 
 #include "contender.h"
@@ -8,14 +10,25 @@
 _Static_assert(sizeof(rangelock_range_t) <= sizeof(((struct bench_range *)0)->handle),
 	       "rangelock_range_t must fit in bench_range");
 
-static void *rl_create(uint64_t object_size)
+static void *rl_create_flags(unsigned flags)
 {
 	rangelock_t *lk = aligned_alloc(64, sizeof(*lk) < 64 ? 64 : sizeof(*lk));
 
-	(void)object_size;
-	if (lk && rangelock_init(lk, 0) != 0)
+	if (!lk || rangelock_init(lk, flags) != 0)
 		bench_die("rangelock_init failed");
 	return lk;
+}
+
+static void *rl_create(uint64_t object_size)
+{
+	(void)object_size;
+	return rl_create_flags(0);
+}
+
+static void *rl_create_debug(uint64_t object_size)
+{
+	(void)object_size;
+	return rl_create_flags(RANGELOCK_DEBUG);
 }
 
 static void rl_destroy(void *lock)
@@ -47,6 +60,15 @@ const struct contender contender_rangelock = {
 	.name = "rangelock",
 	.about = "this library (librangelock on main)",
 	.create = rl_create,
+	.destroy = rl_destroy,
+	.lock = rl_lock,
+	.unlock = rl_unlock,
+};
+
+const struct contender contender_rangelock_debug = {
+	.name = "rl-debug",
+	.about = "this library with RANGELOCK_DEBUG (precise path, recursion checks)",
+	.create = rl_create_debug,
 	.destroy = rl_destroy,
 	.lock = rl_lock,
 	.unlock = rl_unlock,

@@ -39,6 +39,7 @@ struct contender {
 };
 
 extern const struct contender contender_rangelock;
+extern const struct contender contender_rangelock_debug;
 extern const struct contender contender_rwlock;
 extern const struct contender contender_ofd;
 extern const struct contender contender_tree;

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # plot.sh CSV OUTDIR: draw rlbench's CSV (medians of the repetitions) as PNGs
 # with gnuplot: throughput vs threads (disjoint), cost vs held ranges (held),
-# and the fair workload's writer wait percentiles.
+# and the fair workload's wait-latency distribution per class (fair.png).
 set -eu
 csv=$1 out=$2
 command -v gnuplot >/dev/null 2>&1 || { echo "plot.sh: gnuplot not installed (apt-get install gnuplot-nox); no plots" >&2; exit 0; }
@@ -22,6 +22,12 @@ contenders=$(awk -F, 'NR > 1 { print $5 }' "$csv" | awk '!s[$0]++')
 for c in $contenders; do
 	awk -F, -v c="$c" '$1 == "disjoint" && $4 == c { split($2, p, " "); print p[2], $5 }' "$tmp/med" | sort -n > "$tmp/disjoint.$c"
 	awk -F, -v c="$c" '$1 == "held" && $4 == c && $2 ~ /^rd/ { split($2, p, " "); print (p[2] == 0 ? 1 : p[2]), $5 }' "$tmp/med" | sort -n > "$tmp/held.$c"
+	# fair: "writer wait q0.99" -> x = 1 / (1 - q) (the maximum at 10^6), y = us
+	for cls in writer reader; do
+		awk -F, -v c="$c" -v cls="$cls" '$1 == "fair" && $4 == c && index($3, cls " wait q") == 1 {
+			q = substr($3, length(cls) + 8) + 0
+			print (q >= 1 ? 1e6 : 1 / (1 - q)), $5 }' "$tmp/med" | sort -g > "$tmp/fair$cls.$c"
+	done
 done
 
 plot_lines() { # file-prefix
@@ -44,5 +50,16 @@ set output "$out/held.png"
 set title "held: one shared 1-page lock+unlock while N other ranges are held (N=0 drawn at 1)"
 set xlabel "ranges held"; set ylabel "ns per pair"; set logscale x 10; set logscale y 10
 plot $(plot_lines held)
+set output "$out/fair.png"
+set terminal pngcairo size 1100,520 noenhanced
+set multiplot layout 1,2 title "fair: wait for the lock, by percentile (4 readers, 1 writer; 2 cores; rwlock's writer never got in)"
+set key inside top left
+set xlabel "percentile"; set ylabel "wait (us)"; set logscale x 10; set logscale y 10
+set xtics ("50%%" 2, "90%%" 10, "99%%" 100, "99.9%%" 1000, "99.99%%" 10000, "max" 1e6)
+set title "writers"
+plot $(plot_lines fairwriter)
+set title "readers"
+plot $(plot_lines fairreader)
+unset multiplot
 GP
-echo "plot.sh: wrote $out/disjoint.png $out/held.png"
+echo "plot.sh: wrote $out/disjoint.png $out/held.png $out/fair.png"

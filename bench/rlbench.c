@@ -8,6 +8,9 @@
  *   rlbench --list                  workloads and contenders
  *   rlbench --csv FILE              also write every repetition to FILE
  *   rlbench --workload A,B --contender X,Y --reps N
+ *   rlbench --threads 1,2,8 --pages 1,16 --held 0,100 --max-pages 16
+ *           --read-pct 0,90 --readers 4 --writers 1
+ *                                   each workload's parameters (lists)
  *   rlbench --validate MS           shadow-overlap check of every contender
  *   rlbench --callgrind NAME [--pairs N] [--exclusive]
  *                                   a bare loop for bench/callgrind.sh
@@ -34,7 +37,8 @@
 #endif
 
 static const struct contender *const all_contenders[] = {
-	&contender_rangelock, &contender_rwlock, &contender_ofd,
+	&contender_rangelock, &contender_rangelock_debug, &contender_rwlock,
+	&contender_ofd,
 	&contender_tree, &contender_list,
 };
 #define NCONTENDERS (int)(sizeof(all_contenders) / sizeof(all_contenders[0]))
@@ -44,8 +48,22 @@ static const char *const all_workloads[] = {
 };
 #define NWORKLOADS (int)(sizeof(all_workloads) / sizeof(all_workloads[0]))
 
+#define MAX_LIST 16
+
+/* A list of workload parameters from the command line, or the default. */
+struct list {
+	int n;
+	int v[MAX_LIST];
+};
+
 struct options {
 	bool quick;
+	struct list threads;    /* disjoint, mixed, file */
+	struct list pages;      /* uncontended */
+	struct list held;       /* held */
+	struct list max_pages;  /* mixed */
+	struct list read_pct;   /* mixed */
+	int readers, writers;   /* fair */
 	int reps;
 	const char *csv_path;
 	bool use_contender[NCONTENDERS];
@@ -73,7 +91,7 @@ struct spec {
 	const char *workload;
 	char params[48];
 	int kind;        /* index into all_workloads */
-	int a, b;        /* workload parameters */
+	int a, b, c;     /* workload parameters */
 };
 
 static void run_spec(const struct spec *s, const struct contender *c,
@@ -84,7 +102,7 @@ static void run_spec(const struct spec *s, const struct contender *c,
 	case 0: wl_uncontended(c, &opt.single, s->a, s->b, out); break;
 	case 1: wl_held(c, &opt.single, s->a, s->b, out); break;
 	case 2: wl_disjoint(c, &opt.multi, s->a, true, out); break;
-	case 3: wl_mixed(c, &opt.multi, 2, s->b, s->a, out); break;
+	case 3: wl_mixed(c, &opt.multi, s->c, s->b, s->a, out); break;
 	case 4: wl_file(c, &opt.multi, s->a, out); break;
 	case 5: wl_fair(c, &opt.fair, s->a, s->b, out); break;
 	}
@@ -97,6 +115,19 @@ static void print_header(void)
 		if (opt.use_contender[k])
 			printf(" %17s", all_contenders[k]->name);
 	printf("  spread\n");
+}
+
+/* The fair workload's latency distribution: CSV rows "<class> wait q<q>". */
+static void write_cdf(const struct spec *s, const struct contender *c, int rep,
+		      const struct result *res)
+{
+	static const char *const cls[CDF_CLASSES] = { "reader", "writer" };
+
+	for (int k = 0; k < CDF_CLASSES; k++)
+		for (int i = 0; i < CDF_POINTS; i++)
+			fprintf(csv, "%s,%s,%s wait q%.5g,us,%s,%d,%.6g\n",
+				s->workload, s->params, cls[k], cdf_quantiles[i],
+				c->name, rep, res->cdf_us[k][i]);
 }
 
 /* Runs one spec on every contender, opt.reps times, prints its rows. */
@@ -119,6 +150,8 @@ static void measure(const struct spec *s)
 						all_contenders[k]->name, rep,
 						res.value[m]);
 			}
+			if (csv && res.has_cdf)
+				write_cdf(s, all_contenders[k], rep, &res);
 		}
 	}
 	for (int m = 0; m < res.n; m++) {
@@ -150,7 +183,7 @@ static void measure(const struct spec *s)
 	}
 }
 
-static void add(struct spec *specs, int *n, int kind, int a, int b,
+static void add(struct spec *specs, int *n, int kind, int a, int b, int c,
 		const char *fmt, ...)
 {
 	struct spec *s = &specs[(*n)++];
@@ -160,45 +193,56 @@ static void add(struct spec *specs, int *n, int kind, int a, int b,
 	s->kind = kind;
 	s->a = a;
 	s->b = b;
+	s->c = c;
 	va_start(ap, fmt);
 	vsnprintf(s->params, sizeof(s->params), fmt, ap);
 	va_end(ap);
 }
 
+#define MAX_SPECS 512
+
+/* Each workload over its parameter lists (defaults set in main()). */
 static int build_specs(struct spec *specs)
 {
-	static const int held_quick[] = { 0, 10, 100, 1000, 10000 };
-	static const int threads[] = { 1, 2, 8, 32, 64 };
-	static const int reads[] = { 0, 50, 90, 100 };
+	const struct list *T = &opt.threads;
 	int n = 0;
 
-	if (opt.use_workload[0]) {
-		add(specs, &n, 0, 1, false, "rd 1p");
-		add(specs, &n, 0, 1, true, "wr 1p");
-		add(specs, &n, 0, 16, true, "wr 16p");
-		add(specs, &n, 0, 256, true, "wr 256p");
-		if (!opt.quick) {
-			add(specs, &n, 0, 16, false, "rd 16p");
-			add(specs, &n, 0, 256, false, "rd 256p");
-		}
+	for (int i = 0; opt.use_workload[0] && i < opt.pages.n; i++) {
+		int p = opt.pages.v[i];
+
+		if (p == 1 || !opt.quick)
+			add(specs, &n, 0, p, false, 0, "rd %dp", p);
+		add(specs, &n, 0, p, true, 0, "wr %dp", p);
 	}
-	for (int i = 0; opt.use_workload[1] && i < 5; i++) {
-		add(specs, &n, 1, held_quick[i], false, "rd %d held", held_quick[i]);
-		add(specs, &n, 1, held_quick[i], true, "wr %d held", held_quick[i]);
+	for (int i = 0; opt.use_workload[1] && i < opt.held.n; i++) {
+		add(specs, &n, 1, opt.held.v[i], false, 0, "rd %d held", opt.held.v[i]);
+		add(specs, &n, 1, opt.held.v[i], true, 0, "wr %d held", opt.held.v[i]);
 	}
-	for (int i = 0; opt.use_workload[2] && i < 5; i++)
-		add(specs, &n, 2, threads[i], 0, "wr %d thr", threads[i]);
-	for (int i = 0; opt.use_workload[3] && i < 4; i++) {
-		add(specs, &n, 3, reads[i], 16, "%d%%rd <=16p", reads[i]);
-		if (!opt.quick)
-			add(specs, &n, 3, reads[i], 256, "%d%%rd <=256p", reads[i]);
-	}
-	if (opt.use_workload[4]) {
-		add(specs, &n, 4, 2, 0, "2 thr");
-		add(specs, &n, 4, 8, 0, "8 thr");
+	static const struct list disjoint_threads = { 5, { 1, 2, 8, 32, 64 } };
+	const struct list *D = T->n ? T : &disjoint_threads;
+
+	for (int i = 0; opt.use_workload[2] && i < D->n; i++)
+		add(specs, &n, 2, D->v[i], 0, 0, "wr %d thr", D->v[i]);
+	/* mixed: 2 threads unless --threads was given (the Kogan et al.
+	 * evaluation's shape on this 2-core machine) */
+	for (int t = 0; opt.use_workload[3] && t < (T->n ? T->n : 1); t++)
+		for (int m = 0; m < opt.max_pages.n; m++)
+			for (int r = 0; r < opt.read_pct.n && n < MAX_SPECS; r++) {
+				int threads = T->n ? T->v[t] : 2;
+
+				add(specs, &n, 3, opt.read_pct.v[r], opt.max_pages.v[m],
+				    threads, "%d%%rd <=%dp%s%.0d%s", opt.read_pct.v[r],
+				    opt.max_pages.v[m], T->n ? " " : "",
+				    T->n ? threads : 0, T->n ? "thr" : "");
+			}
+	for (int i = 0; opt.use_workload[4] && i < (T->n ? T->n : 2); i++) {
+		int threads = T->n ? T->v[i] : (i ? 8 : 2);
+
+		add(specs, &n, 4, threads, 0, 0, "%d thr", threads);
 	}
 	if (opt.use_workload[5])
-		add(specs, &n, 5, 4, 1, "4r+1w");
+		add(specs, &n, 5, opt.readers, opt.writers, 0, "%dr+%dw",
+		    opt.readers, opt.writers);
 	return n;
 }
 
@@ -283,6 +327,21 @@ static long parse_long(const char *s, long lo, long hi, const char *what)
 	return v;
 }
 
+/* "1,2,8" -> list; each a whole number in [lo, hi]. */
+static struct list parse_list(char *arg, long lo, long hi, const char *what)
+{
+	struct list l = { 0 };
+
+	for (char *tok = strtok(arg, ","); tok; tok = strtok(NULL, ",")) {
+		if (l.n == MAX_LIST)
+			bench_die("%s: at most %d values", what, MAX_LIST);
+		l.v[l.n++] = (int)parse_long(tok, lo, hi, what);
+	}
+	if (l.n == 0)
+		bench_die("%s needs at least one value", what);
+	return l;
+}
+
 static int validate(int ms)
 {
 	int bad = 0, runs = 0;
@@ -331,6 +390,13 @@ int main(int argc, char **argv)
 		{ "callgrind", required_argument, NULL, 'G' },
 		{ "pairs", required_argument, NULL, 'p' },
 		{ "exclusive", no_argument, NULL, 'x' },
+		{ "threads", required_argument, NULL, 'T' },
+		{ "pages", required_argument, NULL, 'P' },
+		{ "held", required_argument, NULL, 'H' },
+		{ "max-pages", required_argument, NULL, 'M' },
+		{ "read-pct", required_argument, NULL, 'R' },
+		{ "readers", required_argument, NULL, 'e' },
+		{ "writers", required_argument, NULL, 'W' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -356,9 +422,19 @@ int main(int argc, char **argv)
 		case 'G': cg_name = optarg; break;
 		case 'p': pairs = parse_long(optarg, 1, 1000000000, "--pairs"); break;
 		case 'x': exclusive = true; break;
+		case 'T': opt.threads = parse_list(optarg, 1, 1024, "--threads"); break;
+		case 'P': opt.pages = parse_list(optarg, 1, 1 << 20, "--pages"); break;
+		case 'H': opt.held = parse_list(optarg, 0, 1000000, "--held"); break;
+		case 'M': opt.max_pages = parse_list(optarg, 1, 1 << 17, "--max-pages"); break;
+		case 'R': opt.read_pct = parse_list(optarg, 0, 100, "--read-pct"); break;
+		case 'e': opt.readers = (int)parse_long(optarg, 0, 1024, "--readers"); break;
+		case 'W': opt.writers = (int)parse_long(optarg, 0, 1024, "--writers"); break;
 		case 'h':
 			printf("usage: rlbench [--quick|--smoke] [--list] [--csv FILE] "
 			       "[--workload A,B] [--contender X,Y] [--reps N]\n"
+			       "               [--threads N,..] [--pages N,..] [--held N,..] "
+			       "[--max-pages N,..]\n"
+			       "               [--read-pct N,..] [--readers N] [--writers N]\n"
 			       "       rlbench --validate MS\n"
 			       "       rlbench --callgrind NAME [--pairs N] [--exclusive]\n");
 			return 0;
@@ -373,6 +449,19 @@ int main(int argc, char **argv)
 	if (validate_ms)
 		return validate((int)validate_ms);
 
+	if (!opt.pages.n)
+		opt.pages = (struct list){ 3, { 1, 16, 256 } };
+	if (!opt.held.n)
+		opt.held = (struct list){ 5, { 0, 10, 100, 1000, 10000 } };
+	if (!opt.max_pages.n)
+		opt.max_pages = opt.quick ? (struct list){ 1, { 16 } }
+					  : (struct list){ 2, { 16, 256 } };
+	if (!opt.read_pct.n)
+		opt.read_pct = (struct list){ 4, { 0, 50, 90, 100 } };
+	if (opt.readers + opt.writers == 0) {
+		opt.readers = 4;
+		opt.writers = 1;
+	}
 	opt.reps = reps ? reps : opt.quick ? 3 : 5;
 	opt.single = opt.quick ? (struct timing){ 10, 40 } : (struct timing){ 50, 200 };
 	opt.multi = opt.quick ? (struct timing){ 20, 100 } : (struct timing){ 100, 500 };
@@ -388,7 +477,7 @@ int main(int argc, char **argv)
 		fprintf(csv, "workload,params,metric,unit,contender,rep,value\n");
 	}
 
-	struct spec specs[64];
+	static struct spec specs[MAX_SPECS];
 	int n = build_specs(specs);
 
 	print_machine();

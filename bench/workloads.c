@@ -329,6 +329,11 @@ void wl_file(const struct contender *c, const struct timing *t, int threads,
 
 #define FAIR_PAGES 16
 
+const double cdf_quantiles[CDF_POINTS] = {
+	0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999, 0.99995,
+	0.99999, 1.0,
+};
+
 static void busy_ns(uint64_t ns)
 {
 	uint64_t end = now_ns() + ns;
@@ -392,6 +397,13 @@ void wl_fair(const struct contender *c, const struct timing *t, int readers,
 		   (double)hist_quantile(&sum[CLASS_B], 0.99) / 1e3);
 	add_metric(out, "writer wait max", "us", true,
 		   (double)hist_quantile(&sum[CLASS_B], 1.0) / 1e3);
+	out->has_cdf = true;
+	for (int k = 0; k < CDF_POINTS; k++) {
+		out->cdf_us[CDF_READERS][k] =
+			(double)hist_quantile(&sum[CLASS_A], cdf_quantiles[k]) / 1e3;
+		out->cdf_us[CDF_WRITERS][k] =
+			(double)hist_quantile(&sum[CLASS_B], cdf_quantiles[k]) / 1e3;
+	}
 	run_done(&run);
 	free(lat);
 	free(sum);

@@ -12,12 +12,20 @@
 #define PAGE 4096u
 #define MAX_METRICS 8
 
+/* The fair workload's wait-latency distribution, per class, at these
+ * quantiles (the last is the maximum). */
+#define CDF_POINTS 12
+extern const double cdf_quantiles[CDF_POINTS];
+enum { CDF_READERS, CDF_WRITERS, CDF_CLASSES };
+
 struct result {
 	int n;
 	const char *metric[MAX_METRICS];
 	const char *unit[MAX_METRICS];
 	bool lower_is_better[MAX_METRICS];
 	double value[MAX_METRICS];
+	bool has_cdf;                                /* fair only */
+	double cdf_us[CDF_CLASSES][CDF_POINTS];
 };
 
 struct timing {
