@@ -7,13 +7,17 @@
 #   make test        build, then run every test
 #   make test-tsan   the tests under ThreadSanitizer
 #   make test-asan   the tests under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make install PREFIX=/usr/local   header, libraries, man pages, pkg-config
+#                    and CMake package files under PREFIX
 
 BUILD    ?= build
 MAKEFLAGS += --no-print-directory
 JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all run example test test-tsan test-asan deps clean
+.PHONY: all run example test test-tsan test-asan install deps clean
+
+PREFIX   ?= /usr/local
 
 all: $(BUILD)/.built
 
@@ -34,7 +38,13 @@ run: all
 example: all
 	$(BUILD)/examples/file_ranges
 
+# The header is also compiled by g++/clang/clang++, man pages are linted
+# with groff and man, and an installed copy is found with pkg-config: those
+# tests install their tools when they can and are skipped when they cannot.
+TEST_TOOLS = g++ clang pkg-config groff-base man-db
+
 test: all
+	@scripts/install-deps.sh --optional $(TEST_TOOLS) || true
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 test-tsan:
@@ -42,6 +52,9 @@ test-tsan:
 
 test-asan:
 	$(MAKE) test BUILD=build-asan CMAKE_FLAGS="-DRANGELOCK_SANITIZE=address"
+
+install: all
+	cmake --install $(BUILD) --prefix $(PREFIX)
 
 clean:
 	rm -rf build build-tsan build-asan

@@ -284,3 +284,8 @@ int rangelock_downgrade(rangelock_t *lk, rangelock_range_t *r)
 	rl_guard_unlock(l);
 	return rc;
 }
+
+unsigned rangelock_version(void)
+{
+	return RANGELOCK_VERSION;
+}
