@@ -148,9 +148,12 @@ rl_fast_lock(struct rl_lock *l, struct rl_request *q, uint64_t start,
 	q->start = start;
 	q->end = end;
 	q->exclusive = exclusive;
-	q->lock = l;
 	if (rl_unlikely(!rl_line_alone(seg, value)))
 		return RL_FAST_CLAIMED;
+	/* Only a kept claim names the lock: an unlock of this handle made
+	 * while the call is still deciding (EINVAL, rangelock.h) reads
+	 * q->lock under the guard, and must not race with a write here. */
+	q->lock = l;
 	/* relaxed: the owner's own bookkeeping; nobody else reads it. */
 	atomic_store_explicit(&q->state, RL_FAST, memory_order_relaxed);
 	return RL_FAST_TAKEN;
