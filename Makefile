@@ -7,6 +7,8 @@
 #   make test        build, then run every test
 #   make test-tsan   the tests under ThreadSanitizer
 #   make test-asan   the tests under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make verify      model-check the protocol with SPIN (verify/run.sh)
+#   make fuzz        fuzz the API against the reference model for FUZZ_SECONDS
 #   make install PREFIX=/usr/local   header, libraries, man pages, pkg-config
 #                    and CMake package files under PREFIX
 
@@ -15,7 +17,7 @@ MAKEFLAGS += --no-print-directory
 JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all run example test test-tsan test-asan install deps clean
+.PHONY: all run example test test-tsan test-asan verify fuzz install deps clean
 
 PREFIX   ?= /usr/local
 
@@ -53,11 +55,27 @@ test-tsan:
 test-asan:
 	$(MAKE) test BUILD=build-asan CMAKE_FLAGS="-DRANGELOCK_SANITIZE=address"
 
+verify:
+	@scripts/install-deps.sh --optional spin || true
+	verify/run.sh
+
+# libFuzzer with ASan+UBSan over the committed seeds; new inputs go to a
+# scratch directory, a crash leaves its input in build-fuzz/ (add it to
+# tests/fuzz/corpus as a regression test).
+FUZZ_SECONDS ?= 60
+fuzz:
+	@scripts/install-deps.sh --optional clang || true
+	$(MAKE) all BUILD=build-fuzz CMAKE_FLAGS="-DCMAKE_C_COMPILER=clang \
+		-DRANGELOCK_SANITIZE=address -DRANGELOCK_FUZZ=ON"
+	rm -rf build-fuzz/corpus && mkdir -p build-fuzz/corpus
+	cd build-fuzz && ./tests/fuzz_api -max_total_time=$(FUZZ_SECONDS) \
+		-timeout=30 -print_final_stats=1 corpus ../tests/fuzz/corpus
+
 install: all
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
 clean:
-	rm -rf build build-tsan build-asan
+	rm -rf build build-tsan build-asan build-clang build-fuzz
 
 .PHONY: FORCE
 FORCE:

@@ -1,0 +1,546 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rangelock.pml - the lock protocol of src/, version 2, as a SPIN model.
+ *
+ * One fast-path line with NSLOTS slots, its `closed` count, the guard, the
+ * arrival-ordered list, each request's futex word, and NT threads that each
+ * make NOPS random requests: a range of the pages {0}, {1} or {0,1} (the
+ * last either as whole pages, which may take the fast path, or "ragged",
+ * which never does), shared or exclusive, blocking, try or timed (the
+ * deadline may fire at any moment), sometimes downgraded, then unlocked.
+ * Each step of the model is one atomic access of the C code; the guard's
+ * critical sections are sequences of steps that other threads' fast paths
+ * interleave with.  doc/verification.md explains why sequential consistency
+ * of these steps is sound for the C11 orderings the code uses.
+ *
+ * Checked (verify/run.sh):
+ *   safety     the shadow: no page is ever held exclusive together with any
+ *              other holder (assertions), no invalid end state (no thread
+ *              blocked forever: deadlock or lost wake-up);
+ *   fifo       a request is granted only when no earlier waiting request
+ *              that conflicts with it is listed; a fast claim only when no
+ *              request is listed in its line (assertions);
+ *   liveness   with -a and weak fairness: every waiting request is
+ *              eventually granted or times out (LTL `granted`);
+ *   debug      with DEBUG: a thread that asks for a range overlapping one
+ *              it holds gets EDEADLK, and nothing deadlocks.
+ * Each has a broken variant (BROKEN_* below) that SPIN must reject.
+ */
+
+#ifndef NT
+#define NT 2                    /* threads */
+#endif
+#ifndef NOPS
+#define NOPS 2                  /* requests per thread */
+#endif
+#define NH (NT * 2)             /* handles: two per thread (debug nests) */
+#define NSLOTS 2                /* slots in the line */
+
+#define BLOCK 0
+#define TRY 1
+#define TIMED 2
+
+#define OK 0
+#define EBUSY 16
+#define ETIMEDOUT 110
+#define EDEADLK 35
+
+mtype = { IDLE, WAITING, SLEEPING, HELD, FAST };
+
+/* rangelock_t */
+bool guard;                     /* the futex mutex, as a test-and-set */
+byte closed;                    /* listed requests mapping to the line */
+byte list[NH];                  /* listed handles, oldest first */
+byte nlist;
+byte slot[NSLOTS];              /* 0 free, else 1 + handle of a fast holder */
+
+/* rangelock_range_t, one per handle */
+byte rng[NH];                   /* pages: bit 0 = page 0, bit 1 = page 1 */
+bool ex[NH];                    /* exclusive */
+bool fastable[NH];              /* whole pages: may take the fast path */
+mtype st[NH] = IDLE;            /* the futex word */
+bool asleep[NH];                /* in futex_wait, not yet woken */
+byte owner[NH];                 /* acquiring thread (debug mode) */
+
+/* the shadow of what is held, and the liveness observers */
+byte rd[2];
+byte wr[2];
+bool waiting0;                  /* thread 0's first handle waits */
+
+#define CONFLICT(a, b) ((rng[a] & rng[b]) != 0 && (ex[a] || ex[b]))
+#define IS_WAITING(a) (st[a] == WAITING || st[a] == SLEEPING)
+
+ltl granted { [] (waiting0 -> <> !waiting0) }
+
+inline guard_lock() { atomic { !guard -> guard = true } }
+inline guard_unlock() { guard = false }
+
+/* enter/leave the shadow; the assertion is the safety property */
+inline shadow_enter(h) {
+	atomic {
+		k = 0;
+		do
+		:: k < 2 ->
+			if
+			:: rng[h] & (1 << k) ->
+				if
+				:: ex[h] -> assert(rd[k] == 0 && wr[k] == 0); wr[k]++
+				:: else -> assert(wr[k] == 0); rd[k]++
+				fi
+			:: else -> skip
+			fi;
+			k++
+		:: else -> break
+		od;
+		k = 0
+	}
+}
+
+inline shadow_leave(h) {
+	atomic {
+		k = 0;
+		do
+		:: k < 2 ->
+			if
+			:: rng[h] & (1 << k) ->
+				if
+				:: ex[h] -> wr[k]--
+				:: else -> rd[k]--
+				fi
+			:: else -> skip
+			fi;
+			k++
+		:: else -> break
+		od;
+		k = 0
+	}
+}
+
+inline shadow_downgrade(h) {
+	atomic {
+		k = 0;
+		do
+		:: k < 2 ->
+			if
+			:: rng[h] & (1 << k) -> wr[k]--; rd[k]++
+			:: else -> skip
+			fi;
+			k++
+		:: else -> break
+		od;
+		k = 0
+	}
+}
+
+/* ---- the precise path's helpers (guard held) -------------------------- */
+
+/* blocked := q, at list position pos, conflicts with an earlier listed
+ * request or a phantom (each slot read is one seq_cst load) */
+inline is_blocked(q, pos) {
+	blocked = false;
+	j = 0;
+	do
+	:: j < pos -> if :: CONFLICT(list[j], q) -> blocked = true :: else -> skip fi; j++
+	:: else -> break
+	od;
+	j = 0;
+	do
+	:: j < NSLOTS ->
+		atomic {
+			v = slot[j];
+			if
+			:: v != 0 && CONFLICT(v - 1, q) -> blocked = true
+			:: else -> skip
+			fi;
+			v = 0
+		};
+		j++
+	:: else -> break
+	od;
+	j = 0
+}
+
+/* FIFO: q may be granted only if no earlier listed waiting request
+ * conflicts with it */
+inline assert_fifo(q, pos) {
+	atomic {
+		j = 0;
+		do
+		:: j < pos -> assert(!(IS_WAITING(list[j]) && CONFLICT(list[j], q))); j++
+		:: else -> break
+		od;
+		j = 0
+	}
+}
+
+/* rl_grant: exchange to HELD, wake only a sleeper */
+inline grant(q) {
+	atomic {
+#ifdef BROKEN_WAKE
+		/* wrong: wakes only a spinner, never a sleeper */
+		if :: st[q] == WAITING -> asleep[q] = false :: else -> skip fi;
+		st[q] = HELD
+#else
+		if :: st[q] == SLEEPING -> asleep[q] = false :: else -> skip fi;
+		st[q] = HELD
+#endif
+	}
+}
+
+/* rl_queue_grant_after(from, r): re-check the waiters from `from` on that
+ * overlap r */
+inline grant_after(from, r) {
+	i = from;
+	do
+	:: i < nlist ->
+		q = list[i];
+		if
+		:: IS_WAITING(q) && (rng[q] & r) != 0 ->
+			is_blocked(q, i);
+			if
+			:: !blocked -> assert_fifo(q, i); grant(q)
+			:: else -> skip
+			fi
+		:: else -> skip
+		fi;
+		i++
+	:: else -> break
+	od;
+	i = 0;
+	q = 0;
+	blocked = false
+}
+
+inline list_remove(h) {
+	atomic {
+		pos = 0;
+		do
+		:: list[pos] != h -> pos++
+		:: else -> break
+		od;
+		j = pos;
+		do
+		:: j + 1 < nlist -> list[j] = list[j + 1]; j++
+		:: else -> break
+		od;
+		nlist--;
+		list[nlist] = 0;
+		j = 0
+	}
+}
+
+/* ---- the fast path -------------------------------------------------- */
+
+/* rl_fast_release: store the slot (seq_cst), then read `closed`; if
+ * requests are listed, re-check the waiters under the guard */
+inline fast_release(h, s) {
+	slot[s] = 0;
+#ifndef BROKEN_RELEASE
+	if
+	:: closed != 0 ->
+		guard_lock();
+		grant_after(0, rng[h]);
+		guard_unlock()
+	:: else -> skip
+	fi
+#endif
+}
+
+/* rl_fast_lock + rl_fast_settle: result := OK (held through slot s) or
+ * gave_up (nothing claimed) */
+inline fast_lock(h) {
+	gave_up = true;
+	s = NSLOTS;
+	if
+#ifdef DEBUG
+	:: false ->                     /* debug locks have no table */
+#else
+	:: fastable[h] ->
+#endif
+		/* the relaxed peek at `closed` may read any value: go on to
+		 * claim, or give up at once */
+		if
+		:: atomic {             /* the CAS on the first free slot */
+			if
+			:: slot[0] == 0 -> slot[0] = h + 1; s = 0
+			:: slot[0] != 0 && slot[1] == 0 -> slot[1] = h + 1; s = 1
+			:: else -> skip /* line full */
+			fi
+		   }
+		:: skip
+		fi;
+		if
+		:: s < NSLOTS ->
+			/* read the other slots, then `closed`: seq_cst loads */
+			refused = false;
+			j = 0;
+			do
+			:: j < NSLOTS ->
+#ifndef BROKEN_SLOTS
+				atomic {
+					v = slot[j];
+					if
+					:: j != s && v != 0 && CONFLICT(v - 1, h) -> refused = true
+					:: else -> skip
+					fi;
+					v = 0
+				};
+#endif
+				j++
+			:: else -> break
+			od;
+			j = 0;
+			atomic {
+#ifndef BROKEN_CLOSED
+				if :: closed != 0 -> refused = true :: else -> skip fi;
+#endif
+				/* property C: a claim that stands has no listed
+				 * request in its line, so it passes no waiting
+				 * request (FIFO) */
+				if :: !refused -> assert(nlist == 0) :: else -> skip fi
+			};
+			if
+			:: refused -> fast_release(h, s)
+			:: else -> st[h] = FAST; hslot = s; gave_up = false
+			fi;
+			refused = false
+		:: else -> skip
+		fi;
+		s = 0
+	:: else -> skip
+	fi
+}
+
+/* ---- a lock call ---------------------------------------------------- */
+
+inline lock(h, how) {
+	fast_lock(h);
+	if
+	:: !gave_up -> result = OK
+	:: else ->
+		guard_lock();
+		/* debug mode's recursion check */
+		result = OK;
+#ifdef DEBUG
+#ifndef BROKEN_DEBUG
+		j = 0;
+		do
+		:: j < nlist ->
+			if
+			:: owner[list[j]] == me && (rng[list[j]] & rng[h]) != 0 &&
+			   !IS_WAITING(list[j]) -> result = EDEADLK
+			:: else -> skip
+			fi;
+			j++
+		:: else -> break
+		od;
+		j = 0;
+#endif
+#endif
+		if
+		:: result == EDEADLK -> guard_unlock()
+		:: else ->
+			closed++;                        /* rl_fast_close */
+			atomic {                         /* listed conflicts */
+				blocked = false;
+				j = 0;
+				do
+				:: j < nlist -> if :: CONFLICT(list[j], h) -> blocked = true :: else -> skip fi; j++
+				:: else -> break
+				od;
+				j = 0
+			};
+			if
+			:: !blocked ->                   /* then the phantoms */
+				j = 0;
+				do
+				:: j < NSLOTS ->
+					atomic {
+						v = slot[j];
+						if :: v != 0 && CONFLICT(v - 1, h) -> blocked = true :: else -> skip fi;
+						v = 0
+					};
+					j++
+				:: else -> break
+				od;
+				j = 0
+			:: else -> skip
+			fi;
+			owner[h] = me;
+			if
+			:: !blocked ->
+				assert_fifo(h, nlist);
+				atomic { list[nlist] = h; nlist++; st[h] = HELD };
+				guard_unlock();
+				result = OK
+			:: blocked && how == TRY ->
+				closed--;
+				guard_unlock();
+				result = EBUSY
+			:: blocked && how == TIMED ->    /* deadline already past */
+				closed--;
+				guard_unlock();
+				result = ETIMEDOUT
+			:: blocked && how != TRY ->
+				atomic {
+					list[nlist] = h; nlist++; st[h] = WAITING;
+					if :: h == 0 -> waiting0 = true :: else -> skip fi
+				};
+				guard_unlock();
+				wait_granted(h, how)
+			fi;
+			blocked = false
+		fi
+	fi
+}
+
+/* rl_wait_granted: CAS WAITING -> SLEEPING, futex_wait, maybe time out */
+inline wait_granted(h, how) {
+	atomic { if :: st[h] == WAITING -> st[h] = SLEEPING :: else -> skip fi };
+	do
+	:: st[h] == HELD -> result = OK; break
+	:: st[h] != HELD ->
+		/* futex_wait(word, SLEEPING): sleeps only if the word is SLEEPING */
+		atomic { if :: st[h] == SLEEPING -> asleep[h] = true :: else -> skip fi };
+		if
+		:: !asleep[h] -> skip                     /* woken, or never slept */
+		:: how == TIMED ->                         /* the deadline fires */
+			asleep[h] = false;
+			/* rl_withdraw */
+			guard_lock();
+			if
+			:: st[h] == HELD -> guard_unlock(); result = OK
+			:: else ->
+				list_remove(h);
+				st[h] = IDLE;
+#ifndef BROKEN_TIMEOUT
+				grant_after(pos, rng[h]);
+#endif
+				pos = 0;
+				closed--;
+				guard_unlock();
+				result = ETIMEDOUT
+			fi;
+			break
+		fi
+	od;
+	if :: h == 0 -> waiting0 = false :: else -> skip fi
+}
+
+inline unlock(h) {
+	if
+	:: st[h] == FAST ->
+		st[h] = IDLE;
+		fast_release(h, hslot)
+	:: else ->
+		guard_lock();
+		list_remove(h);
+		st[h] = IDLE;
+		grant_after(pos, rng[h]);
+		pos = 0;
+		closed--;
+		guard_unlock()
+	fi
+}
+
+inline downgrade(h) {
+	if
+	:: st[h] == FAST ->
+		/* the slot value loses its exclusive bit: one seq_cst store */
+		ex[h] = false;
+		if
+		:: closed != 0 -> guard_lock(); grant_after(0, rng[h]); guard_unlock()
+		:: else -> skip
+		fi
+	:: else ->
+		guard_lock();
+		ex[h] = false;
+		pos = 0;
+		do
+		:: list[pos] != h -> pos++
+		:: else -> break
+		od;
+		grant_after(pos + 1, rng[h]);
+		pos = 0;
+		guard_unlock()
+	fi
+}
+
+proctype thread(byte me)
+{
+	byte h, h2, i, j, k, q, v, s, pos, hslot, how, result, ops;
+	bool blocked, refused, gave_up;
+
+	h = me * 2;
+	h2 = h + 1;
+	do
+	:: ops < NOPS ->
+		if
+		:: rng[h] = 1; fastable[h] = true
+		:: rng[h] = 2; fastable[h] = true
+#ifndef SINGLE_PAGES
+		:: rng[h] = 3; fastable[h] = false
+#endif
+#ifdef WIDE_FAST
+		:: rng[h] = 3; fastable[h] = true
+#endif
+#ifdef RAGGED_SINGLE
+		:: rng[h] = 1; fastable[h] = false
+#endif
+		fi;
+		if :: ex[h] = false :: ex[h] = true fi;
+		if
+		:: how = BLOCK
+#ifndef NO_TRY
+		:: how = TRY
+#endif
+#ifndef NO_TIMED
+		:: how = TIMED
+#endif
+		fi;
+		lock(h, how);
+		assert(result == OK || result == EBUSY || result == ETIMEDOUT);
+		assert(result != EBUSY || how == TRY);
+		assert(result != ETIMEDOUT || how == TIMED);
+		if
+		:: result == OK ->
+			shadow_enter(h);
+#ifdef DEBUG
+			/* ask again, overlapping: debug mode must refuse at once */
+			if
+			:: true ->
+				rng[h2] = rng[h] | 1; fastable[h2] = false;
+				if :: ex[h2] = false :: ex[h2] = true fi;
+				lock(h2, BLOCK);
+				assert(result == EDEADLK);
+				if :: result == OK -> unlock(h2) :: else -> skip fi
+			:: true -> skip
+			fi;
+#endif
+			if
+			:: ex[h] ->
+				shadow_downgrade(h);
+				downgrade(h)
+			:: true -> skip
+			fi;
+			shadow_leave(h);
+			unlock(h)
+		:: else -> skip
+		fi;
+		atomic { result = OK; how = BLOCK; hslot = 0 };
+		ops++
+	:: else -> break
+	od
+}
+
+init {
+	byte t;
+
+	atomic {
+		t = 0;
+		do
+		:: t < NT -> run thread(t); t++
+		:: else -> break
+		od
+	}
+}
