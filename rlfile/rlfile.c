@@ -1,0 +1,821 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rlfile.c - a page cache over a real file, locked by ranges.  The lock
+ * modes of each operation, the lock order and the size rule are in
+ * rlfile.h; this file follows them.
+ */
+#include "rlfile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PAGE ((uint64_t)RLFILE_PAGE)
+#define NBUCKETS 256
+
+struct rlfile_page {
+	uint64_t pgoff;
+	struct rlfile_page *next;   /* bucket chain; bucket lock */
+	unsigned refs;              /* bucket lock */
+	bool removed;               /* out of the cache; bucket lock + page lock */
+	pthread_mutex_t lock;       /* the page lock: data, uptodate, dirty */
+	bool uptodate;
+	_Atomic bool dirty;         /* written under the page lock; peeked at
+				     * without it by writeback's scan */
+	unsigned char *data;        /* PAGE bytes, PAGE-aligned */
+};
+
+struct bucket {
+	pthread_mutex_t lock;
+	struct rlfile_page *head;
+};
+
+struct rlfile {
+	int fd, dfd;                /* buffered and O_DIRECT descriptors */
+	struct rlfile_options opt;
+	rangelock_t rl;
+	pthread_rwlock_t rw;        /* RLFILE_LOCK_FILE */
+	_Atomic uint64_t size;      /* changes under [size, EOF) exclusive */
+	struct bucket bucket[NBUCKETS];
+	pthread_t writeback;
+	pthread_mutex_t wb_mu;
+	pthread_cond_t wb_cv;
+	bool wb_stop;               /* wb_mu */
+	_Atomic int wb_error;
+};
+
+/* A range held in the configured way. */
+struct rlfile_hold {
+	rangelock_range_t r;
+};
+
+/* ---- the range lock, or its stand-ins -------------------------------- */
+
+static int hold(struct rlfile *f, rangelock_range_t *r, uint64_t start,
+		uint64_t end, bool exclusive)
+{
+	switch (f->opt.lock) {
+	case RLFILE_LOCK_RANGE:
+		return exclusive ? rangelock_wrlock(&f->rl, r, start, end)
+				 : rangelock_rdlock(&f->rl, r, start, end);
+	case RLFILE_LOCK_FILE:
+		return exclusive ? pthread_rwlock_wrlock(&f->rw)
+				 : pthread_rwlock_rdlock(&f->rw);
+	case RLFILE_LOCK_NONE:
+		break;
+	}
+	return 0;
+}
+
+static void release(struct rlfile *f, rangelock_range_t *r)
+{
+	if (f->opt.lock == RLFILE_LOCK_RANGE)
+		rangelock_unlock(&f->rl, r);
+	else if (f->opt.lock == RLFILE_LOCK_FILE)
+		pthread_rwlock_unlock(&f->rw);
+}
+
+static uint64_t page_floor(uint64_t off) { return off & ~(PAGE - 1); }
+static uint64_t page_ceil(uint64_t off) { return (off + PAGE - 1) & ~(PAGE - 1); }
+
+static uint64_t size_of(struct rlfile *f)
+{
+	/* relaxed: the size is stable under the ranges its callers hold
+	 * (rlfile.h, "size"); the lock orders the data. */
+	return atomic_load_explicit(&f->size, memory_order_relaxed);
+}
+
+/* ---- the cache --------------------------------------------------------- */
+
+static struct bucket *bucket_of(struct rlfile *f, uint64_t pgoff)
+{
+	return &f->bucket[(pgoff * 0x9E3779B97F4A7C15ull) >> 56];
+}
+
+/* The cached page pgoff with a reference, created if `create`; NULL if
+ * absent (or out of memory). */
+static struct rlfile_page *page_get(struct rlfile *f, uint64_t pgoff,
+				    bool create)
+{
+	struct bucket *b = bucket_of(f, pgoff);
+	struct rlfile_page *p;
+
+	pthread_mutex_lock(&b->lock);
+	for (p = b->head; p; p = p->next)
+		if (p->pgoff == pgoff)
+			break;
+	if (!p && create && (p = calloc(1, sizeof(*p)))) {
+		p->data = aligned_alloc(PAGE, PAGE);
+		if (!p->data) {
+			free(p);
+			p = NULL;
+		} else {
+			p->pgoff = pgoff;
+			pthread_mutex_init(&p->lock, NULL);
+			p->next = b->head;
+			b->head = p;
+		}
+	}
+	if (p)
+		p->refs++;
+	pthread_mutex_unlock(&b->lock);
+	return p;
+}
+
+static void page_put(struct rlfile *f, struct rlfile_page *p)
+{
+	struct bucket *b = bucket_of(f, p->pgoff);
+	bool last;
+
+	pthread_mutex_lock(&b->lock);
+	last = --p->refs == 0 && p->removed;
+	pthread_mutex_unlock(&b->lock);
+	if (last) {
+		pthread_mutex_destroy(&p->lock);
+		free(p->data);
+		free(p);
+	}
+}
+
+/* Take p out of the cache (its page lock held); freed at the last put. */
+static void page_remove(struct rlfile *f, struct rlfile_page *p)
+{
+	struct bucket *b = bucket_of(f, p->pgoff);
+
+	pthread_mutex_lock(&b->lock);
+	if (!p->removed) {
+		struct rlfile_page **pp = &b->head;
+
+		while (*pp != p)
+			pp = &(*pp)->next;
+		*pp = p->next;
+		p->removed = true;
+	}
+	pthread_mutex_unlock(&b->lock);
+}
+
+/* Referenced pages of the cache in [first, last), for removal or writeback;
+ * *n of them, in a malloc'd array (NULL if none). */
+static struct rlfile_page **pages_in(struct rlfile *f, uint64_t first,
+				     uint64_t last, bool dirty_only, size_t *n)
+{
+	struct rlfile_page **v = NULL;
+	size_t cap = 0;
+
+	*n = 0;
+	for (int i = 0; i < NBUCKETS; i++) {
+		struct bucket *b = &f->bucket[i];
+
+		pthread_mutex_lock(&b->lock);
+		for (struct rlfile_page *p = b->head; p; p = p->next) {
+			if (p->pgoff < first || p->pgoff >= last)
+				continue;
+			/* a racy peek for writeback: it re-checks under the
+			 * page lock */
+			/* relaxed: a peek; writeback re-checks under the
+			 * page lock */
+			if (dirty_only &&
+			    !atomic_load_explicit(&p->dirty, memory_order_relaxed))
+				continue;
+			if (*n == cap) {
+				struct rlfile_page **nv;
+
+				cap = cap ? 2 * cap : 64;
+				nv = realloc(v, cap * sizeof(*v));
+				if (!nv)
+					break;
+				v = nv;
+			}
+			p->refs++;
+			v[(*n)++] = p;
+		}
+		pthread_mutex_unlock(&b->lock);
+	}
+	return v;
+}
+
+/* Read p from disk if it is not up to date (page lock held). */
+static int page_fill(struct rlfile *f, struct rlfile_page *p)
+{
+	ssize_t got;
+
+	if (p->uptodate)
+		return 0;
+	got = pread(f->fd, p->data, PAGE, (off_t)(p->pgoff * PAGE));
+	if (got < 0)
+		return errno;
+	memset(p->data + got, 0, PAGE - (size_t)got);
+	p->uptodate = true;
+	return 0;
+}
+
+/* Write p back if dirty (page lock held), only the bytes below the size. */
+static int page_writeback(struct rlfile *f, struct rlfile_page *p)
+{
+	uint64_t off = p->pgoff * PAGE, size = size_of(f);
+	size_t len;
+
+	/* relaxed: under the page lock, which orders it */
+	if (!atomic_load_explicit(&p->dirty, memory_order_relaxed) || p->removed)
+		return 0;
+	len = off >= size ? 0 : size - off < PAGE ? (size_t)(size - off) : PAGE;
+	if (len && pwrite(f->fd, p->data, len, (off_t)off) != (ssize_t)len)
+		return errno ? errno : EIO;
+	atomic_store_explicit(&p->dirty, false, memory_order_relaxed);
+	return 0;
+}
+
+/* Write back (and, if `drop`, remove) the cached pages of [first, last);
+ * the caller holds an exclusive range over them. */
+static int flush_pages(struct rlfile *f, uint64_t first, uint64_t last,
+		       bool drop)
+{
+	size_t n;
+	struct rlfile_page **v = pages_in(f, first, last, false, &n);
+	int rc = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		pthread_mutex_lock(&v[i]->lock);
+		int e = page_writeback(f, v[i]);
+
+		rc = rc ? rc : e;
+		if (drop && !e)
+			page_remove(f, v[i]);
+		pthread_mutex_unlock(&v[i]->lock);
+		page_put(f, v[i]);
+	}
+	free(v);
+	return rc;
+}
+
+/* Remove the cached pages of [first, last) without writing them back. */
+static void discard_pages(struct rlfile *f, uint64_t first, uint64_t last)
+{
+	size_t n;
+	struct rlfile_page **v = pages_in(f, first, last, false, &n);
+
+	for (size_t i = 0; i < n; i++) {
+		pthread_mutex_lock(&v[i]->lock);
+		page_remove(f, v[i]);
+		pthread_mutex_unlock(&v[i]->lock);
+		page_put(f, v[i]);
+	}
+	free(v);
+}
+
+/* Zero [from, to) of cached page pgoff, if it is cached (partial punch,
+ * truncate's tail); the caller holds an exclusive range over it. */
+static void zero_cached(struct rlfile *f, uint64_t pgoff, size_t from,
+			size_t to)
+{
+	struct rlfile_page *p = page_get(f, pgoff, false);
+
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->lock);
+	if (p->uptodate)
+		memset(p->data + from, 0, to - from);
+	pthread_mutex_unlock(&p->lock);
+	page_put(f, p);
+}
+
+/* ---- operations -------------------------------------------------------- */
+
+int rlfile_read(struct rlfile *f, void *buf, size_t len, uint64_t off,
+		size_t *done)
+{
+	rangelock_range_t r;
+	uint64_t end, size;
+	int rc;
+
+	*done = 0;
+	if (off + len < off)
+		return EINVAL;
+	if (len == 0)
+		return 0;
+	rc = hold(f, &r, page_floor(off), page_ceil(off + len), false);
+	if (rc)
+		return rc;
+	size = size_of(f);
+	end = off + len < size ? off + len : size;
+	for (uint64_t pos = off; pos < end && !rc;) {
+		uint64_t pgoff = pos / PAGE, in = pos % PAGE;
+		size_t n = (size_t)(end - pos < PAGE - in ? end - pos : PAGE - in);
+		struct rlfile_page *p = page_get(f, pgoff, true);
+
+		if (!p) {
+			rc = ENOMEM;
+			break;
+		}
+		pthread_mutex_lock(&p->lock);
+		rc = page_fill(f, p);
+		if (!rc)
+			memcpy((char *)buf + (pos - off), p->data + in, n);
+		pthread_mutex_unlock(&p->lock);
+		page_put(f, p);
+		pos += n;
+		*done += rc ? 0 : n;
+	}
+	release(f, &r);
+	return rc;
+}
+
+/* Hold the range a write of [off, end) needs: shared over its pages, or
+ * exclusive from the old size to EOF when it extends the file. */
+static int hold_for_write(struct rlfile *f, rangelock_range_t *r, uint64_t off,
+			  uint64_t end, bool exclusive, bool *extends)
+{
+	for (;;) {
+		uint64_t size = size_of(f);
+		bool ext = end > size;
+		uint64_t start = page_floor(ext && size < off ? size : off);
+		int rc = hold(f, r, start, ext ? RANGELOCK_EOF : page_ceil(end),
+			      ext || exclusive);
+
+		if (rc)
+			return rc;
+		if (!ext && end > size_of(f)) {   /* truncated meanwhile */
+			release(f, r);
+			continue;
+		}
+		*extends = ext;
+		return 0;
+	}
+}
+
+/* An extending write's new size, on disk too (as a hole), so that direct
+ * reads below it see zeros before writeback, as i_size does in a kernel. */
+static int set_size_at_least(struct rlfile *f, uint64_t end)
+{
+	if (end <= size_of(f))
+		return 0;
+	if (ftruncate(f->fd, (off_t)end) != 0)
+		return errno;
+	/* relaxed: under [old size, EOF) exclusive */
+	atomic_store_explicit(&f->size, end, memory_order_relaxed);
+	return 0;
+}
+
+/* Copy buf into the cache at off; the caller holds the write's range. */
+static int write_pages(struct rlfile *f, const void *buf, size_t len,
+		       uint64_t off)
+{
+	int rc = 0;
+
+	for (uint64_t pos = off; pos < off + len && !rc;) {
+		uint64_t pgoff = pos / PAGE, in = pos % PAGE;
+		size_t n = (size_t)(off + len - pos < PAGE - in ? off + len - pos
+							       : PAGE - in);
+		struct rlfile_page *p = page_get(f, pgoff, true);
+
+		if (!p)
+			return ENOMEM;
+		pthread_mutex_lock(&p->lock);
+		if (n < PAGE)
+			rc = page_fill(f, p);
+		if (!rc) {
+			memcpy(p->data + in, (const char *)buf + (pos - off), n);
+			p->uptodate = true;
+			/* relaxed: under the page lock */
+			atomic_store_explicit(&p->dirty, true, memory_order_relaxed);
+		}
+		pthread_mutex_unlock(&p->lock);
+		page_put(f, p);
+		pos += n;
+	}
+	return rc;
+}
+
+int rlfile_write(struct rlfile *f, const void *buf, size_t len, uint64_t off)
+{
+	rangelock_range_t r;
+	bool extends;
+	int rc;
+
+	if (off + len < off)
+		return EINVAL;
+	if (len == 0)
+		return 0;
+	rc = hold_for_write(f, &r, off, off + len, false, &extends);
+	if (rc)
+		return rc;
+	rc = write_pages(f, buf, len, off);
+	if (!rc && extends)
+		rc = set_size_at_least(f, off + len);
+	release(f, &r);
+	return rc;
+}
+
+int rlfile_fault(struct rlfile *f, uint64_t pgoff, bool write,
+		 struct rlfile_fault *flt)
+{
+	int rc;
+
+	if (pgoff >= UINT64_MAX / PAGE)
+		return EINVAL;
+	rc = hold(f, &flt->range, pgoff * PAGE, (pgoff + 1) * PAGE, false);
+	if (rc)
+		return rc;
+	if (pgoff * PAGE >= size_of(f)) {
+		release(f, &flt->range);
+		return ENXIO;
+	}
+	flt->page = page_get(f, pgoff, true);
+	if (!flt->page) {
+		release(f, &flt->range);
+		return ENOMEM;
+	}
+	/* The page stays locked until rlfile_fault_done: the caller's stores
+	 * through flt->data are made under it, so writeback never copies a
+	 * page half-written (stable pages) and readers never see one. */
+	pthread_mutex_lock(&flt->page->lock);
+	rc = page_fill(f, flt->page);
+	if (rc) {
+		pthread_mutex_unlock(&flt->page->lock);
+		page_put(f, flt->page);
+		release(f, &flt->range);
+		return rc;
+	}
+	flt->data = flt->page->data;
+	flt->write = write;
+	return 0;
+}
+
+void rlfile_fault_done(struct rlfile *f, struct rlfile_fault *flt)
+{
+	if (flt->write)
+		/* relaxed: under the page lock */
+		atomic_store_explicit(&flt->page->dirty, true, memory_order_relaxed);
+	pthread_mutex_unlock(&flt->page->lock);
+	page_put(f, flt->page);
+	release(f, &flt->range);
+}
+
+static bool direct_ok(const void *buf, size_t len, uint64_t off)
+{
+	return ((uintptr_t)buf | len | off) % PAGE == 0 && off + len >= off;
+}
+
+int rlfile_direct_read(struct rlfile *f, void *buf, size_t len, uint64_t off,
+		       size_t *done)
+{
+	rangelock_range_t r;
+	uint64_t size;
+	int rc;
+
+	*done = 0;
+	if (!direct_ok(buf, len, off))
+		return EINVAL;
+	if (len == 0)
+		return 0;
+	rc = hold(f, &r, off, off + len, true);
+	if (rc)
+		return rc;
+	rc = flush_pages(f, off / PAGE, (off + len) / PAGE, true);
+	size = size_of(f);
+	if (!rc && off < size) {
+		size_t want = size - off < len ? (size_t)page_ceil(size - off) : len;
+		ssize_t got = pread(f->dfd, buf, want, (off_t)off);
+
+		if (got < 0)
+			rc = errno;
+		else
+			*done = (size_t)got < size - off ? (size_t)got : (size_t)(size - off);
+	}
+	release(f, &r);
+	return rc;
+}
+
+int rlfile_direct_write(struct rlfile *f, const void *buf, size_t len,
+			uint64_t off)
+{
+	rangelock_range_t r;
+	bool extends;
+	int rc;
+
+	if (!direct_ok(buf, len, off))
+		return EINVAL;
+	if (len == 0)
+		return 0;
+	rc = hold_for_write(f, &r, off, off + len, true, &extends);
+	if (rc)
+		return rc;
+	/* flush first: a dirty cached byte outside [off, off + len) of a
+	 * page we overwrite whole cannot exist (pages are whole), so
+	 * dropping without writeback would do; flushing keeps it simple */
+	rc = flush_pages(f, off / PAGE, (off + len) / PAGE, true);
+	if (!rc) {
+		ssize_t put = pwrite(f->dfd, buf, len, (off_t)off);
+
+		if (put != (ssize_t)len)
+			rc = put < 0 ? errno : EIO;
+	}
+	if (!rc && extends)
+		rc = set_size_at_least(f, off + len);
+	release(f, &r);
+	return rc;
+}
+
+int rlfile_truncate(struct rlfile *f, uint64_t size)
+{
+	rangelock_range_t r;
+	uint64_t old;
+	int rc;
+
+	if (size > (uint64_t)INT64_MAX)
+		return EINVAL;
+	for (;;) {
+		old = size_of(f);
+		rc = hold(f, &r, page_floor(size < old ? size : old),
+			  RANGELOCK_EOF, true);
+		if (rc)
+			return rc;
+		if (size_of(f) == old)
+			break;
+		release(f, &r);   /* the size moved before we got the range */
+	}
+	discard_pages(f, page_ceil(size) / PAGE, UINT64_MAX);
+	if (size % PAGE)
+		zero_cached(f, size / PAGE, size % PAGE, PAGE);
+	if (ftruncate(f->fd, (off_t)size) != 0)
+		rc = errno;
+	else
+		/* relaxed: under [size, EOF) exclusive */
+		atomic_store_explicit(&f->size, size, memory_order_relaxed);
+	release(f, &r);
+	return rc;
+}
+
+int rlfile_punch(struct rlfile *f, uint64_t off, uint64_t len)
+{
+	rangelock_range_t r;
+	uint64_t end = off + len, first, last;
+	int rc;
+
+	if (end < off || end > (uint64_t)INT64_MAX)
+		return EINVAL;
+	if (len == 0)
+		return 0;
+	rc = hold(f, &r, page_floor(off), page_ceil(end), true);
+	if (rc)
+		return rc;
+	first = page_ceil(off) / PAGE;
+	last = end / PAGE;
+	if (first < last)
+		discard_pages(f, first, last);
+	if (off % PAGE)   /* head of a partial first page */
+		zero_cached(f, off / PAGE, off % PAGE,
+			    off / PAGE == end / PAGE ? end % PAGE : PAGE);
+	if (end % PAGE && (off / PAGE != end / PAGE || off % PAGE == 0))
+		zero_cached(f, end / PAGE, 0, end % PAGE);
+	if (fallocate(f->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      (off_t)off, (off_t)len) != 0)
+		rc = errno;
+	release(f, &r);
+	return rc;
+}
+
+/* Write back one page under a shared range over it; p is referenced. */
+static int writeback_one(struct rlfile *f, struct rlfile_page *p)
+{
+	rangelock_range_t r;
+	int rc = hold(f, &r, p->pgoff * PAGE, (p->pgoff + 1) * PAGE, false);
+
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&p->lock);
+	rc = page_writeback(f, p);   /* skips a page punched meanwhile */
+	pthread_mutex_unlock(&p->lock);
+	release(f, &r);
+	return rc;
+}
+
+static int writeback_all(struct rlfile *f)
+{
+	size_t n;
+	struct rlfile_page **v = pages_in(f, 0, UINT64_MAX, true, &n);
+	int rc = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		int e = writeback_one(f, v[i]);
+
+		rc = rc ? rc : e;
+		page_put(f, v[i]);
+	}
+	free(v);
+	return rc;
+}
+
+int rlfile_sync(struct rlfile *f)
+{
+	int rc = writeback_all(f);
+
+	if (!rc && fdatasync(f->fd) != 0)
+		rc = errno;
+	return rc;
+}
+
+int rlfile_drop_cache(struct rlfile *f)
+{
+	rangelock_range_t r;
+	int rc = hold(f, &r, 0, RANGELOCK_EOF, true);
+
+	if (rc)
+		return rc;
+	rc = flush_pages(f, 0, UINT64_MAX, true);
+	release(f, &r);
+	return rc;
+}
+
+/* Pin page pgoff up to date, without holding a range afterwards. */
+static int pin(struct rlfile *f, uint64_t pgoff, struct rlfile_page **out)
+{
+	struct rlfile_fault flt;
+	int rc = rlfile_fault(f, pgoff, false, &flt);
+
+	if (rc)
+		return rc;
+	pthread_mutex_unlock(&flt.page->lock);
+	*out = flt.page;               /* keep its reference */
+	release(f, &flt.range);
+	return 0;
+}
+
+int rlfile_copy_within(struct rlfile *f, uint64_t dst_off, uint64_t src_off,
+		       size_t len)
+{
+	uint64_t first = src_off / PAGE, npages;
+	struct rlfile_page **src;
+	unsigned char *bounce;
+	int rc = 0;
+
+	if (src_off + len < src_off || dst_off + len < dst_off)
+		return EINVAL;
+	if (len == 0)
+		return 0;
+	npages = (src_off + len - 1) / PAGE - first + 1;
+	src = calloc(npages, sizeof(*src));
+	bounce = malloc(len);
+	if (!src || !bounce) {
+		free(src);
+		free(bounce);
+		return ENOMEM;
+	}
+	for (;;) {
+		rangelock_range_t r;
+		bool extends, gone = false;
+
+		/* 1. fault the source in and pin it, holding no range */
+		for (uint64_t i = 0; i < npages && !rc; i++)
+			rc = pin(f, first + i, &src[i]);
+		/* 2. the write's range; 3. copy from the pinned pages, never
+		 * faulting; a source page punched or dropped meanwhile is no
+		 * longer the file's: give everything back and start again */
+		if (!rc)
+			rc = hold_for_write(f, &r, dst_off, dst_off + len, false,
+					    &extends);
+		if (!rc) {
+			for (uint64_t i = 0; i < npages && !gone; i++) {
+				uint64_t from = i ? 0 : src_off % PAGE;
+				uint64_t to = i + 1 < npages ? PAGE
+							     : (src_off + len - 1) % PAGE + 1;
+				uint64_t at = i ? (first + i) * PAGE - src_off : 0;
+
+				pthread_mutex_lock(&src[i]->lock);
+				gone = src[i]->removed;
+				if (!gone)
+					memcpy(bounce + at, src[i]->data + from, to - from);
+				pthread_mutex_unlock(&src[i]->lock);
+			}
+			if (!gone)
+				rc = write_pages(f, bounce, len, dst_off);
+			if (!rc && !gone && extends)
+				rc = set_size_at_least(f, dst_off + len);
+			release(f, &r);
+		}
+		for (uint64_t i = 0; i < npages; i++)
+			if (src[i]) {
+				page_put(f, src[i]);
+				src[i] = NULL;
+			}
+		if (rc || !gone)
+			break;
+	}
+	free(src);
+	free(bounce);
+	return rc;
+}
+
+/* ---- writeback thread, open, close ------------------------------------- */
+
+static void *writeback_main(void *arg)
+{
+	struct rlfile *f = arg;
+
+	pthread_mutex_lock(&f->wb_mu);
+	while (!f->wb_stop) {
+		struct timespec t;
+
+		clock_gettime(CLOCK_REALTIME, &t);
+		t.tv_nsec += (long)f->opt.writeback_ms * 1000000L;
+		t.tv_sec += t.tv_nsec / 1000000000L;
+		t.tv_nsec %= 1000000000L;
+		pthread_cond_timedwait(&f->wb_cv, &f->wb_mu, &t);
+		if (f->wb_stop)
+			break;
+		pthread_mutex_unlock(&f->wb_mu);
+		int rc = writeback_all(f);
+
+		if (rc)
+			/* relaxed: reported at close */
+			atomic_store_explicit(&f->wb_error, rc, memory_order_relaxed);
+		pthread_mutex_lock(&f->wb_mu);
+	}
+	pthread_mutex_unlock(&f->wb_mu);
+	return NULL;
+}
+
+int rlfile_open(const char *path, const struct rlfile_options *opt,
+		struct rlfile **out)
+{
+	struct rlfile *f;
+	off_t end;
+	int rc;
+
+	if (!opt || opt->lock > RLFILE_LOCK_NONE || opt->writeback_ms > 60000)
+		return EINVAL;
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return ENOMEM;
+	f->opt = *opt;
+	f->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	f->dfd = f->fd < 0 ? -1 : open(path, O_RDWR | O_DIRECT | O_CLOEXEC);
+	if (f->fd < 0 || f->dfd < 0) {
+		rc = errno;
+		goto fail;
+	}
+	end = lseek(f->fd, 0, SEEK_END);
+	if (end < 0) {
+		rc = errno;
+		goto fail;
+	}
+	atomic_init(&f->size, (uint64_t)end);
+	rc = rangelock_init(&f->rl, opt->rangelock_flags);
+	if (rc)
+		goto fail;
+	pthread_rwlock_init(&f->rw, NULL);
+	for (int i = 0; i < NBUCKETS; i++)
+		pthread_mutex_init(&f->bucket[i].lock, NULL);
+	pthread_mutex_init(&f->wb_mu, NULL);
+	pthread_cond_init(&f->wb_cv, NULL);
+	if (opt->writeback_ms && pthread_create(&f->writeback, NULL,
+						writeback_main, f) != 0) {
+		rc = EAGAIN;
+		goto fail;
+	}
+	*out = f;
+	return 0;
+fail:
+	if (f->dfd >= 0)
+		close(f->dfd);
+	if (f->fd >= 0)
+		close(f->fd);
+	free(f);
+	return rc;
+}
+
+uint64_t rlfile_size(struct rlfile *f)
+{
+	return size_of(f);
+}
+
+int rlfile_close(struct rlfile *f)
+{
+	int rc;
+
+	if (f->opt.writeback_ms) {
+		pthread_mutex_lock(&f->wb_mu);
+		f->wb_stop = true;
+		pthread_cond_broadcast(&f->wb_cv);
+		pthread_mutex_unlock(&f->wb_mu);
+		pthread_join(f->writeback, NULL);
+	}
+	rc = rlfile_sync(f);
+	discard_pages(f, 0, UINT64_MAX);
+	if (!rc)
+		rc = atomic_load_explicit(&f->wb_error, memory_order_relaxed);
+	if (rangelock_destroy(&f->rl) != 0 && !rc)
+		rc = EBUSY;
+	if (close(f->dfd) != 0 && !rc)
+		rc = errno;
+	if (close(f->fd) != 0 && !rc)
+		rc = errno;
+	pthread_rwlock_destroy(&f->rw);
+	free(f);
+	return rc;
+}

@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_rlfile.c - rlfile's semantics, one thread at a time, and the
+ * deadlock of taking the range lock above and below a fault.
+ *
+ * usage: test_rlfile DIR   (a directory on a file system with O_DIRECT)
+ */
+#include "rlfile.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define PAGE RLFILE_PAGE
+
+static int failed, passed;
+
+#define CHECK(cond) do {                                                  \
+	if (cond) { passed++; } else {                                     \
+		failed++;                                                  \
+		fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__,     \
+			__LINE__, #cond);                                  \
+	}                                                                  \
+} while (0)
+
+static char path[4096];
+
+static struct rlfile *open_fresh(unsigned rl_flags)
+{
+	struct rlfile_options opt = { RLFILE_LOCK_RANGE, rl_flags, 0 };
+	struct rlfile *f;
+
+	unlink(path);
+	if (rlfile_open(path, &opt, &f) != 0) {
+		perror(path);
+		exit(2);
+	}
+	return f;
+}
+
+static bool all(const unsigned char *p, size_t n, unsigned char v)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != v)
+			return false;
+	return true;
+}
+
+static void test_semantics(void)
+{
+	struct rlfile *f = open_fresh(0);
+	unsigned char *buf = aligned_alloc(PAGE, 4 * PAGE);
+	struct rlfile_fault flt;
+	struct rlfile_options bad = { 7, 0, 0 };
+	struct rlfile *g;
+	size_t done;
+
+	memset(buf, 0xaa, 3 * PAGE);
+	CHECK(rlfile_write(f, buf, 3 * PAGE, 0) == 0);
+	CHECK(rlfile_size(f) == 3 * PAGE);
+	/* a direct read sees buffered writes that completed before it */
+	memset(buf, 0, 4 * PAGE);
+	CHECK(rlfile_direct_read(f, buf, 4 * PAGE, 0, &done) == 0 && done == 3 * PAGE);
+	CHECK(all(buf, 3 * PAGE, 0xaa));
+	/* buffered reads and faults see a direct write once it returned */
+	memset(buf, 0xbb, PAGE);
+	CHECK(rlfile_direct_write(f, buf, PAGE, PAGE) == 0);
+	CHECK(rlfile_read(f, buf + PAGE, PAGE, PAGE, &done) == 0 && done == PAGE);
+	CHECK(all(buf + PAGE, PAGE, 0xbb));
+	CHECK(rlfile_fault(f, 1, false, &flt) == 0);
+	CHECK(all(flt.data, PAGE, 0xbb));
+	rlfile_fault_done(f, &flt);
+	/* punch: zeros, in the cache and on disk */
+	CHECK(rlfile_punch(f, 0, PAGE + 100) == 0);
+	CHECK(rlfile_read(f, buf, 2 * PAGE, 0, &done) == 0 && done == 2 * PAGE);
+	CHECK(all(buf, PAGE + 100, 0) && all(buf + PAGE + 100, PAGE - 100, 0xbb));
+	CHECK(rlfile_drop_cache(f) == 0);
+	CHECK(rlfile_read(f, buf, 2 * PAGE, 0, &done) == 0 &&
+	      all(buf, PAGE + 100, 0) && all(buf + PAGE + 100, PAGE - 100, 0xbb));
+	/* truncate into a page: nothing beyond; extending shows zeros */
+	CHECK(rlfile_truncate(f, PAGE + 200) == 0 && rlfile_size(f) == PAGE + 200);
+	CHECK(rlfile_fault(f, 2, false, &flt) == ENXIO);
+	CHECK(rlfile_read(f, buf, 3 * PAGE, 0, &done) == 0 && done == PAGE + 200);
+	CHECK(rlfile_truncate(f, 3 * PAGE) == 0);
+	CHECK(rlfile_read(f, buf, 3 * PAGE, 0, &done) == 0 && done == 3 * PAGE);
+	CHECK(all(buf + PAGE + 100, 100, 0xbb) && all(buf + PAGE + 200, 2 * PAGE - 200, 0));
+	/* bad input: clear errors, nothing changes */
+	CHECK(rlfile_direct_read(f, buf + 1, PAGE, 0, &done) == EINVAL);
+	CHECK(rlfile_direct_write(f, buf, PAGE, 100) == EINVAL);
+	CHECK(rlfile_direct_write(f, buf, 100, 0) == EINVAL);
+	CHECK(rlfile_read(f, buf, PAGE, UINT64_MAX - 10, &done) == EINVAL);
+	CHECK(rlfile_write(f, buf, PAGE, UINT64_MAX - 10) == EINVAL);
+	CHECK(rlfile_punch(f, UINT64_MAX - 10, 100) == EINVAL);
+	CHECK(rlfile_truncate(f, UINT64_MAX) == EINVAL);
+	CHECK(rlfile_fault(f, UINT64_MAX / 2, false, &flt) == EINVAL);
+	CHECK(rlfile_open(path, &bad, &g) == EINVAL);
+	CHECK(rlfile_size(f) == 3 * PAGE);
+	CHECK(rlfile_close(f) == 0);
+	free(buf);
+}
+
+/* ---- the fault-under-the-write deadlock ------------------------------- */
+
+struct puncher {
+	struct rlfile *f;
+	int rc;
+};
+
+static void *punch_all(void *arg)
+{
+	struct puncher *p = arg;
+
+	p->rc = rlfile_punch(p->f, 0, 8 * PAGE);
+	return NULL;
+}
+
+static void test_fault_under_write(void)
+{
+	struct rlfile *f = open_fresh(RANGELOCK_DEBUG);
+	unsigned char *buf = aligned_alloc(PAGE, 4 * PAGE);
+	struct rlfile_fault flt;
+	struct puncher p = { f, -1 };
+	pthread_t t;
+
+	memset(buf, 0x11, 4 * PAGE);
+	CHECK(rlfile_write(f, buf, 4 * PAGE, 0) == 0);
+
+	/* The naive order: a copy that holds a shared range on its pages
+	 * and then asks for them again.  With a punch queued between, that
+	 * second request would wait behind the punch, which waits for the
+	 * first: a deadlock.  Debug mode refuses it at once. */
+	CHECK(rlfile_fault(f, 1, false, &flt) == 0);
+	CHECK(pthread_create(&t, NULL, punch_all, &p) == 0);
+	usleep(50 * 1000);   /* let the punch queue up behind our range */
+	CHECK(rlfile_write(f, flt.data, PAGE, 2 * PAGE - 100) == EDEADLK);
+	rlfile_fault_done(f, &flt);
+	pthread_join(t, NULL);
+	CHECK(p.rc == 0);
+
+	/* The file system's order (rlfile_copy_within): pin the source,
+	 * take the write's range, copy without faulting, retry if the
+	 * source went away.  It completes with punches racing it. */
+	memset(buf, 0x22, 4 * PAGE);
+	CHECK(rlfile_write(f, buf, 4 * PAGE, 0) == 0);
+	for (int i = 0; i < 50; i++) {
+		p.rc = -1;
+		CHECK(pthread_create(&t, NULL, punch_all, &p) == 0);
+		CHECK(rlfile_copy_within(f, 2 * PAGE - 100, PAGE, PAGE) == 0);
+		pthread_join(t, NULL);
+		CHECK(p.rc == 0);
+		CHECK(rlfile_write(f, buf, 4 * PAGE, 0) == 0);
+	}
+	CHECK(rlfile_copy_within(f, 3 * PAGE, 0, PAGE) == 0);
+	size_t done;
+	CHECK(rlfile_read(f, buf, PAGE, 3 * PAGE, &done) == 0 && all(buf, PAGE, 0x22));
+	CHECK(rlfile_close(f) == 0);
+	free(buf);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: test_rlfile DIR\n");
+		return 2;
+	}
+	snprintf(path, sizeof(path), "%s/test_rlfile.dat", argv[1]);
+	test_semantics();
+	test_fault_under_write();
+	unlink(path);
+	printf("%d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}

@@ -1,0 +1,470 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rlfile-torture - threads doing buffered reads and writes, faults (writing
+ * through the page), direct I/O, punches, syncs, cache drops and truncates
+ * on one rlfile while its writeback thread runs, checked by an oracle.
+ *
+ * The oracle is ownership: thread t owns pages [t*K, (t+1)*K) and is the
+ * only one that changes them, so it knows exactly what each of its pages
+ * holds and checks every read, fault and direct read of them exactly.  A
+ * page's content is one 8-byte stamp repeated, (page + 1) << 40 | thread
+ * << 32 | generation, or zeros.  Reads of other threads' pages check that
+ * every word is zero or stamped with the right page.  The last thread also
+ * owns the end of the file: it alone truncates within its pages and extends
+ * the file again by writing.  At the end the file is synced, the cache
+ * dropped, and the whole file on disk compared with the oracle.
+ *
+ * usage: rlfile-torture [--lock=range|file|none] [--seconds S] [--threads N]
+ *          [--pages-per-thread K] [--seed X] [--file PATH] [--expect-violations]
+ * Exit 0 when no violation was seen (with --expect-violations: when some
+ * were, the proof that the test has teeth).
+ */
+#include "rlfile.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PAGE RLFILE_PAGE
+#define WORDS (PAGE / 8)
+#define ABSENT UINT64_MAX      /* beyond the end of file */
+
+enum op { OP_READ, OP_WRITE, OP_FAULT_READ, OP_FAULT_WRITE, OP_DIRECT_READ,
+	  OP_DIRECT_WRITE, OP_PUNCH, OP_SYNC, OP_DROP, OP_TRUNCATE, NOPS };
+static const char *const op_name[NOPS] = {
+	"read", "write", "fault-read", "fault-write", "direct-read",
+	"direct-write", "punch", "sync", "drop-cache", "truncate",
+};
+/* The mix, in parts per 100 (truncate only for the last thread). */
+static const int op_weight[NOPS] = { 30, 15, 15, 8, 8, 8, 8, 2, 1, 5 };
+
+struct worker {
+	pthread_t thread;
+	int id;
+	uint64_t rng;
+	uint64_t first, count;       /* owned pages */
+	uint64_t *expect;            /* per owned page: stamp, 0, or ABSENT */
+	uint32_t gen;
+	unsigned char *buf;          /* 4 pages, page-aligned */
+	long ops[NOPS];
+	long violations;
+};
+
+static struct {
+	enum rlfile_lock lock;
+	double seconds;
+	int threads;
+	uint64_t k;
+	uint64_t seed;
+	const char *path;
+	bool expect_violations;
+} cfg = { RLFILE_LOCK_RANGE, 3.0, 4, 16, 0, NULL, false };
+
+static struct rlfile *file;
+static atomic_bool stop;
+static atomic_long violations;
+
+static uint64_t rng_next(uint64_t *s)
+{
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * 0x2545F4914F6CDD1DULL;
+}
+
+static void fill(unsigned char *p, uint64_t stamp)
+{
+	for (unsigned i = 0; i < WORDS; i++)
+		memcpy(p + 8 * i, &stamp, 8);
+}
+
+static void violation(struct worker *w, const char *what, uint64_t page,
+		      uint64_t want, uint64_t got)
+{
+	/* relaxed: a counter read after join */
+	if (atomic_fetch_add_explicit(&violations, 1, memory_order_relaxed) < 10)
+		fprintf(stderr, "rlfile-torture: thread %d: %s page %" PRIu64
+			": expected %#" PRIx64 ", found %#" PRIx64 "\n",
+			w->id, what, page, want, got);
+	w->violations++;
+}
+
+/* Check one page's bytes: exactly `want` if we own it, else plausibly. */
+static void check(struct worker *w, const char *what, uint64_t page,
+		  const unsigned char *p, bool own, uint64_t want)
+{
+	for (unsigned i = 0; i < WORDS; i++) {
+		uint64_t v;
+
+		memcpy(&v, p + 8 * i, 8);
+		if (own ? v != want : v != 0 && v >> 40 != page + 1) {
+			violation(w, what, page, want, v);
+			return;
+		}
+	}
+}
+
+static uint64_t *expect_of(struct worker *w, uint64_t page)
+{
+	return &w->expect[page - w->first];
+}
+
+static uint64_t stamp(struct worker *w, uint64_t page)
+{
+	return (page + 1) << 40 | (uint64_t)w->id << 32 | ++w->gen;
+}
+
+static uint64_t total_pages(void)
+{
+	return (uint64_t)cfg.threads * cfg.k;
+}
+
+/* n contiguous pages starting in our region (fewer at its end). */
+static uint64_t pick_own(struct worker *w, uint64_t *n)
+{
+	uint64_t first = w->first + rng_next(&w->rng) % w->count;
+	uint64_t max = w->first + w->count - first;
+
+	*n = 1 + rng_next(&w->rng) % 4;
+	if (*n > max)
+		*n = max;
+	return first;
+}
+
+static void do_read(struct worker *w, bool direct, bool own)
+{
+	uint64_t n, first;
+	size_t done;
+	int rc;
+
+	if (own)
+		first = pick_own(w, &n);
+	else {
+		first = rng_next(&w->rng) % total_pages();
+		n = 1;
+	}
+	rc = direct ? rlfile_direct_read(file, w->buf, n * PAGE, first * PAGE, &done)
+		    : rlfile_read(file, w->buf, n * PAGE, first * PAGE, &done);
+	if (rc) {
+		violation(w, "read failed", first, 0, (uint64_t)rc);
+		return;
+	}
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t page = first + i;
+		bool beyond = (i + 1) * PAGE > done;
+
+		if (own && (*expect_of(w, page) == ABSENT) != beyond)
+			violation(w, beyond ? "short read of" : "read past EOF at",
+				  page, *expect_of(w, page), done);
+		else if (!beyond)
+			check(w, direct ? "direct read" : "read", page,
+			      w->buf + i * PAGE, own, own ? *expect_of(w, page) : 0);
+	}
+}
+
+static void do_write(struct worker *w, bool direct)
+{
+	uint64_t n, first = pick_own(w, &n);
+	uint64_t v[4];
+	int rc;
+
+	for (uint64_t i = 0; i < n; i++) {
+		v[i] = stamp(w, first + i);
+		fill(w->buf + i * PAGE, v[i]);
+	}
+	rc = direct ? rlfile_direct_write(file, w->buf, n * PAGE, first * PAGE)
+		    : rlfile_write(file, w->buf, n * PAGE, first * PAGE);
+	if (rc) {
+		violation(w, "write failed", first, 0, (uint64_t)rc);
+		return;
+	}
+	/* pages skipped over by an extending write read as zeros */
+	for (uint64_t p = w->first; p < first; p++)
+		if (*expect_of(w, p) == ABSENT)
+			*expect_of(w, p) = 0;
+	for (uint64_t i = 0; i < n; i++)
+		*expect_of(w, first + i) = v[i];
+}
+
+static void do_fault(struct worker *w, bool write)
+{
+	bool own = write || rng_next(&w->rng) % 2;
+	uint64_t n, page = own ? pick_own(w, &n) : rng_next(&w->rng) % total_pages();
+	struct rlfile_fault flt;
+	int rc = rlfile_fault(file, page, write, &flt);
+
+	if (rc == ENXIO) {
+		if (own && *expect_of(w, page) != ABSENT)
+			violation(w, "fault beyond EOF at", page, *expect_of(w, page), 0);
+		return;
+	}
+	if (rc) {
+		violation(w, "fault failed", page, 0, (uint64_t)rc);
+		return;
+	}
+	if (own && *expect_of(w, page) == ABSENT)
+		violation(w, "fault succeeded past EOF at", page, ABSENT, 0);
+	else if (own)
+		check(w, "fault", page, flt.data, true, *expect_of(w, page));
+	else
+		check(w, "fault", page, flt.data, false, 0);
+	if (write && own) {
+		uint64_t v = stamp(w, page);
+
+		fill(flt.data, v);   /* a store through the mapping */
+		*expect_of(w, page) = v;
+	}
+	rlfile_fault_done(file, &flt);
+}
+
+static void do_punch(struct worker *w)
+{
+	uint64_t n, first = pick_own(w, &n);
+	int rc;
+
+	n = n > 2 ? 2 : n;
+	rc = rlfile_punch(file, first * PAGE, n * PAGE);
+	if (rc) {
+		violation(w, "punch failed", first, 0, (uint64_t)rc);
+		return;
+	}
+	for (uint64_t i = 0; i < n; i++)
+		if (*expect_of(w, first + i) != ABSENT)
+			*expect_of(w, first + i) = 0;
+}
+
+static void do_truncate(struct worker *w)
+{
+	uint64_t keep = rng_next(&w->rng) % (w->count + 1);   /* pages kept */
+	int rc = rlfile_truncate(file, (w->first + keep) * PAGE);
+
+	if (rc) {
+		violation(w, "truncate failed", w->first + keep, 0, (uint64_t)rc);
+		return;
+	}
+	for (uint64_t p = w->first; p < w->first + w->count; p++)
+		if (p >= w->first + keep)
+			*expect_of(w, p) = ABSENT;
+		else if (*expect_of(w, p) == ABSENT)
+			*expect_of(w, p) = 0;   /* truncated up: zeros */
+}
+
+static int pick_op(struct worker *w)
+{
+	int r = (int)(rng_next(&w->rng) % 100), op = 0;
+
+	while (r >= op_weight[op]) {
+		r -= op_weight[op];
+		op = (op + 1) % NOPS;
+	}
+	if (op == OP_TRUNCATE && w->id != cfg.threads - 1)
+		op = OP_READ;
+	return op;
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	/* relaxed: a stop flag */
+	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+		int op = pick_op(w), rc = 0;
+
+		switch (op) {
+		case OP_READ: do_read(w, false, rng_next(&w->rng) % 2); break;
+		case OP_WRITE: do_write(w, false); break;
+		case OP_FAULT_READ: do_fault(w, false); break;
+		case OP_FAULT_WRITE: do_fault(w, true); break;
+		case OP_DIRECT_READ: do_read(w, true, rng_next(&w->rng) % 2); break;
+		case OP_DIRECT_WRITE: do_write(w, true); break;
+		case OP_PUNCH: do_punch(w); break;
+		case OP_SYNC: rc = rlfile_sync(file); break;
+		case OP_DROP: rc = rlfile_drop_cache(file); break;
+		case OP_TRUNCATE: do_truncate(w); break;
+		}
+		if (rc)
+			violation(w, op_name[op], 0, 0, (uint64_t)rc);
+		w->ops[op]++;
+	}
+	return NULL;
+}
+
+/* After everything: the file on disk, page by page, against the oracle. */
+static void final_check(struct worker *ws)
+{
+	struct worker *last = &ws[cfg.threads - 1];
+	uint64_t size = rlfile_size(file), end = 0;
+	int rc = rlfile_drop_cache(file);
+
+	if (rc)
+		violation(last, "final drop-cache failed", 0, 0, (uint64_t)rc);
+	for (int t = 0; t < cfg.threads; t++)
+		for (uint64_t p = ws[t].first; p < ws[t].first + ws[t].count; p++)
+			if (*expect_of(&ws[t], p) != ABSENT)
+				end = p + 1;
+	if (size != end * PAGE)
+		violation(last, "final size (in bytes) vs pages", end, end * PAGE, size);
+	for (int t = 0; t < cfg.threads; t++) {
+		struct worker *w = &ws[t];
+
+		for (uint64_t p = w->first; p < w->first + w->count; p++) {
+			size_t done;
+
+			if (*expect_of(w, p) == ABSENT)
+				continue;
+			rc = rlfile_direct_read(file, w->buf, PAGE, p * PAGE, &done);
+			if (rc || done != PAGE)
+				violation(w, "final read of", p, PAGE, rc ? (uint64_t)rc : done);
+			else
+				check(w, "on disk at the end:", p, w->buf, true,
+				      *expect_of(w, p));
+		}
+	}
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: rlfile-torture [--lock=range|file|none] [--seconds S] "
+			"[--threads 2..64] [--pages-per-thread 1..4096] [--seed X] "
+			"[--file PATH] [--expect-violations]\n");
+	exit(2);
+}
+
+static void parse(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "lock", required_argument, NULL, 'l' },
+		{ "seconds", required_argument, NULL, 's' },
+		{ "threads", required_argument, NULL, 't' },
+		{ "pages-per-thread", required_argument, NULL, 'k' },
+		{ "seed", required_argument, NULL, 'S' },
+		{ "file", required_argument, NULL, 'f' },
+		{ "expect-violations", no_argument, NULL, 'x' },
+		{ 0 },
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'l':
+			if (!strcmp(optarg, "range")) cfg.lock = RLFILE_LOCK_RANGE;
+			else if (!strcmp(optarg, "file")) cfg.lock = RLFILE_LOCK_FILE;
+			else if (!strcmp(optarg, "none")) cfg.lock = RLFILE_LOCK_NONE;
+			else usage();
+			break;
+		case 's': cfg.seconds = atof(optarg); break;
+		case 't': cfg.threads = atoi(optarg); break;
+		case 'k': cfg.k = strtoull(optarg, NULL, 0); break;
+		case 'S': cfg.seed = strtoull(optarg, NULL, 0); break;
+		case 'f': cfg.path = optarg; break;
+		case 'x': cfg.expect_violations = true; break;
+		default: usage();
+		}
+	}
+	if (optind < argc || cfg.seconds <= 0 || cfg.seconds > 86400 ||
+	    cfg.threads < 2 || cfg.threads > 64 || cfg.k < 1 || cfg.k > 4096)
+		usage();
+}
+
+int main(int argc, char **argv)
+{
+	static const char *const lock_name[] = { "range", "file", "none" };
+	struct rlfile_options opt = { .writeback_ms = 2 };
+	char tmpl[] = "/tmp/rlfile-torture-XXXXXX";
+	struct worker *ws;
+	long total = 0;
+	int rc;
+
+	cfg.seed = (uint64_t)time(NULL);
+	parse(argc, argv);
+	if (!cfg.path) {
+		int fd = mkstemp(tmpl);
+
+		if (fd < 0) {
+			perror("mkstemp");
+			return 2;
+		}
+		close(fd);
+		cfg.path = tmpl;
+	}
+	opt.lock = cfg.lock;
+	rc = rlfile_open(cfg.path, &opt, &file);
+	if (!rc)
+		rc = rlfile_truncate(file, 0);
+	if (rc) {
+		fprintf(stderr, "rlfile_open %s: %s\n", cfg.path, strerror(rc));
+		return 2;
+	}
+	ws = calloc((size_t)cfg.threads, sizeof(*ws));
+	for (int t = 0; t < cfg.threads; t++) {
+		struct worker *w = &ws[t];
+
+		w->id = t;
+		w->rng = cfg.seed * 0x9E3779B97F4A7C15ull + (uint64_t)t + 1;
+		w->first = (uint64_t)t * cfg.k;
+		w->count = cfg.k;
+		w->expect = calloc(cfg.k, sizeof(uint64_t));
+		w->buf = aligned_alloc(PAGE, 4 * PAGE);
+		if (!w->expect || !w->buf)
+			return 2;
+		/* start: every page written once, so all of them exist */
+		for (uint64_t p = w->first; p < w->first + w->count; p++) {
+			uint64_t v = stamp(w, p);
+
+			fill(w->buf, v);
+			if (rlfile_write(file, w->buf, PAGE, p * PAGE) != 0)
+				return 2;
+			*expect_of(w, p) = v;
+		}
+	}
+	printf("rlfile-torture: lock=%s threads=%d pages=%" PRIu64 " seconds=%.1f seed=%" PRIu64 "\n",
+	       lock_name[cfg.lock], cfg.threads, total_pages(), cfg.seconds, cfg.seed);
+	fflush(stdout);
+	for (int t = 0; t < cfg.threads; t++)
+		pthread_create(&ws[t].thread, NULL, worker_main, &ws[t]);
+	struct timespec d = { (time_t)cfg.seconds,
+			      (long)((cfg.seconds - (double)(time_t)cfg.seconds) * 1e9) };
+	nanosleep(&d, NULL);
+	atomic_store(&stop, true);
+	for (int t = 0; t < cfg.threads; t++)
+		pthread_join(ws[t].thread, NULL);
+	final_check(ws);
+
+	printf("throughput:");
+	for (int op = 0; op < NOPS; op++) {
+		long n = 0;
+
+		for (int t = 0; t < cfg.threads; t++)
+			n += ws[t].ops[op];
+		total += n;
+		printf(" %s %.0f/s", op_name[op], (double)n / cfg.seconds);
+	}
+	printf("\nrlfile-torture: %ld ops (%.0f/s), %ld violations\n", total,
+	       (double)total / cfg.seconds, atomic_load(&violations));
+	rc = rlfile_close(file);
+	if (rc)
+		fprintf(stderr, "rlfile_close: %s\n", strerror(rc));
+	if (cfg.path == tmpl)
+		unlink(tmpl);
+	for (int t = 0; t < cfg.threads; t++) {
+		free(ws[t].expect);
+		free(ws[t].buf);
+	}
+	free(ws);
+	long bad = atomic_load(&violations);
+
+	if (cfg.expect_violations) {
+		printf("%s\n", bad ? "1 passed, 0 failed (violations found, as expected without the lock)"
+				   : "0 passed, 1 failed (no violation found)");
+		return bad ? 0 : 1;
+	}
+	printf("%s\n", bad || rc ? "0 passed, 1 failed" : "1 passed, 0 failed");
+	return bad || rc ? 1 : 0;
+}
