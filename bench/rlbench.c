@@ -2,7 +2,7 @@
 /*
  * rlbench - rangelock side by side with what people would use instead.
  *
- *   rlbench --quick                 a representative subset, about a minute
+ *   rlbench --quick                 a representative subset, about 90 s
  *   rlbench --smoke                 every workload once with tiny windows (CI)
  *   rlbench                         everything, longer windows, 5 repetitions
  *   rlbench --list                  workloads and contenders
