@@ -16,6 +16,8 @@
  *
  * usage: rlfile-torture [--lock=range|file|none] [--seconds S] [--threads N]
  *          [--pages-per-thread K] [--seed X] [--file PATH] [--expect-violations]
+ *          [--mix read=30,write=15,...]  (the weights of the operations
+ *          named; those not named keep theirs; 0 turns one off)
  * Exit 0 when no violation was seen (with --expect-violations: when some
  * were, the proof that the test has teeth).
  */
@@ -42,8 +44,10 @@ static const char *const op_name[NOPS] = {
 	"read", "write", "fault-read", "fault-write", "direct-read",
 	"direct-write", "punch", "sync", "drop-cache", "truncate",
 };
-/* The mix, in parts per 100 (truncate only for the last thread). */
-static const int op_weight[NOPS] = { 30, 15, 15, 8, 8, 8, 8, 2, 1, 5 };
+/* The mix, in parts (truncate only for the last thread; for the others
+ * its share becomes reads); --mix changes it. */
+static int op_weight[NOPS] = { 30, 15, 15, 8, 8, 8, 8, 2, 1, 5 };
+static int op_total = 100;
 
 struct worker {
 	pthread_t thread;
@@ -258,7 +262,7 @@ static void do_truncate(struct worker *w)
 
 static int pick_op(struct worker *w)
 {
-	int r = (int)(rng_next(&w->rng) % 100), op = 0;
+	int r = (int)(rng_next(&w->rng) % (uint64_t)op_total), op = 0;
 
 	while (r >= op_weight[op]) {
 		r -= op_weight[op];
@@ -333,8 +337,35 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: rlfile-torture [--lock=range|file|none] [--seconds S] "
 			"[--threads 2..64] [--pages-per-thread 1..4096] [--seed X] "
-			"[--file PATH] [--expect-violations]\n");
+			"[--file PATH] [--expect-violations] [--mix OP=WEIGHT,...]\n"
+			"operations:");
+	for (int op = 0; op < NOPS; op++)
+		fprintf(stderr, " %s", op_name[op]);
+	fprintf(stderr, "\n");
 	exit(2);
+}
+
+/* "read=50,punch=0": new weights for the operations named. */
+static void parse_mix(char *arg)
+{
+	for (char *tok = strtok(arg, ","); tok; tok = strtok(NULL, ",")) {
+		char *eq = strchr(tok, '=');
+		int op = 0;
+
+		if (!eq)
+			usage();
+		*eq = 0;
+		while (op < NOPS && strcmp(op_name[op], tok))
+			op++;
+		if (op == NOPS || atoi(eq + 1) < 0 || atoi(eq + 1) > 1000)
+			usage();
+		op_weight[op] = atoi(eq + 1);
+	}
+	op_total = 0;
+	for (int op = 0; op < NOPS; op++)
+		op_total += op_weight[op];
+	if (op_total == 0)
+		usage();
 }
 
 static void parse(int argc, char **argv)
@@ -347,6 +378,7 @@ static void parse(int argc, char **argv)
 		{ "seed", required_argument, NULL, 'S' },
 		{ "file", required_argument, NULL, 'f' },
 		{ "expect-violations", no_argument, NULL, 'x' },
+		{ "mix", required_argument, NULL, 'm' },
 		{ 0 },
 	};
 	int c;
@@ -365,6 +397,7 @@ static void parse(int argc, char **argv)
 		case 'S': cfg.seed = strtoull(optarg, NULL, 0); break;
 		case 'f': cfg.path = optarg; break;
 		case 'x': cfg.expect_violations = true; break;
+		case 'm': parse_mix(optarg); break;
 		default: usage();
 		}
 	}
