@@ -80,6 +80,12 @@ static void release(struct rlfile *f, rangelock_range_t *r)
 		pthread_rwlock_unlock(&f->rw);
 }
 
+static void at(struct rlfile *f, enum rlfile_point point)
+{
+	if (f->opt.test_hook)
+		f->opt.test_hook(f->opt.test_hook_arg, point);
+}
+
 static uint64_t page_floor(uint64_t off) { return off & ~(PAGE - 1); }
 static uint64_t page_ceil(uint64_t off) { return (off + PAGE - 1) & ~(PAGE - 1); }
 
@@ -509,6 +515,7 @@ int rlfile_direct_write(struct rlfile *f, const void *buf, size_t len,
 	 * page we overwrite whole cannot exist (pages are whole), so
 	 * dropping without writeback would do; flushing keeps it simple */
 	rc = flush_pages(f, off / PAGE, (off + len) / PAGE, true);
+	at(f, RLFILE_DIRECT_WRITE_FLUSHED);
 	if (!rc) {
 		ssize_t put = pwrite(f->dfd, buf, len, (off_t)off);
 
@@ -542,6 +549,7 @@ int rlfile_truncate(struct rlfile *f, uint64_t size)
 	discard_pages(f, page_ceil(size) / PAGE, UINT64_MAX);
 	if (size % PAGE)
 		zero_cached(f, size / PAGE, size % PAGE, PAGE);
+	at(f, RLFILE_TRUNCATE_DROPPED);
 	if (ftruncate(f->fd, (off_t)size) != 0)
 		rc = errno;
 	else
@@ -573,6 +581,7 @@ int rlfile_punch(struct rlfile *f, uint64_t off, uint64_t len)
 			    off / PAGE == end / PAGE ? end % PAGE : PAGE);
 	if (end % PAGE && (off / PAGE != end / PAGE || off % PAGE == 0))
 		zero_cached(f, end / PAGE, 0, end % PAGE);
+	at(f, RLFILE_PUNCH_DROPPED);
 	if (fallocate(f->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 		      (off_t)off, (off_t)len) != 0)
 		rc = errno;

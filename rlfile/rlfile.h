@@ -51,10 +51,23 @@ struct rlfile;
 struct rlfile_page;
 struct rlfile_hold;
 
+/* Points inside operations, for tests that build a race on purpose: each
+ * is the window a range lock must close (the cache dropped, the disk not
+ * yet changed). */
+enum rlfile_point {
+	RLFILE_PUNCH_DROPPED,         /* punch: pages dropped, not yet punched */
+	RLFILE_TRUNCATE_DROPPED,      /* truncate: pages dropped, not yet cut */
+	RLFILE_DIRECT_WRITE_FLUSHED,  /* direct write: cache dropped, not yet
+				       * written */
+};
+
 struct rlfile_options {
 	enum rlfile_lock lock;
 	unsigned rangelock_flags;     /* e.g. RANGELOCK_DEBUG */
 	unsigned writeback_ms;        /* writeback thread period; 0: none */
+	/* Tests only: called at each point, with the range still held. */
+	void (*test_hook)(void *arg, enum rlfile_point point);
+	void *test_hook_arg;
 };
 
 /* Open (creating if needed) the file at path.  EINVAL for a bad option. */

@@ -30,7 +30,8 @@ static char path[4096];
 
 static struct rlfile *open_fresh(unsigned rl_flags)
 {
-	struct rlfile_options opt = { RLFILE_LOCK_RANGE, rl_flags, 0 };
+	struct rlfile_options opt = { .lock = RLFILE_LOCK_RANGE,
+				      .rangelock_flags = rl_flags };
 	struct rlfile *f;
 
 	unlink(path);
@@ -54,7 +55,7 @@ static void test_semantics(void)
 	struct rlfile *f = open_fresh(0);
 	unsigned char *buf = aligned_alloc(PAGE, 4 * PAGE);
 	struct rlfile_fault flt;
-	struct rlfile_options bad = { 7, 0, 0 };
+	struct rlfile_options bad = { .lock = 7 };
 	struct rlfile *g;
 	size_t done;
 
