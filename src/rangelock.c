@@ -244,13 +244,7 @@ static __attribute__((noinline)) int rl_unlock_slow(struct rl_lock *l,
 
 	rl_guard_lock(l);
 	if (rl_holds(l, q)) {
-		struct rl_request *next = q->next;
-
-		rl_queue_remove(l, q);
-		/* relaxed: the guard's release publishes it. */
-		atomic_store_explicit(&q->state, RL_IDLE, memory_order_relaxed);
-		rl_queue_grant_after(l, next, q->start, q->end);
-		rl_fast_reopen(l, q->start, q->end);
+		rl_queue_leave(l, q);
 		rc = 0;
 	}
 	rl_guard_unlock(l);

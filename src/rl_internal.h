@@ -187,7 +187,7 @@ rl_hidden bool rl_queue_thread_overlaps(const struct rl_lock *l,
 rl_hidden bool rl_queue_contains(const struct rl_lock *l,
 				 const struct rl_request *q);
 rl_hidden void rl_queue_append(struct rl_lock *l, struct rl_request *q);
-rl_hidden void rl_queue_remove(struct rl_lock *l, struct rl_request *q);
+rl_hidden void rl_queue_leave(struct rl_lock *l, struct rl_request *q);
 rl_hidden void rl_queue_grant_after(const struct rl_lock *l,
 				    struct rl_request *from, uint64_t start,
 				    uint64_t end);

@@ -81,7 +81,7 @@ void rl_queue_append(struct rl_lock *l, struct rl_request *q)
 	l->tail = q;
 }
 
-void rl_queue_remove(struct rl_lock *l, struct rl_request *q)
+static void rl_queue_remove(struct rl_lock *l, struct rl_request *q)
 {
 	if (q->prev)
 		q->prev->next = q->next;
@@ -125,4 +125,22 @@ void rl_queue_grant_after(const struct rl_lock *l, struct rl_request *from,
 		if (rl_is_waiting(q) && rl_overlaps(q, start, end) &&
 		    !rl_is_blocked(l, q))
 			rl_grant(q);
+}
+
+/*
+ * rl_queue_leave: q (listed) leaves the list -- unlocked, or withdrawn at
+ * its deadline.  Its state becomes IDLE, the waiters after it that it may
+ * have blocked are re-checked, and its fast-path lines are reopened (when
+ * nothing else listed maps to them).
+ */
+void rl_queue_leave(struct rl_lock *l, struct rl_request *q)
+{
+	struct rl_request *next = q->next;
+
+	rl_queue_remove(l, q);
+	/* relaxed: the guard's release publishes it; nobody else looks at q
+	 * under the guard now. */
+	atomic_store_explicit(&q->state, RL_IDLE, memory_order_relaxed);
+	rl_queue_grant_after(l, next, q->start, q->end);
+	rl_fast_reopen(l, q->start, q->end);
 }

@@ -41,13 +41,7 @@ static int rl_withdraw(struct rl_lock *l, struct rl_request *q)
 
 	rl_guard_lock(l);
 	if (!rl_is_granted(q)) {
-		struct rl_request *next = q->next;
-
-		rl_queue_remove(l, q);
-		/* relaxed: under the guard, nobody else looks at q now. */
-		atomic_store_explicit(&q->state, RL_IDLE, memory_order_relaxed);
-		rl_queue_grant_after(l, next, q->start, q->end);
-		rl_fast_reopen(l, q->start, q->end);
+		rl_queue_leave(l, q);
 		rc = ETIMEDOUT;
 	}
 	rl_guard_unlock(l);
