@@ -49,11 +49,6 @@ struct rlfile {
 	_Atomic int wb_error;
 };
 
-/* A range held in the configured way. */
-struct rlfile_hold {
-	rangelock_range_t r;
-};
-
 /* ---- the range lock, or its stand-ins -------------------------------- */
 
 static int hold(struct rlfile *f, rangelock_range_t *r, uint64_t start,
@@ -236,10 +231,13 @@ static int page_writeback(struct rlfile *f, struct rlfile_page *p)
 	return 0;
 }
 
-/* Write back (and, if `drop`, remove) the cached pages of [first, last);
- * the caller holds an exclusive range over them. */
-static int flush_pages(struct rlfile *f, uint64_t first, uint64_t last,
-		       bool drop)
+/*
+ * Remove the cached pages of [first, last), writing dirty ones back first
+ * if `writeback` (a page whose writeback fails stays cached, and the first
+ * error is returned); the caller holds an exclusive range over them.
+ */
+static int drop_pages(struct rlfile *f, uint64_t first, uint64_t last,
+		      bool writeback)
 {
 	size_t n;
 	struct rlfile_page **v = pages_in(f, first, last, false, &n);
@@ -247,31 +245,16 @@ static int flush_pages(struct rlfile *f, uint64_t first, uint64_t last,
 
 	for (size_t i = 0; i < n; i++) {
 		pthread_mutex_lock(&v[i]->lock);
-		int e = page_writeback(f, v[i]);
+		int e = writeback ? page_writeback(f, v[i]) : 0;
 
 		rc = rc ? rc : e;
-		if (drop && !e)
+		if (!e)
 			page_remove(f, v[i]);
 		pthread_mutex_unlock(&v[i]->lock);
 		page_put(f, v[i]);
 	}
 	free(v);
 	return rc;
-}
-
-/* Remove the cached pages of [first, last) without writing them back. */
-static void discard_pages(struct rlfile *f, uint64_t first, uint64_t last)
-{
-	size_t n;
-	struct rlfile_page **v = pages_in(f, first, last, false, &n);
-
-	for (size_t i = 0; i < n; i++) {
-		pthread_mutex_lock(&v[i]->lock);
-		page_remove(f, v[i]);
-		pthread_mutex_unlock(&v[i]->lock);
-		page_put(f, v[i]);
-	}
-	free(v);
 }
 
 /* Zero [from, to) of cached page pgoff, if it is cached (partial punch,
@@ -482,7 +465,7 @@ int rlfile_direct_read(struct rlfile *f, void *buf, size_t len, uint64_t off,
 	rc = hold(f, &r, off, off + len, true);
 	if (rc)
 		return rc;
-	rc = flush_pages(f, off / PAGE, (off + len) / PAGE, true);
+	rc = drop_pages(f, off / PAGE, (off + len) / PAGE, true);
 	size = size_of(f);
 	if (!rc && off < size) {
 		size_t want = size - off < len ? (size_t)page_ceil(size - off) : len;
@@ -514,7 +497,7 @@ int rlfile_direct_write(struct rlfile *f, const void *buf, size_t len,
 	/* flush first: a dirty cached byte outside [off, off + len) of a
 	 * page we overwrite whole cannot exist (pages are whole), so
 	 * dropping without writeback would do; flushing keeps it simple */
-	rc = flush_pages(f, off / PAGE, (off + len) / PAGE, true);
+	rc = drop_pages(f, off / PAGE, (off + len) / PAGE, true);
 	at(f, RLFILE_DIRECT_WRITE_FLUSHED);
 	if (!rc) {
 		ssize_t put = pwrite(f->dfd, buf, len, (off_t)off);
@@ -546,7 +529,7 @@ int rlfile_truncate(struct rlfile *f, uint64_t size)
 			break;
 		release(f, &r);   /* the size moved before we got the range */
 	}
-	discard_pages(f, page_ceil(size) / PAGE, UINT64_MAX);
+	drop_pages(f, page_ceil(size) / PAGE, UINT64_MAX, false);
 	if (size % PAGE)
 		zero_cached(f, size / PAGE, size % PAGE, PAGE);
 	at(f, RLFILE_TRUNCATE_DROPPED);
@@ -575,7 +558,7 @@ int rlfile_punch(struct rlfile *f, uint64_t off, uint64_t len)
 	first = page_ceil(off) / PAGE;
 	last = end / PAGE;
 	if (first < last)
-		discard_pages(f, first, last);
+		drop_pages(f, first, last, false);
 	if (off % PAGE)   /* head of a partial first page */
 		zero_cached(f, off / PAGE, off % PAGE,
 			    off / PAGE == end / PAGE ? end % PAGE : PAGE);
@@ -636,7 +619,7 @@ int rlfile_drop_cache(struct rlfile *f)
 
 	if (rc)
 		return rc;
-	rc = flush_pages(f, 0, UINT64_MAX, true);
+	rc = drop_pages(f, 0, UINT64_MAX, true);
 	release(f, &r);
 	return rc;
 }
@@ -815,7 +798,7 @@ int rlfile_close(struct rlfile *f)
 		pthread_join(f->writeback, NULL);
 	}
 	rc = rlfile_sync(f);
-	discard_pages(f, 0, UINT64_MAX);
+	drop_pages(f, 0, UINT64_MAX, false);
 	if (!rc)
 		rc = atomic_load_explicit(&f->wb_error, memory_order_relaxed);
 	if (rangelock_destroy(&f->rl) != 0 && !rc)

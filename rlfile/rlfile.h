@@ -49,7 +49,6 @@ enum rlfile_lock { RLFILE_LOCK_RANGE, RLFILE_LOCK_FILE, RLFILE_LOCK_NONE };
 
 struct rlfile;
 struct rlfile_page;
-struct rlfile_hold;
 
 /* Points inside operations, for tests that build a race on purpose: each
  * is the window a range lock must close (the cache dropped, the disk not
