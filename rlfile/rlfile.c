@@ -10,8 +10,10 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -572,6 +574,30 @@ int rlfile_punch(struct rlfile *f, uint64_t off, uint64_t len)
 	return rc;
 }
 
+int rlfile_allocate(struct rlfile *f, uint64_t off, uint64_t len,
+		    bool keep_size)
+{
+	rangelock_range_t r;
+	uint64_t end = off + len;
+	bool extends = false;
+	int rc;
+
+	if (end < off || end > (uint64_t)INT64_MAX || len == 0)
+		return EINVAL;
+	/* no data changes: shared, like a write, which it is for the size */
+	rc = keep_size ? hold(f, &r, page_floor(off), page_ceil(end), false)
+		       : hold_for_write(f, &r, off, end, false, &extends);
+	if (rc)
+		return rc;
+	if (fallocate(f->fd, keep_size ? FALLOC_FL_KEEP_SIZE : 0, (off_t)off,
+		      (off_t)len) != 0)
+		rc = errno;
+	if (!rc && extends)
+		rc = set_size_at_least(f, end);
+	release(f, &r);
+	return rc;
+}
+
 /* Write back one page under a shared range over it; p is referenced. */
 static int writeback_one(struct rlfile *f, struct rlfile_page *p)
 {
@@ -732,21 +758,30 @@ static void *writeback_main(void *arg)
 	return NULL;
 }
 
-int rlfile_open(const char *path, const struct rlfile_options *opt,
-		struct rlfile **out)
+int rlfile_open_fd(int fd, const struct rlfile_options *opt,
+		   struct rlfile **out)
 {
+	char self[64];
 	struct rlfile *f;
+	struct stat st;
 	off_t end;
 	int rc;
 
 	if (!opt || opt->lock > RLFILE_LOCK_NONE || opt->writeback_ms > 60000)
 		return EINVAL;
+	if (fstat(fd, &st) != 0)
+		return errno;
+	if (!S_ISREG(st.st_mode))
+		return EINVAL;
 	f = calloc(1, sizeof(*f));
 	if (!f)
 		return ENOMEM;
 	f->opt = *opt;
-	f->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	f->dfd = f->fd < 0 ? -1 : open(path, O_RDWR | O_DIRECT | O_CLOEXEC);
+	/* our own descriptors (open file descriptions) of the same file: the
+	 * O_DIRECT flag belongs to the description, not to the file */
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+	f->fd = open(self, O_RDWR | O_CLOEXEC);
+	f->dfd = f->fd < 0 ? -1 : open(self, O_RDWR | O_DIRECT | O_CLOEXEC);
 	if (f->fd < 0 || f->dfd < 0) {
 		rc = errno;
 		goto fail;
@@ -778,6 +813,21 @@ fail:
 	if (f->fd >= 0)
 		close(f->fd);
 	free(f);
+	return rc;
+}
+
+int rlfile_open(const char *path, const struct rlfile_options *opt,
+		struct rlfile **out)
+{
+	int fd, rc;
+
+	if (!opt)
+		return EINVAL;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return errno;
+	rc = rlfile_open_fd(fd, opt, out);
+	close(fd);
 	return rc;
 }
 

@@ -72,6 +72,12 @@ struct rlfile_options {
 /* Open (creating if needed) the file at path.  EINVAL for a bad option. */
 int rlfile_open(const char *path, const struct rlfile_options *opt,
 		struct rlfile **out);
+/* The same for the file fd refers to (a regular file): rlfile opens its own
+ * descriptors of it through /proc/self/fd; fd stays the caller's.  One
+ * rlfile per file: two over one file are two caches that do not see each
+ * other.  EBADF for a bad fd, EINVAL if it is not a regular file. */
+int rlfile_open_fd(int fd, const struct rlfile_options *opt,
+		   struct rlfile **out);
 /* Flush dirty pages, stop writeback, close.  The first error wins; the
  * rlfile is gone either way. */
 int rlfile_close(struct rlfile *f);
@@ -114,6 +120,13 @@ int rlfile_truncate(struct rlfile *f, uint64_t size);
 /* Zero [off, off + len) by dropping its cache pages (partial pages are
  * zeroed in the cache) and fallocate(PUNCH_HOLE). */
 int rlfile_punch(struct rlfile *f, uint64_t off, uint64_t len);
+/* fallocate(2) mode 0 or FALLOC_FL_KEEP_SIZE: reserve blocks for
+ * [off, off + len), which reads as before (zeros where it was a hole);
+ * without keep_size the file grows to off + len if it was shorter.
+ * EINVAL for len 0 or an overflowing range; the file system's errno
+ * (EOPNOTSUPP, ENOSPC) otherwise. */
+int rlfile_allocate(struct rlfile *f, uint64_t off, uint64_t len,
+		    bool keep_size);
 /* Write every dirty page back (and fdatasync). */
 int rlfile_sync(struct rlfile *f);
 /* Write back and drop every cached page. */

@@ -8,6 +8,7 @@
 #include "rlfile.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,9 +99,40 @@ static void test_semantics(void)
 	CHECK(rlfile_truncate(f, UINT64_MAX) == EINVAL);
 	CHECK(rlfile_fault(f, UINT64_MAX / 2, false, &flt) == EINVAL);
 	CHECK(rlfile_open(path, &bad, &g) == EINVAL);
+	CHECK(rlfile_allocate(f, 0, 0, false) == EINVAL);
+	CHECK(rlfile_allocate(f, UINT64_MAX - 10, 100, true) == EINVAL);
 	CHECK(rlfile_size(f) == 3 * PAGE);
+	/* allocation: the data stays; only without keep_size does it grow */
+	CHECK(rlfile_allocate(f, 0, 8 * PAGE, true) == 0 && rlfile_size(f) == 3 * PAGE);
+	CHECK(rlfile_allocate(f, 2 * PAGE, 3 * PAGE, false) == 0);
+	CHECK(rlfile_size(f) == 5 * PAGE);
+	CHECK(rlfile_read(f, buf, 4 * PAGE, 2 * PAGE, &done) == 0 && done == 3 * PAGE);
+	CHECK(all(buf, 3 * PAGE, 0));
+	CHECK(rlfile_read(f, buf, 100, PAGE + 100, &done) == 0 && all(buf, 100, 0xbb));
 	CHECK(rlfile_close(f) == 0);
 	free(buf);
+}
+
+/* Two handles of one file: rlfile_open_fd uses its own descriptors. */
+static void test_open_fd(void)
+{
+	struct rlfile_options opt = { .lock = RLFILE_LOCK_RANGE };
+	unsigned char buf[100];
+	struct rlfile *f;
+	int fd = open(path, O_RDONLY);   /* read-only: rlfile reopens it */
+
+	CHECK(fd >= 0);
+	CHECK(rlfile_open_fd(fd, &opt, &f) == 0);
+	CHECK(rlfile_size(f) == 5 * PAGE);
+	memset(buf, 0x33, sizeof(buf));
+	CHECK(rlfile_write(f, buf, sizeof(buf), 0) == 0);
+	CHECK(rlfile_close(f) == 0);
+	CHECK(pread(fd, buf, sizeof(buf), 0) == (ssize_t)sizeof(buf) && all(buf, 100, 0x33));
+	CHECK(close(fd) == 0);
+	CHECK(rlfile_open_fd(fd, &opt, &f) == EBADF);
+	fd = open(".", O_RDONLY | O_DIRECTORY);
+	CHECK(rlfile_open_fd(fd, &opt, &f) == EINVAL);
+	close(fd);
 }
 
 /* ---- the fault-under-the-write deadlock ------------------------------- */
@@ -169,6 +201,7 @@ int main(int argc, char **argv)
 	}
 	snprintf(path, sizeof(path), "%s/test_rlfile.dat", argv[1]);
 	test_semantics();
+	test_open_fd();
 	test_fault_under_write();
 	unlink(path);
 	printf("%d passed, %d failed\n", passed, failed);
