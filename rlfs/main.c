@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rlfs - serve a backing directory through rlfile, as a FUSE 3 file system,
+ * so that unmodified programs drive the range locks.
+ *
+ * usage: rlfs BACKING_DIR MOUNTPOINT [--lock=range|file] [--kernel-cache]
+ *             [--writeback-ms=N] [--debug-lock] [FUSE options: -f, -d, -o ...]
+ *
+ * Everything that can be checked before mounting is, with a message that
+ * says what to do: usage (exit 2), not root, no /dev/fuse, a missing backing
+ * directory, a mount point that is missing, already mounted or inside the
+ * backing directory (exit 1).  Then FUSE's multithreaded loop runs, in the
+ * foreground with -f, until SIGINT, SIGTERM or fusermount3 -u; every file
+ * still open is written back before rlfs exits.
+ */
+#include "rlfs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct cmdline {
+	char *lock;
+	int kernel_cache;
+	unsigned writeback_ms;
+	int debug_lock;
+	char *backing;
+};
+
+#define OPT(t, field, v) { t, offsetof(struct cmdline, field), v }
+static const struct fuse_opt rlfs_opts[] = {
+	OPT("--lock=%s", lock, 0),
+	OPT("--kernel-cache", kernel_cache, 1),
+	OPT("--writeback-ms=%u", writeback_ms, 0),
+	OPT("--debug-lock", debug_lock, 1),
+	FUSE_OPT_END
+};
+
+static void usage(FILE *to)
+{
+	fprintf(to,
+"usage: rlfs BACKING_DIR MOUNTPOINT [options]\n"
+"  --lock=range      one range lock per file (the default)\n"
+"  --lock=file       one reader-writer lock per file, to compare\n"
+"  --kernel-cache    let the kernel cache buffered opens: mmap works, but\n"
+"                    cached reads never reach rlfile (see the README)\n"
+"  --writeback-ms=N  write dirty pages back every N ms (default 100)\n"
+"  --debug-lock      RANGELOCK_DEBUG: refuse a thread's recursive range\n"
+"  -f                stay in the foreground   -d  FUSE debug output\n"
+"  -o OPT            FUSE mount options (rlfs -o help lists them)\n"
+"Stop with SIGINT, SIGTERM or fusermount3 -u MOUNTPOINT.\n");
+}
+
+/* The first argument that is not an option is ours (the backing
+ * directory); the rest, the mount point among them, are FUSE's. */
+static int parse_key(void *data, const char *arg, int key,
+		     struct fuse_args *out)
+{
+	struct cmdline *c = data;
+
+	(void)out;
+	if (key == FUSE_OPT_KEY_NONOPT && !c->backing) {
+		c->backing = strdup(arg);
+		return 0;
+	}
+	return 1;
+}
+
+static int fail(const char *what, const char *why, const char *hint)
+{
+	fprintf(stderr, "rlfs: %s: %s%s%s\n", what, why, hint ? "; " : "",
+		hint ? hint : "");
+	return 1;
+}
+
+/* Everything that would make the mount fail, or mount something broken. */
+static int check_environment(const char *backing_dir, const char *mountpoint,
+			     struct rlfs *r)
+{
+	char backing[PATH_MAX], mount[PATH_MAX];
+	struct statx stx;
+	size_t n;
+	int fd;
+
+	if (geteuid() != 0)
+		return fail("not root", "mounting needs root (CAP_SYS_ADMIN)",
+			    "run rlfs with sudo");
+	fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return fail("/dev/fuse", strerror(errno),
+			    errno == ENOENT ? "load the module: modprobe fuse" : NULL);
+	close(fd);
+	r->backing = open(backing_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (r->backing < 0 || !realpath(backing_dir, backing))
+		return fail(backing_dir, strerror(errno),
+			    "the backing directory must exist");
+	if (statx(AT_FDCWD, mountpoint, 0, STATX_TYPE, &stx) != 0)
+		return fail(mountpoint, strerror(errno),
+			    errno == ENOTCONN ? "a dead mount: fusermount3 -u it"
+					      : "the mount point must exist");
+	if (!S_ISDIR(stx.stx_mode))
+		return fail(mountpoint, "not a directory", NULL);
+	if (stx.stx_attributes_mask & stx.stx_attributes & STATX_ATTR_MOUNT_ROOT)
+		return fail(mountpoint, "busy: something is mounted there",
+			    "unmount it first (fusermount3 -u, umount)");
+	if (!realpath(mountpoint, mount))
+		return fail(mountpoint, strerror(errno), NULL);
+	n = strlen(backing);
+	if (!strncmp(mount, backing, n) && (mount[n] == 0 || mount[n] == '/' ||
+					    n == 1))
+		return fail(mountpoint, "inside the backing directory",
+			    "rlfs would serve itself");
+	return 0;
+}
+
+/* Mount, serve until told to stop, unmount: fuse_main's steps, with our
+ * threads. */
+static int serve(struct fuse_args *args, struct fuse_cmdline_opts *fo,
+		 struct rlfs *r)
+{
+	struct fuse_loop_config *lc;
+	struct fuse *fuse;
+	int rc = 1;
+
+	fuse = fuse_new(args, &rlfs_ops, sizeof(rlfs_ops), r);
+	if (!fuse)
+		return 1;
+	if (fuse_mount(fuse, fo->mountpoint) != 0)
+		goto out_destroy;
+	if (fuse_daemonize(fo->foreground) != 0 ||
+	    fuse_set_signal_handlers(fuse_get_session(fuse)) != 0)
+		goto out_unmount;
+	if (fo->singlethread)
+		rc = fuse_loop(fuse);
+	else if ((lc = fuse_loop_cfg_create())) {
+		fuse_loop_cfg_set_clone_fd(lc, fo->clone_fd);
+		/* libfuse 3.14 reports "not set" as UINT_MAX (and then
+		 * complains); its default of 10 threads is too few for a
+		 * benchmark's jobs */
+		if (fo->max_idle_threads <= 100000)
+			fuse_loop_cfg_set_idle_threads(lc, fo->max_idle_threads);
+		fuse_loop_cfg_set_max_threads(lc, fo->max_threads <= 100000
+						  ? fo->max_threads : 64);
+		rc = fuse_loop_mt(fuse, lc);
+		fuse_loop_cfg_destroy(lc);
+	}
+	rc = rc ? 1 : 0;
+	fuse_remove_signal_handlers(fuse_get_session(fuse));
+out_unmount:
+	fuse_unmount(fuse);
+out_destroy:
+	fuse_destroy(fuse);   /* calls rlfs_destroy: the last write-back */
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct cmdline c = { .writeback_ms = 100 };
+	struct fuse_cmdline_opts fo = { 0 };
+	struct rlfile_options opt = { 0 };
+	static struct rlfs r = { .backing = -1 };
+	char fsname[PATH_MAX + 16];
+	int rc = 2;
+
+	if (fuse_opt_parse(&args, &c, rlfs_opts, parse_key) != 0 ||
+	    fuse_parse_cmdline(&args, &fo) != 0)
+		goto out;
+	if (fo.show_help) {
+		usage(stdout);
+		fuse_lib_help(&args);
+		rc = 0;
+		goto out;
+	}
+	if (fo.show_version) {
+		printf("rlfs: rangelock %u.%u.%u, FUSE %d.%d\n",
+		       rangelock_version() >> 16, rangelock_version() >> 8 & 0xff,
+		       rangelock_version() & 0xff, fuse_version() / 100,
+		       fuse_version() % 100);
+		rc = 0;
+		goto out;
+	}
+	if (!c.backing || !fo.mountpoint) {
+		usage(stderr);
+		goto out;
+	}
+	if (!c.lock || !strcmp(c.lock, "range"))
+		opt.lock = RLFILE_LOCK_RANGE;
+	else if (!strcmp(c.lock, "file"))
+		opt.lock = RLFILE_LOCK_FILE;
+	else if (!strcmp(c.lock, "none"))   /* tests only: races on purpose */
+		opt.lock = RLFILE_LOCK_NONE;
+	else {
+		fprintf(stderr, "rlfs: --lock=%s: not range or file\n", c.lock);
+		goto out;
+	}
+	if (c.writeback_ms < 1 || c.writeback_ms > 60000) {
+		fprintf(stderr, "rlfs: --writeback-ms=%u: not in 1..60000\n",
+			c.writeback_ms);
+		goto out;
+	}
+	opt.writeback_ms = c.writeback_ms;
+	opt.rangelock_flags = c.debug_lock ? RANGELOCK_DEBUG : 0;
+	rc = check_environment(c.backing, fo.mountpoint, &r);
+	if (rc)
+		goto out;
+	r.kernel_cache = c.kernel_cache;
+	open_files_init(&r.files, &opt);
+
+	/* the kernel checks permissions from the attributes, as on a disk */
+	snprintf(fsname, sizeof(fsname), "-ofsname=rlfs:%s", c.backing);
+	rc = 1;
+	if (fuse_opt_add_arg(&args, "-odefault_permissions,subtype=rlfs") == 0 &&
+	    fuse_opt_add_arg(&args, fsname) == 0)
+		rc = serve(&args, &fo, &r);
+out:
+	fuse_opt_free_args(&args);
+	free(fo.mountpoint);
+	free(c.backing);
+	free(c.lock);
+	return rc;
+}

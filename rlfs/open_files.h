@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * open_files.h - rlfs's table of open files: one rlfile (one page cache,
+ * one range lock) per backing file, however many times and under whatever
+ * names it is open, found by its device and inode number.
+ */
+#ifndef RLFS_OPEN_FILES_H
+#define RLFS_OPEN_FILES_H
+
+#include <pthread.h>
+#include <sys/types.h>
+
+#include "rlfile.h"
+
+struct open_file {
+	dev_t dev;
+	ino_t ino;
+	unsigned refs;               /* table lock */
+	int fd;                      /* ours, for fstat */
+	struct rlfile *rf;
+	struct open_file *next;      /* table lock */
+};
+
+struct open_files {
+	pthread_mutex_t lock;
+	struct open_file *head;
+	struct rlfile_options opt;   /* for each rlfile opened */
+};
+
+void open_files_init(struct open_files *t, const struct rlfile_options *opt);
+
+/* The open file for the regular file fd refers to, with a reference:
+ * the one already open, or a new one (taking fd over).  Either way fd is
+ * the table's afterwards (kept or closed).  0 or an errno value. */
+int open_files_get(struct open_files *t, int fd, struct open_file **out);
+
+/* The open file with this device and inode, with a reference; NULL if the
+ * file is not open. */
+struct open_file *open_files_find(struct open_files *t, dev_t dev, ino_t ino);
+
+/* Drop a reference; the last closes the rlfile (writing back its dirty
+ * pages) and returns rlfile_close's result.  Closing happens under the
+ * table lock, so that no second rlfile of the file opens while the first
+ * still flushes. */
+int open_files_put(struct open_files *t, struct open_file *of);
+
+/* At unmount: close every file still open (references or not); the first
+ * error wins. */
+int open_files_close_all(struct open_files *t);
+
+#endif
