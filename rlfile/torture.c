@@ -14,16 +14,25 @@
  * the file again by writing.  At the end the file is synced, the cache
  * dropped, and the whole file on disk compared with the oracle.
  *
+ * With --path, the same workers are processes that drive a file by system
+ * calls instead (a file on an rlfs mount, say): each opens it twice, once
+ * with O_DIRECT; a fault is a store or load through mmap, a punch is
+ * fallocate, a truncate ftruncate, a sync fsync, and a cache drop closes
+ * and reopens the worker's descriptors.  Faults are off by default there
+ * (rlfs serves its files without mmap unless mounted with --kernel-cache).
+ *
  * usage: rlfile-torture [--lock=range|file|none] [--seconds S] [--threads N]
  *          [--pages-per-thread K] [--seed X] [--file PATH] [--expect-violations]
  *          [--mix read=30,write=15,...]  (the weights of the operations
  *          named; those not named keep theirs; 0 turns one off)
+ *        rlfile-torture --path PATH [the same options but --lock and --file]
  * Exit 0 when no violation was seen (with --expect-violations: when some
  * were, the proof that the test has teeth).
  */
 #include "rlfile.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -31,6 +40,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -48,9 +60,12 @@ static const char *const op_name[NOPS] = {
  * its share becomes reads); --mix changes it. */
 static int op_weight[NOPS] = { 30, 15, 15, 8, 8, 8, 8, 2, 1, 5 };
 static int op_total = 100;
+static bool op_named[NOPS];  /* by --mix */
 
 struct worker {
-	pthread_t thread;
+	pthread_t thread;            /* rlfile: workers are threads */
+	pid_t pid;                   /* --path: workers are processes */
+	int fd, dfd;                 /* --path: buffered and O_DIRECT */
 	int id;
 	uint64_t rng;
 	uint64_t first, count;       /* owned pages */
@@ -68,12 +83,30 @@ static struct {
 	uint64_t k;
 	uint64_t seed;
 	const char *path;
+	const char *sys_path;        /* --path */
 	bool expect_violations;
-} cfg = { RLFILE_LOCK_RANGE, 3.0, 4, 16, 0, NULL, false };
+} cfg = { RLFILE_LOCK_RANGE, 3.0, 4, 16, 0, NULL, NULL, false };
 
 static struct rlfile *file;
-static atomic_bool stop;
-static atomic_long violations;
+
+/* What the workers share, in memory shared with them whether they are
+ * threads or processes. */
+static struct shared {
+	atomic_bool stop;
+	atomic_long violations;
+} *shared;
+
+static void *shared_alloc(size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED) {
+		perror("rlfile-torture: mmap");
+		exit(2);
+	}
+	return p;   /* zeroed */
+}
 
 static uint64_t rng_next(uint64_t *s)
 {
@@ -93,7 +126,7 @@ static void violation(struct worker *w, const char *what, uint64_t page,
 		      uint64_t want, uint64_t got)
 {
 	/* relaxed: a counter read after join */
-	if (atomic_fetch_add_explicit(&violations, 1, memory_order_relaxed) < 10)
+	if (atomic_fetch_add_explicit(&shared->violations, 1, memory_order_relaxed) < 10)
 		fprintf(stderr, "rlfile-torture: thread %d: %s page %" PRIu64
 			": expected %#" PRIx64 ", found %#" PRIx64 "\n",
 			w->id, what, page, want, got);
@@ -142,6 +175,132 @@ static uint64_t pick_own(struct worker *w, uint64_t *n)
 	return first;
 }
 
+/* ---- the file: rlfile's calls, or system calls on --path ------------- */
+
+static int sys_open(struct worker *w)
+{
+	w->fd = open(cfg.sys_path, O_RDWR | O_CLOEXEC);
+	w->dfd = open(cfg.sys_path, O_RDWR | O_DIRECT | O_CLOEXEC);
+	return w->fd < 0 || w->dfd < 0 ? errno : 0;
+}
+
+static void sys_close(struct worker *w)
+{
+	close(w->fd);
+	close(w->dfd);
+}
+
+/* pread/pwrite to the end: a short count is only the end of file. */
+static int sys_rw(int fd, bool write, void *buf, size_t len, uint64_t off,
+		  size_t *done)
+{
+	*done = 0;
+	while (*done < len) {
+		ssize_t n = write ? pwrite(fd, (char *)buf + *done, len - *done,
+					   (off_t)(off + *done))
+				  : pread(fd, (char *)buf + *done, len - *done,
+					  (off_t)(off + *done));
+		if (n < 0)
+			return errno;
+		if (n == 0)
+			return write ? EIO : 0;
+		*done += (size_t)n;
+	}
+	return 0;
+}
+
+static int io_read(struct worker *w, bool direct, size_t len, uint64_t off,
+		   size_t *done)
+{
+	if (cfg.sys_path)
+		return sys_rw(direct ? w->dfd : w->fd, false, w->buf, len, off, done);
+	return direct ? rlfile_direct_read(file, w->buf, len, off, done)
+		      : rlfile_read(file, w->buf, len, off, done);
+}
+
+static int io_write(struct worker *w, bool direct, size_t len, uint64_t off)
+{
+	size_t done;
+
+	if (cfg.sys_path)
+		return sys_rw(direct ? w->dfd : w->fd, true, w->buf, len, off, &done);
+	return direct ? rlfile_direct_write(file, w->buf, len, off)
+		      : rlfile_write(file, w->buf, len, off);
+}
+
+static int io_punch(struct worker *w, uint64_t off, uint64_t len)
+{
+	if (!cfg.sys_path)
+		return rlfile_punch(file, off, len);
+	return fallocate(w->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			 (off_t)off, (off_t)len) ? errno : 0;
+}
+
+static int io_truncate(struct worker *w, uint64_t size)
+{
+	if (!cfg.sys_path)
+		return rlfile_truncate(file, size);
+	return ftruncate(w->fd, (off_t)size) ? errno : 0;
+}
+
+static int io_sync(struct worker *w)
+{
+	if (!cfg.sys_path)
+		return rlfile_sync(file);
+	return fsync(w->fd) ? errno : 0;
+}
+
+static int io_drop(struct worker *w)
+{
+	if (!cfg.sys_path)
+		return rlfile_drop_cache(file);
+	sys_close(w);                /* the last close drops rlfs's cache */
+	return sys_open(w);
+}
+
+static uint64_t io_size(struct worker *w)
+{
+	struct stat st;
+
+	if (!cfg.sys_path)
+		return rlfile_size(file);
+	return fstat(w->fd, &st) ? UINT64_MAX : (uint64_t)st.st_size;
+}
+
+/* A fault: the page's bytes at *data until io_fault_done. */
+struct fault {
+	struct rlfile_fault rf;
+	void *map;
+};
+
+static int io_fault(struct worker *w, uint64_t page, bool write,
+		    struct fault *flt, unsigned char **data)
+{
+	int rc;
+
+	if (!cfg.sys_path) {
+		rc = rlfile_fault(file, page, write, &flt->rf);
+		*data = flt->rf.data;
+		return rc;
+	}
+	if (page * PAGE >= io_size(w))
+		return ENXIO;        /* beyond EOF: SIGBUS on a real access */
+	flt->map = mmap(NULL, PAGE, PROT_READ | (write ? PROT_WRITE : 0),
+			MAP_SHARED, w->fd, (off_t)(page * PAGE));
+	if (flt->map == MAP_FAILED)
+		return errno;
+	*data = flt->map;
+	return 0;
+}
+
+static void io_fault_done(struct fault *flt)
+{
+	if (!cfg.sys_path)
+		rlfile_fault_done(file, &flt->rf);
+	else
+		munmap(flt->map, PAGE);
+}
+
 static void do_read(struct worker *w, bool direct, bool own)
 {
 	uint64_t n, first;
@@ -154,8 +313,7 @@ static void do_read(struct worker *w, bool direct, bool own)
 		first = rng_next(&w->rng) % total_pages();
 		n = 1;
 	}
-	rc = direct ? rlfile_direct_read(file, w->buf, n * PAGE, first * PAGE, &done)
-		    : rlfile_read(file, w->buf, n * PAGE, first * PAGE, &done);
+	rc = io_read(w, direct, n * PAGE, first * PAGE, &done);
 	if (rc) {
 		violation(w, "read failed", first, 0, (uint64_t)rc);
 		return;
@@ -183,8 +341,7 @@ static void do_write(struct worker *w, bool direct)
 		v[i] = stamp(w, first + i);
 		fill(w->buf + i * PAGE, v[i]);
 	}
-	rc = direct ? rlfile_direct_write(file, w->buf, n * PAGE, first * PAGE)
-		    : rlfile_write(file, w->buf, n * PAGE, first * PAGE);
+	rc = io_write(w, direct, n * PAGE, first * PAGE);
 	if (rc) {
 		violation(w, "write failed", first, 0, (uint64_t)rc);
 		return;
@@ -201,8 +358,9 @@ static void do_fault(struct worker *w, bool write)
 {
 	bool own = write || rng_next(&w->rng) % 2;
 	uint64_t n, page = own ? pick_own(w, &n) : rng_next(&w->rng) % total_pages();
-	struct rlfile_fault flt;
-	int rc = rlfile_fault(file, page, write, &flt);
+	struct fault flt;
+	unsigned char *data = NULL;
+	int rc = io_fault(w, page, write, &flt, &data);
 
 	if (rc == ENXIO) {
 		if (own && *expect_of(w, page) != ABSENT)
@@ -216,16 +374,16 @@ static void do_fault(struct worker *w, bool write)
 	if (own && *expect_of(w, page) == ABSENT)
 		violation(w, "fault succeeded past EOF at", page, ABSENT, 0);
 	else if (own)
-		check(w, "fault", page, flt.data, true, *expect_of(w, page));
+		check(w, "fault", page, data, true, *expect_of(w, page));
 	else
-		check(w, "fault", page, flt.data, false, 0);
+		check(w, "fault", page, data, false, 0);
 	if (write && own) {
 		uint64_t v = stamp(w, page);
 
-		fill(flt.data, v);   /* a store through the mapping */
+		fill(data, v);   /* a store through the mapping */
 		*expect_of(w, page) = v;
 	}
-	rlfile_fault_done(file, &flt);
+	io_fault_done(&flt);
 }
 
 static void do_punch(struct worker *w)
@@ -234,7 +392,7 @@ static void do_punch(struct worker *w)
 	int rc;
 
 	n = n > 2 ? 2 : n;
-	rc = rlfile_punch(file, first * PAGE, n * PAGE);
+	rc = io_punch(w, first * PAGE, n * PAGE);
 	if (rc) {
 		violation(w, "punch failed", first, 0, (uint64_t)rc);
 		return;
@@ -247,7 +405,7 @@ static void do_punch(struct worker *w)
 static void do_truncate(struct worker *w)
 {
 	uint64_t keep = rng_next(&w->rng) % (w->count + 1);   /* pages kept */
-	int rc = rlfile_truncate(file, (w->first + keep) * PAGE);
+	int rc = io_truncate(w, (w->first + keep) * PAGE);
 
 	if (rc) {
 		violation(w, "truncate failed", w->first + keep, 0, (uint64_t)rc);
@@ -277,8 +435,12 @@ static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 
+	if (cfg.sys_path && sys_open(w) != 0) {
+		violation(w, "open failed", 0, 0, (uint64_t)errno);
+		return NULL;
+	}
 	/* relaxed: a stop flag */
-	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+	while (!atomic_load_explicit(&shared->stop, memory_order_relaxed)) {
 		int op = pick_op(w), rc = 0;
 
 		switch (op) {
@@ -289,14 +451,16 @@ static void *worker_main(void *arg)
 		case OP_DIRECT_READ: do_read(w, true, rng_next(&w->rng) % 2); break;
 		case OP_DIRECT_WRITE: do_write(w, true); break;
 		case OP_PUNCH: do_punch(w); break;
-		case OP_SYNC: rc = rlfile_sync(file); break;
-		case OP_DROP: rc = rlfile_drop_cache(file); break;
+		case OP_SYNC: rc = io_sync(w); break;
+		case OP_DROP: rc = io_drop(w); break;
 		case OP_TRUNCATE: do_truncate(w); break;
 		}
 		if (rc)
 			violation(w, op_name[op], 0, 0, (uint64_t)rc);
 		w->ops[op]++;
 	}
+	if (cfg.sys_path)
+		sys_close(w);
 	return NULL;
 }
 
@@ -304,11 +468,14 @@ static void *worker_main(void *arg)
 static void final_check(struct worker *ws)
 {
 	struct worker *last = &ws[cfg.threads - 1];
-	uint64_t size = rlfile_size(file), end = 0;
-	int rc = rlfile_drop_cache(file);
+	uint64_t size, end = 0;
+	int rc = cfg.sys_path ? sys_open(last) : rlfile_drop_cache(file);
 
-	if (rc)
-		violation(last, "final drop-cache failed", 0, 0, (uint64_t)rc);
+	if (rc) {
+		violation(last, "final drop-cache/open failed", 0, 0, (uint64_t)rc);
+		return;
+	}
+	size = io_size(last);
 	for (int t = 0; t < cfg.threads; t++)
 		for (uint64_t p = ws[t].first; p < ws[t].first + ws[t].count; p++)
 			if (*expect_of(&ws[t], p) != ABSENT)
@@ -323,21 +490,24 @@ static void final_check(struct worker *ws)
 
 			if (*expect_of(w, p) == ABSENT)
 				continue;
-			rc = rlfile_direct_read(file, w->buf, PAGE, p * PAGE, &done);
+			rc = io_read(last, true, PAGE, p * PAGE, &done);
 			if (rc || done != PAGE)
 				violation(w, "final read of", p, PAGE, rc ? (uint64_t)rc : done);
 			else
-				check(w, "on disk at the end:", p, w->buf, true,
+				check(w, "on disk at the end:", p, last->buf, true,
 				      *expect_of(w, p));
 		}
 	}
+	if (cfg.sys_path)
+		sys_close(last);
 }
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: rlfile-torture [--lock=range|file|none] [--seconds S] "
-			"[--threads 2..64] [--pages-per-thread 1..4096] [--seed X] "
-			"[--file PATH] [--expect-violations] [--mix OP=WEIGHT,...]\n"
+	fprintf(stderr, "usage: rlfile-torture [--lock=range|file|none | --path PATH] "
+			"[--seconds S] [--threads 2..64] [--pages-per-thread 1..4096] "
+			"[--seed X] [--file PATH] [--expect-violations] "
+			"[--mix OP=WEIGHT,...]\n"
 			"operations:");
 	for (int op = 0; op < NOPS; op++)
 		fprintf(stderr, " %s", op_name[op]);
@@ -360,12 +530,8 @@ static void parse_mix(char *arg)
 		if (op == NOPS || atoi(eq + 1) < 0 || atoi(eq + 1) > 1000)
 			usage();
 		op_weight[op] = atoi(eq + 1);
+		op_named[op] = true;
 	}
-	op_total = 0;
-	for (int op = 0; op < NOPS; op++)
-		op_total += op_weight[op];
-	if (op_total == 0)
-		usage();
 }
 
 static void parse(int argc, char **argv)
@@ -379,6 +545,7 @@ static void parse(int argc, char **argv)
 		{ "file", required_argument, NULL, 'f' },
 		{ "expect-violations", no_argument, NULL, 'x' },
 		{ "mix", required_argument, NULL, 'm' },
+		{ "path", required_argument, NULL, 'p' },
 		{ 0 },
 	};
 	int c;
@@ -398,28 +565,42 @@ static void parse(int argc, char **argv)
 		case 'f': cfg.path = optarg; break;
 		case 'x': cfg.expect_violations = true; break;
 		case 'm': parse_mix(optarg); break;
+		case 'p': cfg.sys_path = optarg; break;
 		default: usage();
 		}
 	}
 	if (optind < argc || cfg.seconds <= 0 || cfg.seconds > 86400 ||
-	    cfg.threads < 2 || cfg.threads > 64 || cfg.k < 1 || cfg.k > 4096)
+	    cfg.threads < 2 || cfg.threads > 64 || cfg.k < 1 || cfg.k > 4096 ||
+	    (cfg.sys_path && cfg.path))
+		usage();
+	/* no mmap on an rlfs mount unless asked for */
+	if (cfg.sys_path)
+		for (int op = OP_FAULT_READ; op <= OP_FAULT_WRITE; op++)
+			if (!op_named[op])
+				op_weight[op] = 0;
+	op_total = 0;
+	for (int op = 0; op < NOPS; op++)
+		op_total += op_weight[op];
+	if (op_total == 0)
 		usage();
 }
 
-int main(int argc, char **argv)
+/* The file, empty, opened the way the workers use it. */
+static int open_file(char *tmpl)
 {
-	static const char *const lock_name[] = { "range", "file", "none" };
-	struct rlfile_options opt = { .writeback_ms = 2 };
-	char tmpl[] = "/tmp/rlfile-torture-XXXXXX";
-	struct worker *ws;
-	long total = 0;
-	int rc;
+	struct rlfile_options opt = { .lock = cfg.lock, .writeback_ms = 2 };
+	int rc, fd;
 
-	cfg.seed = (uint64_t)time(NULL);
-	parse(argc, argv);
+	if (cfg.sys_path) {
+		fd = open(cfg.sys_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0 || close(fd) != 0) {
+			perror(cfg.sys_path);
+			return 2;
+		}
+		return 0;
+	}
 	if (!cfg.path) {
-		int fd = mkstemp(tmpl);
-
+		fd = mkstemp(tmpl);
 		if (fd < 0) {
 			perror("mkstemp");
 			return 2;
@@ -427,7 +608,6 @@ int main(int argc, char **argv)
 		close(fd);
 		cfg.path = tmpl;
 	}
-	opt.lock = cfg.lock;
 	rc = rlfile_open(cfg.path, &opt, &file);
 	if (!rc)
 		rc = rlfile_truncate(file, 0);
@@ -435,7 +615,68 @@ int main(int argc, char **argv)
 		fprintf(stderr, "rlfile_open %s: %s\n", cfg.path, strerror(rc));
 		return 2;
 	}
-	ws = calloc((size_t)cfg.threads, sizeof(*ws));
+	return 0;
+}
+
+/* Every page written once, so all of them exist. */
+static int first_writes(struct worker *w)
+{
+	int rc = cfg.sys_path ? sys_open(w) : 0;
+
+	for (uint64_t p = w->first; !rc && p < w->first + w->count; p++) {
+		uint64_t v = stamp(w, p);
+
+		fill(w->buf, v);
+		rc = io_write(w, false, PAGE, p * PAGE);
+		*expect_of(w, p) = v;
+	}
+	if (cfg.sys_path)
+		sys_close(w);
+	return rc;
+}
+
+static void run_workers(struct worker *ws)
+{
+	struct timespec d = { (time_t)cfg.seconds,
+			      (long)((cfg.seconds - (double)(time_t)cfg.seconds) * 1e9) };
+
+	for (int t = 0; t < cfg.threads; t++) {
+		if (!cfg.sys_path)
+			pthread_create(&ws[t].thread, NULL, worker_main, &ws[t]);
+		else if ((ws[t].pid = fork()) == 0) {
+			worker_main(&ws[t]);
+			_exit(0);
+		}
+	}
+	nanosleep(&d, NULL);
+	atomic_store(&shared->stop, true);
+	for (int t = 0; t < cfg.threads; t++) {
+		int status;
+
+		if (!cfg.sys_path)
+			pthread_join(ws[t].thread, NULL);
+		else if (ws[t].pid < 0 || waitpid(ws[t].pid, &status, 0) < 0 ||
+			 !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			violation(&ws[t], "worker process died (fork failed, signal)",
+				  0, 0, (uint64_t)ws[t].pid);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static const char *const lock_name[] = { "range", "file", "none" };
+	char tmpl[] = "/tmp/rlfile-torture-XXXXXX";
+	struct worker *ws;
+	long total = 0;
+	int rc;
+
+	cfg.seed = (uint64_t)time(NULL);
+	parse(argc, argv);
+	rc = open_file(tmpl);
+	if (rc)
+		return rc;
+	shared = shared_alloc(sizeof(*shared));
+	ws = shared_alloc((size_t)cfg.threads * sizeof(*ws));
 	for (int t = 0; t < cfg.threads; t++) {
 		struct worker *w = &ws[t];
 
@@ -443,31 +684,19 @@ int main(int argc, char **argv)
 		w->rng = cfg.seed * 0x9E3779B97F4A7C15ull + (uint64_t)t + 1;
 		w->first = (uint64_t)t * cfg.k;
 		w->count = cfg.k;
-		w->expect = calloc(cfg.k, sizeof(uint64_t));
+		w->expect = shared_alloc(cfg.k * sizeof(uint64_t));
 		w->buf = aligned_alloc(PAGE, 4 * PAGE);
-		if (!w->expect || !w->buf)
+		if (!w->buf || first_writes(w) != 0) {
+			fprintf(stderr, "rlfile-torture: the first writes failed\n");
 			return 2;
-		/* start: every page written once, so all of them exist */
-		for (uint64_t p = w->first; p < w->first + w->count; p++) {
-			uint64_t v = stamp(w, p);
-
-			fill(w->buf, v);
-			if (rlfile_write(file, w->buf, PAGE, p * PAGE) != 0)
-				return 2;
-			*expect_of(w, p) = v;
 		}
 	}
-	printf("rlfile-torture: lock=%s threads=%d pages=%" PRIu64 " seconds=%.1f seed=%" PRIu64 "\n",
-	       lock_name[cfg.lock], cfg.threads, total_pages(), cfg.seconds, cfg.seed);
+	printf("rlfile-torture: %s%s threads=%d pages=%" PRIu64 " seconds=%.1f seed=%" PRIu64 "\n",
+	       cfg.sys_path ? "processes on " : "lock=",
+	       cfg.sys_path ? cfg.sys_path : lock_name[cfg.lock], cfg.threads,
+	       total_pages(), cfg.seconds, cfg.seed);
 	fflush(stdout);
-	for (int t = 0; t < cfg.threads; t++)
-		pthread_create(&ws[t].thread, NULL, worker_main, &ws[t]);
-	struct timespec d = { (time_t)cfg.seconds,
-			      (long)((cfg.seconds - (double)(time_t)cfg.seconds) * 1e9) };
-	nanosleep(&d, NULL);
-	atomic_store(&stop, true);
-	for (int t = 0; t < cfg.threads; t++)
-		pthread_join(ws[t].thread, NULL);
+	run_workers(ws);
 	final_check(ws);
 
 	printf("throughput:");
@@ -479,20 +708,17 @@ int main(int argc, char **argv)
 		total += n;
 		printf(" %s %.0f/s", op_name[op], (double)n / cfg.seconds);
 	}
+	long bad = atomic_load(&shared->violations);
+
 	printf("\nrlfile-torture: %ld ops (%.0f/s), %ld violations\n", total,
-	       (double)total / cfg.seconds, atomic_load(&violations));
-	rc = rlfile_close(file);
+	       (double)total / cfg.seconds, bad);
+	rc = file ? rlfile_close(file) : 0;
 	if (rc)
 		fprintf(stderr, "rlfile_close: %s\n", strerror(rc));
 	if (cfg.path == tmpl)
 		unlink(tmpl);
-	for (int t = 0; t < cfg.threads; t++) {
-		free(ws[t].expect);
+	for (int t = 0; t < cfg.threads; t++)
 		free(ws[t].buf);
-	}
-	free(ws);
-	long bad = atomic_load(&violations);
-
 	if (cfg.expect_violations) {
 		printf("%s\n", bad ? "1 passed, 0 failed (violations found, as expected without the lock)"
 				   : "0 passed, 1 failed (no violation found)");
