@@ -356,7 +356,9 @@ static void do_write(struct worker *w, bool direct)
 
 static void do_fault(struct worker *w, bool write)
 {
-	bool own = write || rng_next(&w->rng) % 2;
+	/* through mmap, a page another worker truncates away is SIGBUS: on a
+	 * --path, fault only our own pages */
+	bool own = write || cfg.sys_path || rng_next(&w->rng) % 2;
 	uint64_t n, page = own ? pick_own(w, &n) : rng_next(&w->rng) % total_pages();
 	struct fault flt;
 	unsigned char *data = NULL;
@@ -635,18 +637,29 @@ static int first_writes(struct worker *w)
 	return rc;
 }
 
+static int wait_for(pid_t pid, int *status)
+{
+	while (waitpid(pid, status, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return 0;
+}
+
 static void run_workers(struct worker *ws)
 {
 	struct timespec d = { (time_t)cfg.seconds,
 			      (long)((cfg.seconds - (double)(time_t)cfg.seconds) * 1e9) };
 
 	for (int t = 0; t < cfg.threads; t++) {
+		pid_t pid;
+
 		if (!cfg.sys_path)
 			pthread_create(&ws[t].thread, NULL, worker_main, &ws[t]);
-		else if ((ws[t].pid = fork()) == 0) {
+		else if ((pid = fork()) == 0) {
 			worker_main(&ws[t]);
 			_exit(0);
-		}
+		} else   /* only the parent writes pid: ws is shared memory */
+			ws[t].pid = pid;
 	}
 	nanosleep(&d, NULL);
 	atomic_store(&shared->stop, true);
@@ -655,10 +668,12 @@ static void run_workers(struct worker *ws)
 
 		if (!cfg.sys_path)
 			pthread_join(ws[t].thread, NULL);
-		else if (ws[t].pid < 0 || waitpid(ws[t].pid, &status, 0) < 0 ||
-			 !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-			violation(&ws[t], "worker process died (fork failed, signal)",
-				  0, 0, (uint64_t)ws[t].pid);
+		else if (ws[t].pid < 0 || wait_for(ws[t].pid, &status) != 0)
+			violation(&ws[t], "fork or waitpid failed (errno) for",
+				  0, 0, (uint64_t)errno);
+		else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			violation(&ws[t], "worker process died (wait status) at",
+				  0, 0, (uint64_t)status);
 	}
 }
 
