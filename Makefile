@@ -9,6 +9,8 @@
 #   make test-asan   the tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make verify      model-check the protocol with SPIN (verify/run.sh)
 #   make fuzz        fuzz the API against the reference model for FUZZ_SECONDS
+#   make rlfs-bench  mount rlfs twice (--lock=range, --lock=file) and run the
+#                    fio mix on both side by side (bench/rlfs-fio.sh; root)
 #   make install PREFIX=/usr/local   header, libraries, man pages, pkg-config
 #                    and CMake package files under PREFIX
 
@@ -17,14 +19,19 @@ MAKEFLAGS += --no-print-directory
 JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all run example test test-tsan test-asan verify fuzz install deps clean
+.PHONY: all run example test test-tsan test-asan verify fuzz rlfs-bench install deps clean
 
 PREFIX   ?= /usr/local
 
 all: $(BUILD)/.built
 
+# rlfs (FUSE) is built only with libfuse3; its tests and benchmark use
+# fuse3's fusermount3, fio, and python3 (mmap, the benchmark's table).
+RLFS_TOOLS = libfuse3-dev fuse3 fio python3
+
 deps:
 	@scripts/install-deps.sh
+	@scripts/install-deps.sh --optional $(RLFS_TOOLS) || true
 
 $(BUILD)/.built: deps FORCE
 	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
@@ -70,6 +77,9 @@ fuzz:
 	rm -rf build-fuzz/corpus && mkdir -p build-fuzz/corpus
 	cd build-fuzz && ./tests/fuzz_api -max_total_time=$(FUZZ_SECONDS) \
 		-timeout=30 -print_final_stats=1 corpus ../tests/fuzz/corpus
+
+rlfs-bench: all
+	bench/rlfs-fio.sh $(RLFS_BENCH_ARGS)
 
 install: all
 	cmake --install $(BUILD) --prefix $(PREFIX)

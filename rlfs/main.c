@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,7 +151,9 @@ static int serve(struct fuse_args *args, struct fuse_cmdline_opts *fo,
 		rc = fuse_loop_mt(fuse, lc);
 		fuse_loop_cfg_destroy(lc);
 	}
-	rc = rc ? 1 : 0;
+	/* libfuse answers a stop by SIGINT, SIGTERM or SIGHUP with the
+	 * signal's number: for us a clean stop */
+	rc = rc == 0 || rc == SIGINT || rc == SIGTERM || rc == SIGHUP ? 0 : 1;
 	fuse_remove_signal_handlers(fuse_get_session(fuse));
 out_unmount:
 	fuse_unmount(fuse);
