@@ -9,7 +9,7 @@ command -v fio >/dev/null || skip "no fio (apt-get install fio)"
 mount_rlfs "$T/back" "$T/mnt" --lock="$lock"
 job=$(realpath "$job")
 cd "$T"   # where fio leaves its verify state on a failure
-FILESIZE=${FILESIZE:-8m} RUNTIME=${RUNTIME:-3} \
+FILESIZE=${FILESIZE:-8m} RUNTIME=${RUNTIME:-3} READER_IOPS=${READER_IOPS:-0} \
 	fio --directory="$T/mnt" --output="$T/fio.out" "$job" ||
 	{ cat "$T/fio.out"; fail "fio failed (verification?) with --lock=$lock"; }
 grep -E "^ *(read|write):|err=" "$T/fio.out" | sed 's/^ */  /'
