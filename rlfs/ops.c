@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,12 +22,44 @@
 
 #define PAGE RLFILE_PAGE
 
-/* What fi->fh holds: an open file, or an open directory. */
+/* What fi->fh holds: an open file, or an open directory.  All of them are
+ * on one list, so that those the kernel never released are freed at
+ * unmount. */
 struct handle {
 	struct open_file *of;        /* a file: its rlfile */
 	bool direct;                 /* a file opened with O_DIRECT */
 	DIR *dir;                    /* a directory */
+	struct handle *prev, *next;  /* handles_lock */
 };
+
+static pthread_mutex_t handles_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct handle handles = { .prev = &handles, .next = &handles };
+
+static struct handle *handle_new(void)
+{
+	struct handle *h = calloc(1, sizeof(*h));
+
+	if (h) {
+		pthread_mutex_lock(&handles_lock);
+		h->next = handles.next;
+		h->prev = &handles;
+		h->next->prev = h;
+		handles.next = h;
+		pthread_mutex_unlock(&handles_lock);
+	}
+	return h;
+}
+
+static void handle_free(struct handle *h)
+{
+	pthread_mutex_lock(&handles_lock);
+	h->prev->next = h->next;
+	h->next->prev = h->prev;
+	pthread_mutex_unlock(&handles_lock);
+	if (h->dir)
+		closedir(h->dir);
+	free(h);
+}
 
 static struct rlfs *fs(void)
 {
@@ -78,6 +111,8 @@ static void rlfs_destroy(void *private_data)
 	struct rlfs *r = private_data;
 	int rc = open_files_close_all(&r->files);
 
+	while (handles.next != &handles)   /* opens never released */
+		handle_free(handles.next);
 	if (rc)
 		fprintf(stderr, "rlfs: writing back at unmount: %s\n", strerror(rc));
 }
@@ -113,7 +148,7 @@ static int rlfs_getattr(const char *path, struct stat *st,
  * caching for this open. */
 static int attach(int fd, struct fuse_file_info *fi)
 {
-	struct handle *h = calloc(1, sizeof(*h));
+	struct handle *h = handle_new();
 	int rc;
 
 	if (!h) {
@@ -122,7 +157,7 @@ static int attach(int fd, struct fuse_file_info *fi)
 	}
 	rc = open_files_get(&fs()->files, fd, &h->of);
 	if (rc) {
-		free(h);
+		handle_free(h);
 		return -rc;
 	}
 	h->direct = fi->flags & O_DIRECT;
@@ -166,7 +201,7 @@ static int rlfs_release(const char *path, struct fuse_file_info *fi)
 	(void)path;
 	if (rc)   /* the kernel ignores release's answer: say it here */
 		fprintf(stderr, "rlfs: writing back at close: %s\n", strerror(rc));
-	free(h);
+	handle_free(h);
 	return -rc;
 }
 
@@ -283,11 +318,12 @@ static int rlfs_opendir(const char *path, struct fuse_file_info *fi)
 
 	if (fd < 0)
 		return -errno;
-	h = calloc(1, sizeof(*h));
+	h = handle_new();
 	if (!h || !(h->dir = fdopendir(fd))) {
 		int rc = h ? errno : ENOMEM;
 
-		free(h);
+		if (h)
+			handle_free(h);
 		close(fd);
 		return -rc;
 	}
@@ -297,11 +333,8 @@ static int rlfs_opendir(const char *path, struct fuse_file_info *fi)
 
 static int rlfs_releasedir(const char *path, struct fuse_file_info *fi)
 {
-	struct handle *h = handle_of(fi);
-
 	(void)path;
-	closedir(h->dir);
-	free(h);
+	handle_free(handle_of(fi));
 	return 0;
 }
 
