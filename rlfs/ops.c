@@ -132,8 +132,7 @@ static int rlfs_getattr(const char *path, struct stat *st,
 		return -ENOENT;      /* an open directory, removed */
 	if (fstatat(fs()->backing, rel(path), st, AT_SYMLINK_NOFOLLOW) != 0)
 		return -errno;
-	/* open: the size is the cache's (the same as on disk, but read under
-	 * no lock on disk it could be a truncate's half-way state) */
+	/* an open file's size is its rlfile's, which the disk follows */
 	if (S_ISREG(st->st_mode) &&
 	    (of = open_files_find(&fs()->files, st->st_dev, st->st_ino))) {
 		st->st_size = (off_t)rlfile_size(of->rf);
@@ -255,7 +254,9 @@ static int rlfs_write(const char *path, const char *buf, size_t size,
 	int rc;
 
 	(void)path;
-	if (!h->direct)
+	/* the kernel writes its cached pages back through any open of the
+	 * file, an O_DIRECT one too: those are buffered writes all the same */
+	if (!h->direct || fi->writepage)
 		rc = rlfile_write(h->of->rf, buf, size, (uint64_t)off);
 	else if (!direct_aligned(size, off))
 		return -EINVAL;

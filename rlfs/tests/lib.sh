@@ -12,11 +12,13 @@
 #
 # A test skips (exit 77) when it cannot mount: not root, no /dev/fuse, no
 # fusermount3.  With RLFS_TESTS_REQUIRED=1 (CI) that is a failure instead.
+# A watchdog unmounts everything after RLFS_TEST_LIMIT seconds (default
+# 150, below CTest's timeout, whose SIGKILL no trap survives), so that a
+# hung test fails instead of leaving a mount behind.
 set -eu
 RLFS=$1
 T=$(mktemp -d "$2/rlfs-test.XXXXXX")
 rlfs_pids=""
-rlfs_mounts=""
 
 fail() {
 	echo "FAIL: $*" >&2
@@ -35,16 +37,33 @@ skip() {
 [ -c /dev/fuse ] || skip "no /dev/fuse"
 command -v fusermount3 >/dev/null || skip "no fusermount3 (apt-get install fuse3)"
 
-cleanup() {
-	rc=$?
-	for m in $rlfs_mounts; do
+# Unmount (lazily) and stop every rlfs this test started: in the watchdog,
+# which cannot see the test's variables, from the files mount_rlfs writes.
+unmount_all() {
+	[ -f "$T/mounts" ] || return 0
+	while read -r m; do
 		if mountpoint -q "$m"; then
 			fusermount3 -u "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
 		fi
-	done
-	for p in $rlfs_pids; do
-		kill "$p" 2>/dev/null || true
-	done
+		kill "$(cat "$m.pid" 2>/dev/null)" 2>/dev/null || true
+	done <"$T/mounts"
+}
+
+(
+	# its sleep must not hold CTest's output pipe open after the test
+	trap 'kill $nap 2>/dev/null; exit 0' TERM
+	sleep "${RLFS_TEST_LIMIT:-150}" >/dev/null 2>&1 &
+	nap=$!
+	wait $nap || exit 0
+	echo "FAIL: $0: still running after ${RLFS_TEST_LIMIT:-150} s; unmounting" >&2
+	unmount_all
+) &
+watchdog=$!
+
+cleanup() {
+	rc=$?
+	kill "$watchdog" 2>/dev/null || true
+	unmount_all
 	for p in $rlfs_pids; do
 		wait "$p" 2>/dev/null || true
 	done
@@ -61,8 +80,8 @@ mount_rlfs() {
 	# as from a terminal: SIGINT stops it (a script's &-jobs ignore it)
 	env --default-signal=INT "$RLFS" "$backing" "$mnt" -f "$@" 2>>"$T/rlfs.log" &
 	rlfs_pids="$rlfs_pids $!"
-	rlfs_mounts="$rlfs_mounts $mnt"
 	echo $! >"$mnt.pid"
+	echo "$mnt" >>"$T/mounts"
 	for _ in $(seq 100); do
 		mountpoint -q "$mnt" && return 0
 		kill -0 $! 2>/dev/null || break

@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # tools.sh RLFS WORK_DIR: unmodified tools on an rlfs mount (dd buffered and
-# O_DIRECT, cp, cat, truncate, fallocate -p and -l, mkdir, mv, ln, rm),
+# O_DIRECT, cp, cat, truncate, fallocate -p, -l and -n, chmod, chown, touch,
+# mmap, mkdir, mv, ln, rm),
 # each step done the same way to a reference copy on the backing file
 # system and compared with cmp, through the mount and, after unmounting,
 # on the backing directory itself.
@@ -37,6 +38,10 @@ step "append" 'cat "$T/src" >>"$D/f"'
 step "dd conv=fsync, past the end" \
 	'dd if="$T/src" of="$D/f" bs=65536 seek=100 count=3 conv=notrunc,fsync status=none'
 [ "$(stat -c %s "$ref/f")" = "$(stat -c %s "$mnt/f")" ] || fail "sizes differ"
+step "chmod, chown, touch -d" \
+	'chmod 640 "$D/f" && chown 65534:65534 "$D/f" && touch -d @1700000000 "$D/f"'
+[ "$(stat -c '%a %u %g %Y %s' "$ref/f")" = "$(stat -c '%a %u %g %Y %s' "$mnt/f")" ] ||
+	fail "attributes differ: $(stat -c '%a %u %g %Y %s' "$ref/f" "$mnt/f")"
 
 # mmap: a store through a shared mapping, msync, munmap.  Without kernel
 # caching rlfs serves no mmap (every read must reach rlfile): ENODEV.

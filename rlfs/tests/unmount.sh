@@ -4,6 +4,7 @@
 # SIGINT while a file is still open with dirty pages in rlfile's cache
 # (write-back held off for a minute): rlfs unmounts, writes them back and
 # exits 0.  SIGKILL after fsync: what fsync covered is on the backing disk.
+# Without -f, rlfs becomes a daemon and fusermount3 -u ends it.
 . "$(dirname "$0")/lib.sh"
 back=$T/back mnt=$T/mnt
 head -c 300000 /dev/urandom >"$T/data"
@@ -32,3 +33,15 @@ umount -l "$mnt"
 head -c 163840 "$T/data" | cmp - "$back/kill" ||
 	fail "SIGKILL lost data that fsync had returned for"
 echo "ok: SIGKILL after fsync kept what fsync covered"
+
+# as a daemon: rlfs returns once mounted; fusermount3 -u stops the daemon
+"$RLFS" "$back" "$mnt" || fail "rlfs as a daemon: exit $?"
+mountpoint -q "$mnt" || fail "the daemon did not mount"
+daemon=$(pgrep -f "^$RLFS $back $mnt\$") || fail "no daemon process"
+echo "$daemon" >"$mnt.pid"   # for the watchdog and the cleanup
+head -c 5000 "$T/data" >"$mnt/daemon"
+fusermount3 -u "$mnt"
+for _ in $(seq 100); do kill -0 "$daemon" 2>/dev/null || break; sleep 0.05; done
+! kill -0 "$daemon" 2>/dev/null || fail "the daemon outlived fusermount3 -u"
+head -c 5000 "$T/data" | cmp - "$back/daemon" || fail "the daemon lost a write"
+echo "ok: as a daemon, stopped by fusermount3 -u, with its data written back"
