@@ -43,6 +43,7 @@ struct rlfile {
 	rangelock_t rl;
 	pthread_rwlock_t rw;        /* RLFILE_LOCK_FILE */
 	_Atomic uint64_t size;      /* changes under [size, EOF) exclusive */
+	_Atomic size_t cached;      /* pages in the buckets */
 	struct bucket bucket[NBUCKETS];
 	pthread_t writeback;
 	pthread_mutex_t wb_mu;
@@ -100,6 +101,15 @@ static struct bucket *bucket_of(struct rlfile *f, uint64_t pgoff)
 	return &f->bucket[(pgoff * 0x9E3779B97F4A7C15ull) >> 56];
 }
 
+static void page_free(struct rlfile_page *p)
+{
+	pthread_mutex_destroy(&p->lock);
+	free(p->data);
+	free(p);
+}
+
+static void evict_clean(struct rlfile *f);
+
 /* The cached page pgoff with a reference, created if `create`; NULL if
  * absent (or out of memory). */
 static struct rlfile_page *page_get(struct rlfile *f, uint64_t pgoff,
@@ -122,11 +132,18 @@ static struct rlfile_page *page_get(struct rlfile *f, uint64_t pgoff,
 			pthread_mutex_init(&p->lock, NULL);
 			p->next = b->head;
 			b->head = p;
+			/* relaxed: a count; the bucket lock orders the page */
+			atomic_fetch_add_explicit(&f->cached, 1, memory_order_relaxed);
 		}
 	}
 	if (p)
 		p->refs++;
 	pthread_mutex_unlock(&b->lock);
+	if (f->opt.max_cached_pages &&
+	    /* relaxed: a count, read only to decide whether to evict */
+	    atomic_load_explicit(&f->cached, memory_order_relaxed) >
+		    f->opt.max_cached_pages)
+		evict_clean(f);
 	return p;
 }
 
@@ -138,11 +155,8 @@ static void page_put(struct rlfile *f, struct rlfile_page *p)
 	pthread_mutex_lock(&b->lock);
 	last = --p->refs == 0 && p->removed;
 	pthread_mutex_unlock(&b->lock);
-	if (last) {
-		pthread_mutex_destroy(&p->lock);
-		free(p->data);
-		free(p);
-	}
+	if (last)
+		page_free(p);
 }
 
 /* Take p out of the cache (its page lock held); freed at the last put. */
@@ -158,8 +172,56 @@ static void page_remove(struct rlfile *f, struct rlfile_page *p)
 			pp = &(*pp)->next;
 		*pp = p->next;
 		p->removed = true;
+		/* relaxed: a count */
+		atomic_fetch_sub_explicit(&f->cached, 1, memory_order_relaxed);
 	}
 	pthread_mutex_unlock(&b->lock);
+}
+
+/*
+ * Evict clean pages nobody uses until the cache is down to 3/4 of its
+ * limit.  No range is needed: a page with no reference is reachable only
+ * through its bucket, whose lock we hold, and a clean page holds what the
+ * disk holds (everything that makes disk and page differ, a write, a
+ * fault, a direct write or a punch, holds a reference or an exclusive
+ * range, and drops or dirties the page before letting go).  So a reader
+ * that comes next finds no page and reads the disk, as after any drop.
+ */
+static void evict_clean(struct rlfile *f)
+{
+	size_t target = f->opt.max_cached_pages / 4 * 3;
+
+	for (int i = 0; i < NBUCKETS; i++) {
+		struct bucket *b = &f->bucket[i];
+		struct rlfile_page **pp, *gone = NULL;
+
+		/* relaxed: a count, enough to know when to stop */
+		if (atomic_load_explicit(&f->cached, memory_order_relaxed) <= target)
+			return;
+		pthread_mutex_lock(&b->lock);
+		for (pp = &b->head; *pp;) {
+			struct rlfile_page *p = *pp;
+
+			/* relaxed: dirty is set only under a reference */
+			if (p->refs || atomic_load_explicit(&p->dirty, memory_order_relaxed)) {
+				pp = &p->next;
+				continue;
+			}
+			*pp = p->next;
+			p->removed = true;
+			p->next = gone;
+			gone = p;
+			/* relaxed: a count */
+			atomic_fetch_sub_explicit(&f->cached, 1, memory_order_relaxed);
+		}
+		pthread_mutex_unlock(&b->lock);
+		while (gone) {
+			struct rlfile_page *p = gone;
+
+			gone = p->next;
+			page_free(p);
+		}
+	}
 }
 
 /* Referenced pages of the cache in [first, last), for removal or writeback;
@@ -792,6 +854,7 @@ int rlfile_open_fd(int fd, const struct rlfile_options *opt,
 		goto fail;
 	}
 	atomic_init(&f->size, (uint64_t)end);
+	atomic_init(&f->cached, 0);
 	rc = rangelock_init(&f->rl, opt->rangelock_flags);
 	if (rc)
 		goto fail;
@@ -834,6 +897,12 @@ int rlfile_open(const char *path, const struct rlfile_options *opt,
 uint64_t rlfile_size(struct rlfile *f)
 {
 	return size_of(f);
+}
+
+size_t rlfile_cached_pages(struct rlfile *f)
+{
+	/* relaxed: a snapshot of a count */
+	return atomic_load_explicit(&f->cached, memory_order_relaxed);
 }
 
 int rlfile_close(struct rlfile *f)

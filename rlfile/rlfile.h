@@ -64,6 +64,10 @@ struct rlfile_options {
 	enum rlfile_lock lock;
 	unsigned rangelock_flags;     /* e.g. RANGELOCK_DEBUG */
 	unsigned writeback_ms;        /* writeback thread period; 0: none */
+	/* Clean pages cached beyond this many are evicted (0: no limit).  A
+	 * page in use is never evicted, nor a dirty one: dirty pages wait for
+	 * writeback, so with writeback_ms 0 the limit holds only clean ones. */
+	size_t max_cached_pages;
 	/* Tests only: called at each point, with the range still held. */
 	void (*test_hook)(void *arg, enum rlfile_point point);
 	void *test_hook_arg;
@@ -83,6 +87,8 @@ int rlfile_open_fd(int fd, const struct rlfile_options *opt,
 int rlfile_close(struct rlfile *f);
 
 uint64_t rlfile_size(struct rlfile *f);
+/* Pages in the cache now (a snapshot). */
+size_t rlfile_cached_pages(struct rlfile *f);
 
 /* Buffered I/O through the cache.  *done is the bytes copied (short at the
  * end of file for reads).  EINVAL for an offset + len that overflows. */

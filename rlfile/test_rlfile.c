@@ -135,6 +135,36 @@ static void test_open_fd(void)
 	close(fd);
 }
 
+/* A bounded cache: clean pages beyond the limit go, dirty ones wait for
+ * writeback, and what is read back is right either way. */
+static void test_cache_limit(void)
+{
+	struct rlfile_options opt = { .lock = RLFILE_LOCK_RANGE,
+				      .max_cached_pages = 16 };
+	unsigned char *buf = aligned_alloc(PAGE, PAGE);
+	struct rlfile *f;
+	bool right = true;
+	size_t done;
+
+	unlink(path);
+	CHECK(rlfile_open(path, &opt, &f) == 0);
+	for (unsigned i = 0; i < 64; i++) {
+		memset(buf, (int)i, PAGE);
+		CHECK(rlfile_write(f, buf, PAGE, (uint64_t)i * PAGE) == 0);
+	}
+	CHECK(rlfile_cached_pages(f) == 64);        /* all dirty: none evicted */
+	CHECK(rlfile_sync(f) == 0);
+	for (unsigned round = 0; round < 2; round++)
+		for (unsigned i = 0; i < 64; i++) {
+			CHECK(rlfile_read(f, buf, PAGE, (uint64_t)i * PAGE, &done) == 0);
+			right = right && done == PAGE && all(buf, PAGE, (unsigned char)i);
+		}
+	CHECK(right);
+	CHECK(rlfile_cached_pages(f) <= 16);
+	CHECK(rlfile_close(f) == 0);
+	free(buf);
+}
+
 /* ---- the fault-under-the-write deadlock ------------------------------- */
 
 struct puncher {
@@ -202,6 +232,7 @@ int main(int argc, char **argv)
 	snprintf(path, sizeof(path), "%s/test_rlfile.dat", argv[1]);
 	test_semantics();
 	test_open_fd();
+	test_cache_limit();
 	test_fault_under_write();
 	unlink(path);
 	printf("%d passed, %d failed\n", passed, failed);

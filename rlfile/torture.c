@@ -19,12 +19,15 @@
  * with O_DIRECT; a fault is a store or load through mmap, a punch is
  * fallocate, a truncate ftruncate, a sync fsync, and a cache drop closes
  * and reopens the worker's descriptors.  Faults are off by default there
- * (rlfs serves its files without mmap unless mounted with --kernel-cache).
+ * (rlfs serves its files without mmap unless mounted with --kernel-cache),
+ * and touch only the worker's own pages (another's may be truncated away,
+ * and through mmap that is SIGBUS).
  *
  * usage: rlfile-torture [--lock=range|file|none] [--seconds S] [--threads N]
  *          [--pages-per-thread K] [--seed X] [--file PATH] [--expect-violations]
  *          [--mix read=30,write=15,...]  (the weights of the operations
  *          named; those not named keep theirs; 0 turns one off)
+ *          [--cache-pages N]  (rlfile evicts clean pages beyond N)
  *        rlfile-torture --path PATH [the same options but --lock and --file]
  * Exit 0 when no violation was seen (with --expect-violations: when some
  * were, the proof that the test has teeth).
@@ -85,7 +88,8 @@ static struct {
 	const char *path;
 	const char *sys_path;        /* --path */
 	bool expect_violations;
-} cfg = { RLFILE_LOCK_RANGE, 3.0, 4, 16, 0, NULL, NULL, false };
+	size_t cache_pages;          /* rlfile's limit; 0: none */
+} cfg = { RLFILE_LOCK_RANGE, 3.0, 4, 16, 0, NULL, NULL, false, 0 };
 
 static struct rlfile *file;
 
@@ -509,7 +513,7 @@ static void usage(void)
 	fprintf(stderr, "usage: rlfile-torture [--lock=range|file|none | --path PATH] "
 			"[--seconds S] [--threads 2..64] [--pages-per-thread 1..4096] "
 			"[--seed X] [--file PATH] [--expect-violations] "
-			"[--mix OP=WEIGHT,...]\n"
+			"[--mix OP=WEIGHT,...] [--cache-pages N]\n"
 			"operations:");
 	for (int op = 0; op < NOPS; op++)
 		fprintf(stderr, " %s", op_name[op]);
@@ -548,6 +552,7 @@ static void parse(int argc, char **argv)
 		{ "expect-violations", no_argument, NULL, 'x' },
 		{ "mix", required_argument, NULL, 'm' },
 		{ "path", required_argument, NULL, 'p' },
+		{ "cache-pages", required_argument, NULL, 'c' },
 		{ 0 },
 	};
 	int c;
@@ -568,6 +573,7 @@ static void parse(int argc, char **argv)
 		case 'x': cfg.expect_violations = true; break;
 		case 'm': parse_mix(optarg); break;
 		case 'p': cfg.sys_path = optarg; break;
+		case 'c': cfg.cache_pages = strtoull(optarg, NULL, 0); break;
 		default: usage();
 		}
 	}
@@ -590,7 +596,8 @@ static void parse(int argc, char **argv)
 /* The file, empty, opened the way the workers use it. */
 static int open_file(char *tmpl)
 {
-	struct rlfile_options opt = { .lock = cfg.lock, .writeback_ms = 2 };
+	struct rlfile_options opt = { .lock = cfg.lock, .writeback_ms = 2,
+				      .max_cached_pages = cfg.cache_pages };
 	int rc, fd;
 
 	if (cfg.sys_path) {

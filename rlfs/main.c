@@ -4,7 +4,8 @@
  * so that unmodified programs drive the range locks.
  *
  * usage: rlfs BACKING_DIR MOUNTPOINT [--lock=range|file] [--kernel-cache]
- *             [--writeback-ms=N] [--debug-lock] [FUSE options: -f, -d, -o ...]
+ *             [--writeback-ms=N] [--cache-mb=N] [--debug-lock]
+ *             [FUSE options: -f, -d, -o ...]
  *
  * Everything that can be checked before mounting is, with a message that
  * says what to do: usage (exit 2), not root, no /dev/fuse, a missing backing
@@ -30,6 +31,7 @@ struct cmdline {
 	char *lock;
 	int kernel_cache;
 	unsigned writeback_ms;
+	unsigned cache_mb;
 	int debug_lock;
 	char *backing;
 };
@@ -39,6 +41,7 @@ static const struct fuse_opt rlfs_opts[] = {
 	OPT("--lock=%s", lock, 0),
 	OPT("--kernel-cache", kernel_cache, 1),
 	OPT("--writeback-ms=%u", writeback_ms, 0),
+	OPT("--cache-mb=%u", cache_mb, 0),
 	OPT("--debug-lock", debug_lock, 1),
 	FUSE_OPT_END
 };
@@ -52,6 +55,8 @@ static void usage(FILE *to)
 "  --kernel-cache    let the kernel cache buffered opens: mmap works, but\n"
 "                    cached reads never reach rlfile (see the README)\n"
 "  --writeback-ms=N  write dirty pages back every N ms (default 100)\n"
+"  --cache-mb=N      per open file, evict clean cached pages beyond N MiB\n"
+"                    (default 64; 0: no limit)\n"
 "  --debug-lock      RANGELOCK_DEBUG: refuse a thread's recursive range\n"
 "  -f                stay in the foreground   -d  FUSE debug output\n"
 "  -o OPT            FUSE mount options (rlfs -o help lists them)\n"
@@ -165,7 +170,7 @@ out_destroy:
 int main(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct cmdline c = { .writeback_ms = 100 };
+	struct cmdline c = { .writeback_ms = 100, .cache_mb = 64 };
 	struct fuse_cmdline_opts fo = { 0 };
 	struct rlfile_options opt = { 0 };
 	static struct rlfs r = { .backing = -1 };
@@ -208,7 +213,12 @@ int main(int argc, char **argv)
 			c.writeback_ms);
 		goto out;
 	}
+	if (c.cache_mb > 1u << 20) {
+		fprintf(stderr, "rlfs: --cache-mb=%u: more than 1 TiB\n", c.cache_mb);
+		goto out;
+	}
 	opt.writeback_ms = c.writeback_ms;
+	opt.max_cached_pages = (size_t)c.cache_mb * (1u << 20) / RLFILE_PAGE;
 	opt.rangelock_flags = c.debug_lock ? RANGELOCK_DEBUG : 0;
 	rc = check_environment(c.backing, fo.mountpoint, &r);
 	if (rc)
