@@ -59,7 +59,8 @@ static void usage(FILE *to)
 "                    (default 64; 0: no limit)\n"
 "  --debug-lock      RANGELOCK_DEBUG: refuse a thread's recursive range\n"
 "  -f                stay in the foreground   -d  FUSE debug output\n"
-"  -o OPT            FUSE mount options (rlfs -o help lists them)\n"
+"  -o OPT            FUSE options (listed below), e.g.\n"
+"                    -o max_threads=N: requests served at once (default 10)\n"
 "Stop with SIGINT, SIGTERM or fusermount3 -u MOUNTPOINT.\n");
 }
 
@@ -146,13 +147,11 @@ static int serve(struct fuse_args *args, struct fuse_cmdline_opts *fo,
 		rc = fuse_loop(fuse);
 	else if ((lc = fuse_loop_cfg_create())) {
 		fuse_loop_cfg_set_clone_fd(lc, fo->clone_fd);
-		/* libfuse 3.14 reports "not set" as UINT_MAX (and then
-		 * complains); its default of 10 threads is too few for a
-		 * benchmark's jobs */
+		/* libfuse 3.14 reports an unset max_idle_threads as UINT_MAX,
+		 * and complains if it is passed on */
 		if (fo->max_idle_threads <= 100000)
 			fuse_loop_cfg_set_idle_threads(lc, fo->max_idle_threads);
-		fuse_loop_cfg_set_max_threads(lc, fo->max_threads <= 100000
-						  ? fo->max_threads : 64);
+		fuse_loop_cfg_set_max_threads(lc, fo->max_threads);   /* 10 */
 		rc = fuse_loop_mt(fuse, lc);
 		fuse_loop_cfg_destroy(lc);
 	}
@@ -182,6 +181,7 @@ int main(int argc, char **argv)
 		goto out;
 	if (fo.show_help) {
 		usage(stdout);
+		fuse_cmdline_help();
 		fuse_lib_help(&args);
 		rc = 0;
 		goto out;
