@@ -98,7 +98,12 @@ static int give_to_caller(int dirfd, const char *path, int fd)
 
 static void *rlfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
-	(void)conn;
+	/* With the kernel's cache on, let it cache writes too: then it alone
+	 * orders the write-back of mapped and written pages.  Write-through
+	 * let a write and an older page's write-back reach rlfs in either
+	 * order, and the torture saw stale data (doc/rlfs.md). */
+	if (fs()->kernel_cache && (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
+		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
 	cfg->use_ino = 1;            /* the backing inode numbers */
 	cfg->nullpath_ok = 1;        /* open files are found by fi->fh */
 	cfg->hard_remove = 1;        /* no .fuse_hidden files: the open file

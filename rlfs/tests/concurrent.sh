@@ -5,7 +5,8 @@
 # rlfs mount, buffered and O_DIRECT (rlfile-torture --path, with its
 # oracle), under --lock=LOCK.  Then the file must be the same on the backing
 # directory after unmounting.  With LOCK=none the oracle must find races
-# (within five runs): the proof that the test can fail.
+# (within five runs): the proof that the test can fail.  RLFS_OPTS adds
+# rlfs options, TORTURE_MIX the torture's --mix.
 . "$(dirname "$0")/lib.sh"
 torture=$3 lock=$4 seconds=$5
 back=$T/back mnt=$T/mnt
@@ -22,11 +23,13 @@ if [ "$lock" = none ]; then
 	fail "no race found without a lock in five runs"
 fi
 
-mount_rlfs "$back" "$mnt" --lock="$lock"
-"$torture" --path "$mnt/t.dat" --threads 4 --seconds "$seconds" ||
-	fail "the oracle found violations with --lock=$lock"
+mount_rlfs "$back" "$mnt" --lock="$lock" ${RLFS_OPTS:-}
+"$torture" --path "$mnt/t.dat" --threads 4 --seconds "$seconds" \
+	${TORTURE_MIX:+--mix "$TORTURE_MIX"} ||
+	fail "the oracle found violations with --lock=$lock ${RLFS_OPTS:-}"
 "$torture" --path "$mnt/t8.dat" --threads 8 --pages-per-thread 4 \
-	--seconds "$seconds" || fail "8 processes, --lock=$lock"
+	--seconds "$seconds" ${TORTURE_MIX:+--mix "$TORTURE_MIX"} ||
+	fail "8 processes, --lock=$lock ${RLFS_OPTS:-}"
 cp "$mnt/t.dat" "$T/seen"
 unmount_rlfs "$mnt"
 cmp "$T/seen" "$back/t.dat" || fail "the backing file differs after unmount"
