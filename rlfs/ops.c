@@ -165,9 +165,12 @@ static int attach(int fd, struct fuse_file_info *fi)
 		return -rc;
 	}
 	h->direct = fi->flags & O_DIRECT;
-	/* Without kernel caching every read and write reaches rlfile; with it
-	 * the kernel's page cache serves buffered opens (and mmap). */
-	fi->direct_io = h->direct || !fs()->kernel_cache;
+	/* Without kernel caching every read and write reaches rlfile.  With
+	 * it, the kernel's page cache serves buffered opens (and mmap), and
+	 * O_DIRECT opens too go through the kernel's own direct I/O, which
+	 * writes its cached pages back and drops them around each request;
+	 * the requests still reach rlfile's direct path (h->direct). */
+	fi->direct_io = !fs()->kernel_cache;
 	fi->keep_cache = 0;
 	fi->fh = (uintptr_t)h;
 	return 0;
