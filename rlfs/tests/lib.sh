@@ -82,7 +82,7 @@ mount_rlfs() {
 	rlfs_pids="$rlfs_pids $!"
 	echo $! >"$mnt.pid"
 	echo "$mnt" >>"$T/mounts"
-	for _ in $(seq 100); do
+	for _ in $(seq 200); do   # 10 s: sanitizer builds start slowly
 		mountpoint -q "$mnt" && return 0
 		kill -0 $! 2>/dev/null || break
 		sleep 0.05
