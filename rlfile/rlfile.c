@@ -44,6 +44,7 @@ struct rlfile {
 	pthread_rwlock_t rw;        /* RLFILE_LOCK_FILE */
 	_Atomic uint64_t size;      /* changes under [size, EOF) exclusive */
 	_Atomic size_t cached;      /* pages in the buckets */
+	_Atomic size_t evict_at;    /* creating a page past this many evicts */
 	struct bucket bucket[NBUCKETS];
 	pthread_t writeback;
 	pthread_mutex_t wb_mu;
@@ -117,6 +118,7 @@ static struct rlfile_page *page_get(struct rlfile *f, uint64_t pgoff,
 {
 	struct bucket *b = bucket_of(f, pgoff);
 	struct rlfile_page *p;
+	bool created = false;
 
 	pthread_mutex_lock(&b->lock);
 	for (p = b->head; p; p = p->next)
@@ -132,6 +134,7 @@ static struct rlfile_page *page_get(struct rlfile *f, uint64_t pgoff,
 			pthread_mutex_init(&p->lock, NULL);
 			p->next = b->head;
 			b->head = p;
+			created = true;
 			/* relaxed: a count; the bucket lock orders the page */
 			atomic_fetch_add_explicit(&f->cached, 1, memory_order_relaxed);
 		}
@@ -139,10 +142,11 @@ static struct rlfile_page *page_get(struct rlfile *f, uint64_t pgoff,
 	if (p)
 		p->refs++;
 	pthread_mutex_unlock(&b->lock);
-	if (f->opt.max_cached_pages &&
-	    /* relaxed: a count, read only to decide whether to evict */
+	/* only a new page grows the cache; relaxed: counts that only decide
+	 * whether to evict */
+	if (created && f->opt.max_cached_pages &&
 	    atomic_load_explicit(&f->cached, memory_order_relaxed) >
-		    f->opt.max_cached_pages)
+		    atomic_load_explicit(&f->evict_at, memory_order_relaxed))
 		evict_clean(f);
 	return p;
 }
@@ -180,7 +184,10 @@ static void page_remove(struct rlfile *f, struct rlfile_page *p)
 
 /*
  * Evict clean pages nobody uses until the cache is down to 3/4 of its
- * limit.  No range is needed: a page with no reference is reachable only
+ * limit.  When pages in use or dirty keep it above that, the next scan
+ * waits until a quarter of the limit more pages were created (evict_at),
+ * so that a dirty backlog does not make every new page scan the cache;
+ * write-back evicts again once it has cleaned pages.  No range is needed: a page with no reference is reachable only
  * through its bucket, whose lock we hold, and a clean page holds what the
  * disk holds (everything that makes disk and page differ, a write, a
  * fault, a direct write or a punch, holds a reference or an exclusive
@@ -189,7 +196,7 @@ static void page_remove(struct rlfile *f, struct rlfile_page *p)
  */
 static void evict_clean(struct rlfile *f)
 {
-	size_t target = f->opt.max_cached_pages / 4 * 3;
+	size_t max = f->opt.max_cached_pages, target = max / 4 * 3, left;
 
 	for (int i = 0; i < NBUCKETS; i++) {
 		struct bucket *b = &f->bucket[i];
@@ -197,7 +204,7 @@ static void evict_clean(struct rlfile *f)
 
 		/* relaxed: a count, enough to know when to stop */
 		if (atomic_load_explicit(&f->cached, memory_order_relaxed) <= target)
-			return;
+			break;
 		pthread_mutex_lock(&b->lock);
 		for (pp = &b->head; *pp;) {
 			struct rlfile_page *p = *pp;
@@ -222,6 +229,10 @@ static void evict_clean(struct rlfile *f)
 			page_free(p);
 		}
 	}
+	/* relaxed: a threshold for a heuristic */
+	left = atomic_load_explicit(&f->cached, memory_order_relaxed);
+	atomic_store_explicit(&f->evict_at, left + max / 4 > max ? left + max / 4 : max,
+			      memory_order_relaxed);
 }
 
 /* Referenced pages of the cache in [first, last), for removal or writeback;
@@ -688,6 +699,11 @@ static int writeback_all(struct rlfile *f)
 		page_put(f, v[i]);
 	}
 	free(v);
+	/* the pages just cleaned may go now; relaxed: a count */
+	if (f->opt.max_cached_pages &&
+	    atomic_load_explicit(&f->cached, memory_order_relaxed) >
+		    f->opt.max_cached_pages)
+		evict_clean(f);
 	return rc;
 }
 
@@ -855,6 +871,7 @@ int rlfile_open_fd(int fd, const struct rlfile_options *opt,
 	}
 	atomic_init(&f->size, (uint64_t)end);
 	atomic_init(&f->cached, 0);
+	atomic_init(&f->evict_at, opt->max_cached_pages);
 	rc = rangelock_init(&f->rl, opt->rangelock_flags);
 	if (rc)
 		goto fail;
