@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,7 +30,29 @@ struct rlfile_page {
 	bool uptodate;
 	_Atomic bool dirty;         /* written under the page lock; peeked at
 				     * without it by writeback's scan */
-	unsigned char *data;        /* PAGE bytes, PAGE-aligned */
+	unsigned char *data;        /* PAGE bytes, right after the struct (one
+				     * allocation: not PAGE-aligned, which only
+				     * O_DIRECT would need, and which cost a
+				     * second page per page) */
+};
+
+/*
+ * The pages a set of rlfiles may keep (rlfile.h, struct rlfile_budget): an
+ * rlfile has its own unless its options name a shared one.  Clean pages
+ * beyond max_pages are evicted, from any member; a writer that finds more
+ * than half of max_pages dirty first writes back (its own file) or waits
+ * for the members' writeback threads, as the kernel's balance_dirty_pages
+ * throttles writers to a dirty limit.
+ */
+struct rlfile_budget {
+	size_t max_pages;           /* 0: no limit */
+	_Atomic size_t cached;      /* pages of all members */
+	_Atomic size_t dirty;       /* dirty pages of all members */
+	_Atomic size_t evict_at;    /* creating a page past this many evicts */
+	_Atomic int wb_error;       /* the last write-back pass's error, or 0 */
+	pthread_mutex_t mu;         /* members; and evicting from them */
+	pthread_cond_t cleaned;     /* broadcast after each write-back pass */
+	struct rlfile *members;     /* mu */
 };
 
 struct bucket {
@@ -39,18 +62,22 @@ struct bucket {
 
 struct rlfile {
 	int fd, dfd;                /* buffered and O_DIRECT descriptors */
+	_Atomic bool writable;      /* fd and dfd are O_RDWR (not O_RDONLY) */
 	struct rlfile_options opt;
 	rangelock_t rl;
 	pthread_rwlock_t rw;        /* RLFILE_LOCK_FILE */
 	_Atomic uint64_t size;      /* changes under [size, EOF) exclusive */
 	_Atomic size_t cached;      /* pages in the buckets */
-	_Atomic size_t evict_at;    /* creating a page past this many evicts */
+	_Atomic size_t dirty;       /* dirty pages in the buckets */
+	_Atomic uint64_t errseq;    /* write-back errors (see error_record) */
+	struct rlfile_budget *budget;   /* opt.budget, or own_budget */
+	struct rlfile_budget own_budget;
+	struct rlfile *budget_next;     /* budget->mu */
 	struct bucket bucket[NBUCKETS];
 	pthread_t writeback;
 	pthread_mutex_t wb_mu;
 	pthread_cond_t wb_cv;
 	bool wb_stop;               /* wb_mu */
-	_Atomic int wb_error;
 };
 
 /* ---- the range lock, or its stand-ins -------------------------------- */
@@ -105,11 +132,30 @@ static struct bucket *bucket_of(struct rlfile *f, uint64_t pgoff)
 static void page_free(struct rlfile_page *p)
 {
 	pthread_mutex_destroy(&p->lock);
-	free(p->data);
 	free(p);
 }
 
-static void evict_clean(struct rlfile *f);
+static void budget_evict(struct rlfile_budget *b);
+
+/* relaxed, all of the counts: they only decide when to evict and throttle;
+ * the bucket and page locks order the pages themselves */
+static void count_cached(struct rlfile *f, long n)
+{
+	atomic_fetch_add_explicit(&f->cached, (size_t)n, memory_order_relaxed);
+	atomic_fetch_add_explicit(&f->budget->cached, (size_t)n, memory_order_relaxed);
+}
+
+/* Mark p dirty or clean (its page lock held), keeping the counts. */
+static void page_set_dirty(struct rlfile *f, struct rlfile_page *p, bool dirty)
+{
+	/* relaxed: under the page lock */
+	if (atomic_load_explicit(&p->dirty, memory_order_relaxed) == dirty)
+		return;
+	atomic_store_explicit(&p->dirty, dirty, memory_order_relaxed);
+	atomic_fetch_add_explicit(&f->dirty, dirty ? 1 : (size_t)-1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&f->budget->dirty, dirty ? 1 : (size_t)-1,
+				  memory_order_relaxed);
+}
 
 /* The cached page pgoff with a reference, created if `create`; NULL if
  * absent (or out of memory). */
@@ -124,30 +170,24 @@ static struct rlfile_page *page_get(struct rlfile *f, uint64_t pgoff,
 	for (p = b->head; p; p = p->next)
 		if (p->pgoff == pgoff)
 			break;
-	if (!p && create && (p = calloc(1, sizeof(*p)))) {
-		p->data = aligned_alloc(PAGE, PAGE);
-		if (!p->data) {
-			free(p);
-			p = NULL;
-		} else {
-			p->pgoff = pgoff;
-			pthread_mutex_init(&p->lock, NULL);
-			p->next = b->head;
-			b->head = p;
-			created = true;
-			/* relaxed: a count; the bucket lock orders the page */
-			atomic_fetch_add_explicit(&f->cached, 1, memory_order_relaxed);
-		}
+	if (!p && create && (p = calloc(1, sizeof(*p) + PAGE))) {
+		p->data = (unsigned char *)(p + 1);
+		p->pgoff = pgoff;
+		pthread_mutex_init(&p->lock, NULL);
+		p->next = b->head;
+		b->head = p;
+		created = true;
+		count_cached(f, 1);
 	}
 	if (p)
 		p->refs++;
 	pthread_mutex_unlock(&b->lock);
 	/* only a new page grows the cache; relaxed: counts that only decide
 	 * whether to evict */
-	if (created && f->opt.max_cached_pages &&
-	    atomic_load_explicit(&f->cached, memory_order_relaxed) >
-		    atomic_load_explicit(&f->evict_at, memory_order_relaxed))
-		evict_clean(f);
+	if (created && f->budget->max_pages &&
+	    atomic_load_explicit(&f->budget->cached, memory_order_relaxed) >
+		    atomic_load_explicit(&f->budget->evict_at, memory_order_relaxed))
+		budget_evict(f->budget);
 	return p;
 }
 
@@ -163,11 +203,13 @@ static void page_put(struct rlfile *f, struct rlfile_page *p)
 		page_free(p);
 }
 
-/* Take p out of the cache (its page lock held); freed at the last put. */
+/* Take p out of the cache (its page lock held), dirty or not (its data is
+ * discarded); freed at the last put. */
 static void page_remove(struct rlfile *f, struct rlfile_page *p)
 {
 	struct bucket *b = bucket_of(f, p->pgoff);
 
+	page_set_dirty(f, p, false);
 	pthread_mutex_lock(&b->lock);
 	if (!p->removed) {
 		struct rlfile_page **pp = &b->head;
@@ -176,34 +218,28 @@ static void page_remove(struct rlfile *f, struct rlfile_page *p)
 			pp = &(*pp)->next;
 		*pp = p->next;
 		p->removed = true;
-		/* relaxed: a count */
-		atomic_fetch_sub_explicit(&f->cached, 1, memory_order_relaxed);
+		count_cached(f, -1);
 	}
 	pthread_mutex_unlock(&b->lock);
 }
 
 /*
- * Evict clean pages nobody uses until the cache is down to 3/4 of its
- * limit.  When pages in use or dirty keep it above that, the next scan
- * waits until a quarter of the limit more pages were created (evict_at),
- * so that a dirty backlog does not make every new page scan the cache;
- * write-back evicts again once it has cleaned pages.  No range is needed: a page with no reference is reachable only
- * through its bucket, whose lock we hold, and a clean page holds what the
- * disk holds (everything that makes disk and page differ, a write, a
- * fault, a direct write or a punch, holds a reference or an exclusive
- * range, and drops or dirties the page before letting go).  So a reader
- * that comes next finds no page and reads the disk, as after any drop.
+ * Evict clean pages of f nobody uses while the budget is above target.  No
+ * range is needed: a page with no reference is reachable only through its
+ * bucket, whose lock we hold, and a clean page holds what the disk holds
+ * (everything that makes disk and page differ, a write, a fault, a direct
+ * write or a punch, holds a reference or an exclusive range, and drops or
+ * dirties the page before letting go).  So a reader that comes next finds
+ * no page and reads the disk, as after any drop.
  */
-static void evict_clean(struct rlfile *f)
+static void evict_clean(struct rlfile *f, size_t target)
 {
-	size_t max = f->opt.max_cached_pages, target = max / 4 * 3, left;
-
 	for (int i = 0; i < NBUCKETS; i++) {
 		struct bucket *b = &f->bucket[i];
 		struct rlfile_page **pp, *gone = NULL;
 
 		/* relaxed: a count, enough to know when to stop */
-		if (atomic_load_explicit(&f->cached, memory_order_relaxed) <= target)
+		if (atomic_load_explicit(&f->budget->cached, memory_order_relaxed) <= target)
 			break;
 		pthread_mutex_lock(&b->lock);
 		for (pp = &b->head; *pp;) {
@@ -218,8 +254,7 @@ static void evict_clean(struct rlfile *f)
 			p->removed = true;
 			p->next = gone;
 			gone = p;
-			/* relaxed: a count */
-			atomic_fetch_sub_explicit(&f->cached, 1, memory_order_relaxed);
+			count_cached(f, -1);
 		}
 		pthread_mutex_unlock(&b->lock);
 		while (gone) {
@@ -229,9 +264,26 @@ static void evict_clean(struct rlfile *f)
 			page_free(p);
 		}
 	}
+}
+
+/*
+ * Bring the budget's pages down to 3/4 of its limit, from its members in
+ * turn.  When pages in use or dirty keep it above that, the next eviction
+ * waits until a quarter of the limit more pages were created (evict_at),
+ * so that a dirty backlog does not make every new page scan the caches;
+ * write-back evicts again once it has cleaned pages.
+ */
+static void budget_evict(struct rlfile_budget *b)
+{
+	size_t max = b->max_pages, target = max / 4 * 3, left;
+
+	pthread_mutex_lock(&b->mu);
+	for (struct rlfile *m = b->members; m; m = m->budget_next)
+		evict_clean(m, target);
+	pthread_mutex_unlock(&b->mu);
 	/* relaxed: a threshold for a heuristic */
-	left = atomic_load_explicit(&f->cached, memory_order_relaxed);
-	atomic_store_explicit(&f->evict_at, left + max / 4 > max ? left + max / 4 : max,
+	left = atomic_load_explicit(&b->cached, memory_order_relaxed);
+	atomic_store_explicit(&b->evict_at, left + max / 4 > max ? left + max / 4 : max,
 			      memory_order_relaxed);
 }
 
@@ -290,19 +342,99 @@ static int page_fill(struct rlfile *f, struct rlfile_page *p)
 	return 0;
 }
 
-/* Write p back if dirty (page lock held), only the bytes below the size. */
+/*
+ * Write-back errors, reported the way the kernel's errseq_t does: errseq
+ * holds the latest error (low 12 bits), a flag saying somebody has been told
+ * of it, and a counter above them that moves when a new error is recorded
+ * after the last one was seen.  Each open file description keeps a mark
+ * (rlfile_error_mark) and is told of every error recorded after it, once
+ * (rlfile_error_check).
+ */
+#define ERRSEQ_ERRNO 0xfffu
+#define ERRSEQ_SEEN 0x1000u
+#define ERRSEQ_ONE 0x2000u
+
+static void error_record(struct rlfile *f, int err)
+{
+	/* relaxed: the error is the whole message; nothing else is
+	 * published with it */
+	uint64_t old = atomic_load_explicit(&f->errseq, memory_order_relaxed), new;
+
+	do {
+		new = (old & ~(uint64_t)(ERRSEQ_ERRNO | ERRSEQ_SEEN)) | (unsigned)err;
+		if ((old & ERRSEQ_SEEN) || (old & ERRSEQ_ERRNO) != (unsigned)err ||
+		    !(old & ERRSEQ_ERRNO))
+			new += ERRSEQ_ONE;
+	} while (new != old &&
+		 !atomic_compare_exchange_weak_explicit(&f->errseq, &old, new,
+							memory_order_relaxed,
+							memory_order_relaxed));
+}
+
+uint64_t rlfile_error_mark(struct rlfile *f)
+{
+	/* relaxed: see error_record */
+	uint64_t cur = atomic_load_explicit(&f->errseq, memory_order_relaxed);
+
+	/* an error nobody has been told of yet is news to a new opener too */
+	return cur & ERRSEQ_SEEN ? cur : 0;
+}
+
+int rlfile_error_check(struct rlfile *f, uint64_t *mark)
+{
+	/* relaxed: see error_record */
+	uint64_t cur = atomic_load_explicit(&f->errseq, memory_order_relaxed);
+
+	if ((cur | ERRSEQ_SEEN) == (*mark | ERRSEQ_SEEN))
+		return 0;
+	atomic_fetch_or_explicit(&f->errseq, ERRSEQ_SEEN, memory_order_relaxed);
+	*mark = cur | ERRSEQ_SEEN;
+	return (int)(cur & ERRSEQ_ERRNO);
+}
+
+/* pwrite all of buf, as far as it goes: the bytes written, and in *err the
+ * error that stopped it (0 if none, EIO for a write that made no progress
+ * and said nothing). */
+static size_t pwrite_all(int fd, const void *buf, size_t len, uint64_t off,
+			 int *err)
+{
+	size_t done = 0;
+
+	*err = 0;
+	while (done < len) {
+		ssize_t n = pwrite(fd, (const char *)buf + done, len - done,
+				   (off_t)(off + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			*err = n < 0 ? errno : EIO;
+			break;
+		}
+		done += (size_t)n;
+	}
+	return done;
+}
+
+/* Write p back if dirty (page lock held), only the bytes below the size.
+ * A page that cannot be written stays dirty, and the error is recorded. */
 static int page_writeback(struct rlfile *f, struct rlfile_page *p)
 {
 	uint64_t off = p->pgoff * PAGE, size = size_of(f);
 	size_t len;
+	int rc = 0;
 
 	/* relaxed: under the page lock, which orders it */
 	if (!atomic_load_explicit(&p->dirty, memory_order_relaxed) || p->removed)
 		return 0;
 	len = off >= size ? 0 : size - off < PAGE ? (size_t)(size - off) : PAGE;
-	if (len && pwrite(f->fd, p->data, len, (off_t)off) != (ssize_t)len)
-		return errno ? errno : EIO;
-	atomic_store_explicit(&p->dirty, false, memory_order_relaxed);
+	if (len)
+		pwrite_all(f->fd, p->data, len, off, &rc);
+	if (rc) {
+		error_record(f, rc);
+		return rc;
+	}
+	page_set_dirty(f, p, false);
 	return 0;
 }
 
@@ -425,54 +557,87 @@ static int set_size_at_least(struct rlfile *f, uint64_t end)
 	return 0;
 }
 
-/* Copy buf into the cache at off; the caller holds the write's range. */
-static int write_pages(struct rlfile *f, const void *buf, size_t len,
-		       uint64_t off)
+/* Copy buf into the cache at off; the caller holds the write's range.
+ * The bytes copied, and in *err what stopped it short (0 if nothing). */
+static size_t write_pages(struct rlfile *f, const void *buf, size_t len,
+			  uint64_t off, int *err)
 {
-	int rc = 0;
+	uint64_t pos = off;
 
-	for (uint64_t pos = off; pos < off + len && !rc;) {
+	*err = 0;
+	while (pos < off + len && !*err) {
 		uint64_t pgoff = pos / PAGE, in = pos % PAGE;
 		size_t n = (size_t)(off + len - pos < PAGE - in ? off + len - pos
 							       : PAGE - in);
 		struct rlfile_page *p = page_get(f, pgoff, true);
 
-		if (!p)
-			return ENOMEM;
+		if (!p) {
+			*err = ENOMEM;
+			break;
+		}
 		pthread_mutex_lock(&p->lock);
 		if (n < PAGE)
-			rc = page_fill(f, p);
-		if (!rc) {
+			*err = page_fill(f, p);
+		if (!*err) {
 			memcpy(p->data + in, (const char *)buf + (pos - off), n);
 			p->uptodate = true;
-			/* relaxed: under the page lock */
-			atomic_store_explicit(&p->dirty, true, memory_order_relaxed);
+			page_set_dirty(f, p, true);
+			pos += n;
 		}
 		pthread_mutex_unlock(&p->lock);
 		page_put(f, p);
-		pos += n;
 	}
-	return rc;
+	return (size_t)(pos - off);
 }
 
-int rlfile_write(struct rlfile *f, const void *buf, size_t len, uint64_t off)
+/* What pwrite(2) answers for a write that did `done` of its bytes and then
+ * met err: the error only when nothing was done. */
+static int partial(size_t done, int err, size_t *out)
+{
+	*out = done;
+	return done ? 0 : err;
+}
+
+static int throttle_slow(struct rlfile *f);
+
+/* Before a write dirties pages: when more than half the budget is dirty,
+ * write back first (balance_dirty_pages).  No range is held here: writeback
+ * takes shared ranges, which an exclusive request queued behind ours would
+ * block. */
+static int throttle(struct rlfile *f)
+{
+	struct rlfile_budget *b = f->budget;
+
+	/* relaxed: a count that only decides whether to wait */
+	if (!b->max_pages ||
+	    atomic_load_explicit(&b->dirty, memory_order_relaxed) <= b->max_pages / 2)
+		return 0;
+	return throttle_slow(f);
+}
+
+int rlfile_write(struct rlfile *f, const void *buf, size_t len, uint64_t off,
+		 size_t *done)
 {
 	rangelock_range_t r;
 	bool extends;
-	int rc;
+	size_t n;
+	int rc, err;
 
+	*done = 0;
 	if (off + len < off)
 		return EINVAL;
 	if (len == 0)
 		return 0;
+	if ((rc = throttle(f)))
+		return rc;
 	rc = hold_for_write(f, &r, off, off + len, false, &extends);
 	if (rc)
 		return rc;
-	rc = write_pages(f, buf, len, off);
-	if (!rc && extends)
-		rc = set_size_at_least(f, off + len);
+	n = write_pages(f, buf, len, off, &err);
+	if (n && extends && (rc = set_size_at_least(f, off + n)))
+		n = 0, err = rc;   /* the size did not move: nothing was written */
 	release(f, &r);
-	return rc;
+	return partial(n, err, done);
 }
 
 int rlfile_fault(struct rlfile *f, uint64_t pgoff, bool write,
@@ -513,8 +678,7 @@ int rlfile_fault(struct rlfile *f, uint64_t pgoff, bool write,
 void rlfile_fault_done(struct rlfile *f, struct rlfile_fault *flt)
 {
 	if (flt->write)
-		/* relaxed: under the page lock */
-		atomic_store_explicit(&flt->page->dirty, true, memory_order_relaxed);
+		page_set_dirty(f, flt->page, true);
 	pthread_mutex_unlock(&flt->page->lock);
 	page_put(f, flt->page);
 	release(f, &flt->range);
@@ -556,12 +720,14 @@ int rlfile_direct_read(struct rlfile *f, void *buf, size_t len, uint64_t off,
 }
 
 int rlfile_direct_write(struct rlfile *f, const void *buf, size_t len,
-			uint64_t off)
+			uint64_t off, size_t *done)
 {
 	rangelock_range_t r;
 	bool extends;
-	int rc;
+	size_t n = 0;
+	int rc, err = 0;
 
+	*done = 0;
 	if (!direct_ok(buf, len, off))
 		return EINVAL;
 	if (len == 0)
@@ -572,18 +738,15 @@ int rlfile_direct_write(struct rlfile *f, const void *buf, size_t len,
 	/* flush first: a dirty cached byte outside [off, off + len) of a
 	 * page we overwrite whole cannot exist (pages are whole), so
 	 * dropping without writeback would do; flushing keeps it simple */
-	rc = drop_pages(f, off / PAGE, (off + len) / PAGE, true);
+	err = drop_pages(f, off / PAGE, (off + len) / PAGE, true);
 	at(f, RLFILE_DIRECT_WRITE_FLUSHED);
-	if (!rc) {
-		ssize_t put = pwrite(f->dfd, buf, len, (off_t)off);
-
-		if (put != (ssize_t)len)
-			rc = put < 0 ? errno : EIO;
-	}
-	if (!rc && extends)
-		rc = set_size_at_least(f, off + len);
+	if (!err)
+		n = pwrite_all(f->dfd, buf, len, off, &err);
+	/* what reached the disk counts, up to where the file now ends */
+	if (n && extends && (rc = set_size_at_least(f, off + n)))
+		n = 0, err = rc;
 	release(f, &r);
-	return rc;
+	return partial(n, err, done);
 }
 
 int rlfile_truncate(struct rlfile *f, uint64_t size)
@@ -686,8 +849,12 @@ static int writeback_one(struct rlfile *f, struct rlfile_page *p)
 	return rc;
 }
 
+/* Write back every dirty page of f: a pass.  Its outcome is the budget's
+ * latest word on whether write-back works, which throttled writers heed;
+ * they are woken after it. */
 static int writeback_all(struct rlfile *f)
 {
+	struct rlfile_budget *b = f->budget;
 	size_t n;
 	struct rlfile_page **v = pages_in(f, 0, UINT64_MAX, true, &n);
 	int rc = 0;
@@ -699,21 +866,85 @@ static int writeback_all(struct rlfile *f)
 		page_put(f, v[i]);
 	}
 	free(v);
+	/* relaxed: a hint for throttled writers, who re-check the counts */
+	atomic_store_explicit(&b->wb_error, rc, memory_order_relaxed);
 	/* the pages just cleaned may go now; relaxed: a count */
-	if (f->opt.max_cached_pages &&
-	    atomic_load_explicit(&f->cached, memory_order_relaxed) >
-		    f->opt.max_cached_pages)
-		evict_clean(f);
+	if (b->max_pages &&
+	    atomic_load_explicit(&b->cached, memory_order_relaxed) > b->max_pages)
+		budget_evict(b);
+	if (n && b->max_pages) {
+		pthread_mutex_lock(&b->mu);
+		pthread_cond_broadcast(&b->cleaned);
+		pthread_mutex_unlock(&b->mu);
+	}
 	return rc;
+}
+
+/* Wake f's writeback thread now (the budget's lock held: members stay). */
+static void writeback_kick(struct rlfile *f)
+{
+	if (!f->opt.writeback_ms)
+		return;
+	pthread_mutex_lock(&f->wb_mu);
+	pthread_cond_signal(&f->wb_cv);
+	pthread_mutex_unlock(&f->wb_mu);
+}
+
+/*
+ * A writer over the dirty limit: write f back itself; if the budget is
+ * still over it (other members' pages), wake their writeback threads and
+ * wait for a pass.  A write-back that fails while the limit is exceeded
+ * fails the write, before it changes anything: with the disk full, writes
+ * get ENOSPC instead of filling memory.
+ */
+static int throttle_slow(struct rlfile *f)
+{
+	struct rlfile_budget *b = f->budget;
+	size_t limit = b->max_pages / 2;
+
+	for (;;) {
+		int rc = writeback_all(f);
+
+		/* relaxed: counts and a hint, re-read each round */
+		if (atomic_load_explicit(&b->dirty, memory_order_relaxed) <= limit)
+			return 0;
+		if (rc || (rc = atomic_load_explicit(&b->wb_error, memory_order_relaxed)))
+			return rc;
+		pthread_mutex_lock(&b->mu);
+		for (struct rlfile *m = b->members; m; m = m->budget_next)
+			if (m != f)
+				writeback_kick(m);
+		struct timespec t;
+
+		clock_gettime(CLOCK_REALTIME, &t);
+		t.tv_nsec += 20 * 1000000L;
+		t.tv_sec += t.tv_nsec / 1000000000L;
+		t.tv_nsec %= 1000000000L;
+		pthread_cond_timedwait(&b->cleaned, &b->mu, &t);
+		pthread_mutex_unlock(&b->mu);
+	}
+}
+
+int rlfile_flush(struct rlfile *f)
+{
+	return writeback_all(f);
 }
 
 int rlfile_sync(struct rlfile *f)
 {
 	int rc = writeback_all(f);
 
-	if (!rc && fdatasync(f->fd) != 0)
+	if (!rc && fdatasync(f->fd) != 0) {
 		rc = errno;
+		error_record(f, rc);
+	}
 	return rc;
+}
+
+size_t rlfile_dirty_pages(struct rlfile *f)
+{
+	/* relaxed: a snapshot of a count */
+	return atomic_load_explicit(&f->dirty, memory_order_relaxed);
 }
 
 int rlfile_drop_cache(struct rlfile *f)
@@ -754,6 +985,8 @@ int rlfile_copy_within(struct rlfile *f, uint64_t dst_off, uint64_t src_off,
 		return EINVAL;
 	if (len == 0)
 		return 0;
+	if ((rc = throttle(f)))
+		return rc;
 	npages = (src_off + len - 1) / PAGE - first + 1;
 	src = calloc(npages, sizeof(*src));
 	bounce = malloc(len);
@@ -789,7 +1022,7 @@ int rlfile_copy_within(struct rlfile *f, uint64_t dst_off, uint64_t src_off,
 				pthread_mutex_unlock(&src[i]->lock);
 			}
 			if (!gone)
-				rc = write_pages(f, bounce, len, dst_off);
+				write_pages(f, bounce, len, dst_off, &rc);
 			if (!rc && !gone && extends)
 				rc = set_size_at_least(f, dst_off + len);
 			release(f, &r);
@@ -825,15 +1058,126 @@ static void *writeback_main(void *arg)
 		if (f->wb_stop)
 			break;
 		pthread_mutex_unlock(&f->wb_mu);
-		int rc = writeback_all(f);
-
-		if (rc)
-			/* relaxed: reported at close */
-			atomic_store_explicit(&f->wb_error, rc, memory_order_relaxed);
+		writeback_all(f);   /* errors: recorded in errseq */
 		pthread_mutex_lock(&f->wb_mu);
 	}
 	pthread_mutex_unlock(&f->wb_mu);
 	return NULL;
+}
+
+static void budget_init(struct rlfile_budget *b, size_t max_pages)
+{
+	b->max_pages = max_pages;
+	atomic_init(&b->cached, 0);
+	atomic_init(&b->dirty, 0);
+	atomic_init(&b->evict_at, max_pages);
+	atomic_init(&b->wb_error, 0);
+	pthread_mutex_init(&b->mu, NULL);
+	pthread_cond_init(&b->cleaned, NULL);
+	b->members = NULL;
+}
+
+int rlfile_budget_create(size_t max_pages, struct rlfile_budget **out)
+{
+	struct rlfile_budget *b = malloc(sizeof(*b));
+
+	if (!b)
+		return ENOMEM;
+	budget_init(b, max_pages);
+	*out = b;
+	return 0;
+}
+
+int rlfile_budget_destroy(struct rlfile_budget *b)
+{
+	if (b->members)
+		return EBUSY;
+	pthread_mutex_destroy(&b->mu);
+	pthread_cond_destroy(&b->cleaned);
+	free(b);
+	return 0;
+}
+
+size_t rlfile_budget_pages(struct rlfile_budget *b)
+{
+	/* relaxed: a snapshot of a count */
+	return atomic_load_explicit(&b->cached, memory_order_relaxed);
+}
+
+static void budget_join(struct rlfile *f)
+{
+	struct rlfile_budget *b = f->budget;
+
+	pthread_mutex_lock(&b->mu);
+	f->budget_next = b->members;
+	b->members = f;
+	pthread_mutex_unlock(&b->mu);
+}
+
+static void budget_leave(struct rlfile *f)
+{
+	struct rlfile_budget *b = f->budget;
+	struct rlfile **pp;
+
+	pthread_mutex_lock(&b->mu);
+	for (pp = &b->members; *pp != f; pp = &(*pp)->budget_next)
+		;
+	*pp = f->budget_next;
+	pthread_mutex_unlock(&b->mu);
+}
+
+/* Our own descriptors (open file descriptions) of the file `self` names:
+ * the O_DIRECT flag belongs to the description, not to the file.  Read and
+ * write if we may, else read only (an immutable file, a running program, a
+ * read-only file system: the caller's open decides who writes). */
+static int open_descriptors(const char *self, int mode, int *fd, int *dfd)
+{
+	*fd = open(self, mode | O_CLOEXEC);
+	if (*fd < 0)
+		return errno;
+	*dfd = open(self, mode | O_DIRECT | O_CLOEXEC);
+	if (*dfd < 0) {
+		int rc = errno;
+
+		close(*fd);
+		return rc;
+	}
+	return 0;
+}
+
+static bool cannot_write(int err)
+{
+	return err == EPERM || err == EACCES || err == ETXTBSY || err == EROFS;
+}
+
+int rlfile_make_writable(struct rlfile *f)
+{
+	char self[64];
+	int fd, dfd, rc;
+
+	/* acquire: pairs with the release below, for the descriptors */
+	if (atomic_load_explicit(&f->writable, memory_order_acquire))
+		return 0;
+	pthread_mutex_lock(&f->wb_mu);   /* one reopening at a time */
+	rc = 0;
+	if (!atomic_load_explicit(&f->writable, memory_order_relaxed)) {
+		snprintf(self, sizeof(self), "/proc/self/fd/%d", f->fd);
+		rc = open_descriptors(self, O_RDWR, &fd, &dfd);
+		/* dup3 swaps each number's description at once: an I/O call
+		 * in flight finishes on the old one, of the same file */
+		if (!rc) {
+			if (dup3(fd, f->fd, O_CLOEXEC) < 0 ||
+			    dup3(dfd, f->dfd, O_CLOEXEC) < 0)
+				rc = errno;
+			close(fd);
+			close(dfd);
+		}
+		if (!rc)
+			/* release: pairs with the acquire above */
+			atomic_store_explicit(&f->writable, true, memory_order_release);
+	}
+	pthread_mutex_unlock(&f->wb_mu);
+	return rc;
 }
 
 int rlfile_open_fd(int fd, const struct rlfile_options *opt,
@@ -855,13 +1199,14 @@ int rlfile_open_fd(int fd, const struct rlfile_options *opt,
 	if (!f)
 		return ENOMEM;
 	f->opt = *opt;
-	/* our own descriptors (open file descriptions) of the same file: the
-	 * O_DIRECT flag belongs to the description, not to the file */
+	f->fd = f->dfd = -1;
 	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
-	f->fd = open(self, O_RDWR | O_CLOEXEC);
-	f->dfd = f->fd < 0 ? -1 : open(self, O_RDWR | O_DIRECT | O_CLOEXEC);
-	if (f->fd < 0 || f->dfd < 0) {
-		rc = errno;
+	rc = open_descriptors(self, O_RDWR, &f->fd, &f->dfd);
+	atomic_init(&f->writable, rc == 0);
+	if (cannot_write(rc))
+		rc = open_descriptors(self, O_RDONLY, &f->fd, &f->dfd);
+	if (rc) {
+		f->fd = f->dfd = -1;
 		goto fail;
 	}
 	end = lseek(f->fd, 0, SEEK_END);
@@ -871,7 +1216,10 @@ int rlfile_open_fd(int fd, const struct rlfile_options *opt,
 	}
 	atomic_init(&f->size, (uint64_t)end);
 	atomic_init(&f->cached, 0);
-	atomic_init(&f->evict_at, opt->max_cached_pages);
+	atomic_init(&f->dirty, 0);
+	atomic_init(&f->errseq, 0);
+	budget_init(&f->own_budget, opt->max_cached_pages);
+	f->budget = opt->budget ? opt->budget : &f->own_budget;
 	rc = rangelock_init(&f->rl, opt->rangelock_flags);
 	if (rc)
 		goto fail;
@@ -885,6 +1233,7 @@ int rlfile_open_fd(int fd, const struct rlfile_options *opt,
 		rc = EAGAIN;
 		goto fail;
 	}
+	budget_join(f);
 	*out = f;
 	return 0;
 fail:
@@ -934,9 +1283,13 @@ int rlfile_close(struct rlfile *f)
 		pthread_join(f->writeback, NULL);
 	}
 	rc = rlfile_sync(f);
+	if (!rc) {   /* an error of the writeback thread nobody heard of */
+		uint64_t mark = rlfile_error_mark(f);
+
+		rc = rlfile_error_check(f, &mark);
+	}
 	drop_pages(f, 0, UINT64_MAX, false);
-	if (!rc)
-		rc = atomic_load_explicit(&f->wb_error, memory_order_relaxed);
+	budget_leave(f);
 	if (rangelock_destroy(&f->rl) != 0 && !rc)
 		rc = EBUSY;
 	if (close(f->dfd) != 0 && !rc)
@@ -944,6 +1297,8 @@ int rlfile_close(struct rlfile *f)
 	if (close(f->fd) != 0 && !rc)
 		rc = errno;
 	pthread_rwlock_destroy(&f->rw);
+	pthread_mutex_destroy(&f->own_budget.mu);
+	pthread_cond_destroy(&f->own_budget.cleaned);
 	free(f);
 	return rc;
 }

@@ -49,6 +49,7 @@ enum rlfile_lock { RLFILE_LOCK_RANGE, RLFILE_LOCK_FILE, RLFILE_LOCK_NONE };
 
 struct rlfile;
 struct rlfile_page;
+struct rlfile_budget;
 
 /* Points inside operations, for tests that build a race on purpose: each
  * is the window a range lock must close (the cache dropped, the disk not
@@ -64,37 +65,63 @@ struct rlfile_options {
 	enum rlfile_lock lock;
 	unsigned rangelock_flags;     /* e.g. RANGELOCK_DEBUG */
 	unsigned writeback_ms;        /* writeback thread period; 0: none */
-	/* Clean pages cached beyond this many are evicted (0: no limit).  A
-	 * page in use is never evicted, nor a dirty one: dirty pages wait for
-	 * writeback, so with writeback_ms 0 the limit holds only clean ones. */
+	/* The pages this file may cache (0: no limit), when budget is NULL.
+	 * Clean pages beyond it are evicted (never one in use, nor a dirty
+	 * one); a write that finds more than half of it dirty first writes
+	 * back, and fails with the write-back's error (ENOSPC, EIO) without
+	 * writing anything if that does not bring it under. */
 	size_t max_cached_pages;
+	/* A budget shared with other rlfiles (rlfile_budget_create): the
+	 * same rules, for the pages of all of them together. */
+	struct rlfile_budget *budget;
 	/* Tests only: called at each point, with the range still held. */
 	void (*test_hook)(void *arg, enum rlfile_point point);
 	void *test_hook_arg;
 };
 
+/* A page budget for several rlfiles (rlfile_options.budget): max_pages in
+ * all, 0 for no limit.  Destroy it after the last of them is closed (EBUSY
+ * before).  ENOMEM. */
+int rlfile_budget_create(size_t max_pages, struct rlfile_budget **out);
+int rlfile_budget_destroy(struct rlfile_budget *b);
+/* Pages its rlfiles cache now (a snapshot). */
+size_t rlfile_budget_pages(struct rlfile_budget *b);
+
 /* Open (creating if needed) the file at path.  EINVAL for a bad option. */
 int rlfile_open(const char *path, const struct rlfile_options *opt,
 		struct rlfile **out);
 /* The same for the file fd refers to (a regular file): rlfile opens its own
- * descriptors of it through /proc/self/fd; fd stays the caller's.  One
- * rlfile per file: two over one file are two caches that do not see each
- * other.  EBADF for a bad fd, EINVAL if it is not a regular file. */
+ * descriptors of it through /proc/self/fd, for reading and writing, or for
+ * reading only where it may not write (EPERM, EACCES, ETXTBSY, EROFS: an
+ * immutable file, a running program); fd stays the caller's.  One rlfile
+ * per file: two over one file are two caches that do not see each other.
+ * EBADF for a bad fd, EINVAL if it is not a regular file. */
 int rlfile_open_fd(int fd, const struct rlfile_options *opt,
 		   struct rlfile **out);
-/* Flush dirty pages, stop writeback, close.  The first error wins; the
- * rlfile is gone either way. */
+/* Reopen a read-only rlfile's descriptors for writing (0 if they are
+ * already); the errno of the open otherwise, and nothing changes.  Before
+ * anything writes to a file opened read-only. */
+int rlfile_make_writable(struct rlfile *f);
+/* Flush dirty pages, stop writeback, close.  The first error wins (the
+ * final write-back's, or one the writeback thread met that nobody was told
+ * of); dirty pages that could not be written are lost: the rlfile is gone
+ * either way.  Keep it open while rlfile_dirty_pages says pages wait. */
 int rlfile_close(struct rlfile *f);
 
 uint64_t rlfile_size(struct rlfile *f);
-/* Pages in the cache now (a snapshot). */
+/* Pages in the cache now, and those of them dirty (snapshots). */
 size_t rlfile_cached_pages(struct rlfile *f);
+size_t rlfile_dirty_pages(struct rlfile *f);
 
-/* Buffered I/O through the cache.  *done is the bytes copied (short at the
- * end of file for reads).  EINVAL for an offset + len that overflows. */
+/* Buffered I/O through the cache.  *done is the bytes copied: short at the
+ * end of file for reads, and for either when an error (ENOMEM, EIO) stops
+ * it after some bytes, which then returns 0 as pwrite(2) does; the error is
+ * returned only when nothing was done.  EINVAL for an offset + len that
+ * overflows.  A write may first wait for write-back (max_cached_pages). */
 int rlfile_read(struct rlfile *f, void *buf, size_t len, uint64_t off,
 		size_t *done);
-int rlfile_write(struct rlfile *f, const void *buf, size_t len, uint64_t off);
+int rlfile_write(struct rlfile *f, const void *buf, size_t len, uint64_t off,
+		 size_t *done);
 
 /* A fault in progress: the caller's, filled by rlfile_fault. */
 struct rlfile_fault {
@@ -116,11 +143,13 @@ void rlfile_fault_done(struct rlfile *f, struct rlfile_fault *flt);
 
 /* O_DIRECT I/O: buf, off and len must be multiples of RLFILE_PAGE (EINVAL
  * otherwise).  Cached pages of the range are written back and dropped
- * first, under the exclusive range. */
+ * first, under the exclusive range.  *done as for buffered I/O: a write the
+ * disk took only part of (ENOSPC midway) returns 0 with the bytes it took,
+ * and the file's size covers exactly those. */
 int rlfile_direct_read(struct rlfile *f, void *buf, size_t len, uint64_t off,
 		       size_t *done);
 int rlfile_direct_write(struct rlfile *f, const void *buf, size_t len,
-			uint64_t off);
+			uint64_t off, size_t *done);
 
 int rlfile_truncate(struct rlfile *f, uint64_t size);
 /* Zero [off, off + len) by dropping its cache pages (partial pages are
@@ -133,8 +162,19 @@ int rlfile_punch(struct rlfile *f, uint64_t off, uint64_t len);
  * (EOPNOTSUPP, ENOSPC) otherwise. */
 int rlfile_allocate(struct rlfile *f, uint64_t off, uint64_t len,
 		    bool keep_size);
-/* Write every dirty page back (and fdatasync). */
+/* Write every dirty page back (and fdatasync); the first error.  A page
+ * that cannot be written stays dirty and cached, to be tried again. */
 int rlfile_sync(struct rlfile *f);
+/* The same without fdatasync (close(2) of a description that wrote). */
+int rlfile_flush(struct rlfile *f);
+
+/* Write-back errors, told the way the kernel tells them (errseq): an open
+ * file description takes a mark when it opens, and rlfile_error_check
+ * returns each error recorded since its mark once (at its fsync, at its
+ * close), then advances the mark; 0 when there is none.  An error nobody
+ * has been told of yet is news to a mark taken after it, too. */
+uint64_t rlfile_error_mark(struct rlfile *f);
+int rlfile_error_check(struct rlfile *f, uint64_t *mark);
 /* Write back and drop every cached page. */
 int rlfile_drop_cache(struct rlfile *f);
 

@@ -119,9 +119,10 @@ static void race_init(struct race *r, enum rlfile_point point, uint64_t page,
 static void on_disk(struct rlfile *f, uint64_t p, unsigned char v)
 {
 	unsigned char *buf = aligned_alloc(PAGE, PAGE);
+	size_t done;
 
 	memset(buf, v, PAGE);
-	if (rlfile_write(f, buf, PAGE, p * PAGE) || rlfile_drop_cache(f))
+	if (rlfile_write(f, buf, PAGE, p * PAGE, &done) || rlfile_drop_cache(f))
 		exit(2);
 	free(buf);
 }
@@ -180,13 +181,14 @@ static bool direct_write_vs_read(void)
 	struct race r;
 	pthread_t t;
 	unsigned char *buf = aligned_alloc(PAGE, PAGE);
+	size_t done;
 
 	race_init(&r, RLFILE_DIRECT_WRITE_FLUSHED, 0, false);
 	struct rlfile *f = open_with(&r);
 	on_disk(f, 0, 0x44);
 	memset(buf, 0x55, PAGE);
 	pthread_create(&t, NULL, racer, &r);
-	rlfile_direct_write(f, buf, PAGE, 0);
+	rlfile_direct_write(f, buf, PAGE, 0, &done);
 	pthread_join(t, NULL);
 	bool ok = page_is(f, 0, 0x55);
 	rlfile_close(f);

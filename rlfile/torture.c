@@ -222,14 +222,20 @@ static int io_read(struct worker *w, bool direct, size_t len, uint64_t off,
 		      : rlfile_read(file, w->buf, len, off, done);
 }
 
+/* A write must be whole here (the file system has room): a short one is a
+ * failure, EIO. */
 static int io_write(struct worker *w, bool direct, size_t len, uint64_t off)
 {
 	size_t done;
+	int rc;
 
 	if (cfg.sys_path)
-		return sys_rw(direct ? w->dfd : w->fd, true, w->buf, len, off, &done);
-	return direct ? rlfile_direct_write(file, w->buf, len, off)
-		      : rlfile_write(file, w->buf, len, off);
+		rc = sys_rw(direct ? w->dfd : w->fd, true, w->buf, len, off, &done);
+	else if (direct)
+		rc = rlfile_direct_write(file, w->buf, len, off, &done);
+	else
+		rc = rlfile_write(file, w->buf, len, off, &done);
+	return rc ? rc : done < len ? EIO : 0;
 }
 
 static int io_punch(struct worker *w, uint64_t off, uint64_t len)

@@ -15,6 +15,7 @@
  * still open is written back before rlfs exits.
  */
 #include "rlfs.h"
+#include "creds.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -173,7 +174,7 @@ int main(int argc, char **argv)
 	struct fuse_cmdline_opts fo = { 0 };
 	struct rlfile_options opt = { 0 };
 	static struct rlfs r = { .backing = -1 };
-	char fsname[PATH_MAX + 16];
+	char *fsname = NULL;
 	int rc = 2;
 
 	if (fuse_opt_parse(&args, &c, rlfs_opts, parse_key) != 0 ||
@@ -226,13 +227,29 @@ int main(int argc, char **argv)
 	r.kernel_cache = c.kernel_cache;
 	open_files_init(&r.files, &opt);
 
-	/* the kernel checks permissions from the attributes, as on a disk */
-	snprintf(fsname, sizeof(fsname), "-ofsname=rlfs:%s", c.backing);
+	/* The kernel checks permissions from the attributes, as on a disk,
+	 * and rlfs does each request as its caller (creds.h): the backing
+	 * file system checks again, with ACLs.  The backing directory's name
+	 * is the source shown in mount tables, escaped: a name with commas is
+	 * not options.  The mode a request asks for is final (the kernel
+	 * applied the caller's umask): none of our own. */
+	umask(0);
+	creds_init();
 	rc = 1;
-	if (fuse_opt_add_arg(&args, "-odefault_permissions,subtype=rlfs") == 0 &&
-	    fuse_opt_add_arg(&args, fsname) == 0)
-		rc = serve(&args, &fo, &r);
+	if (asprintf(&fsname, "fsname=rlfs:%s", c.backing) >= 0) {
+		char *opts = NULL;
+
+		if (fuse_opt_add_opt_escaped(&opts, fsname) == 0 &&
+		    fuse_opt_add_opt(&opts, "default_permissions,subtype=rlfs") == 0 &&
+		    fuse_opt_add_arg(&args, "-o") == 0 &&
+		    fuse_opt_add_arg(&args, opts) == 0)
+			rc = serve(&args, &fo, &r);
+		free(opts);
+	}
+	if (rc == 0 && r.unmount_error)
+		rc = 1;   /* dirty data that could not be written is lost */
 out:
+	free(fsname);
 	fuse_opt_free_args(&args);
 	free(fo.mountpoint);
 	free(c.backing);

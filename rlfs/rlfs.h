@@ -16,6 +16,7 @@
 struct rlfs {
 	int backing;                 /* O_DIRECTORY descriptor of the backing
 				      * directory: every path is relative to it */
+	int unmount_error;           /* the last write-back failed: exit 1 */
 	bool kernel_cache;           /* leave buffered opens to the kernel's
 				      * page cache (mmap works) */
 	struct open_files files;

@@ -67,6 +67,8 @@ cleanup() {
 	for p in $rlfs_pids; do
 		wait "$p" 2>/dev/null || true
 	done
+	# files a test made immutable or append-only ($UNPROTECT)
+	[ -z "${UNPROTECT:-}" ] || chattr -i -a $UNPROTECT 2>/dev/null || true
 	rm -rf "$T"
 	exit $rc
 }

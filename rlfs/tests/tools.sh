@@ -35,6 +35,11 @@ step "truncate up" 'truncate -s 2000000 "$D/f"'
 step "fallocate -l (allocate, grow)" 'fallocate -o 1990000 -l 300000 "$D/f"'
 step "fallocate -n (keep size)" 'fallocate -n -o 0 -l 4000000 "$D/f"'
 step "append" 'cat "$T/src" >>"$D/f"'
+# open(O_TRUNC) of a longer file: the shell's >, cp over a file
+step "O_TRUNC (> and cp over a longer file)" \
+	'seq 1 1000 >"$D/t" && echo new >"$D/t" && [ "$(cat "$D/t")" = new ] &&
+	 head -c 5000 "$T/src" >"$D/u" && head -c 100 "$T/src" >"$D/short" &&
+	 cp "$D/short" "$D/u" && cmp "$D/u" "$D/short"'
 step "dd conv=fsync, past the end" \
 	'dd if="$T/src" of="$D/f" bs=65536 seek=100 count=3 conv=notrunc,fsync status=none'
 [ "$(stat -c %s "$ref/f")" = "$(stat -c %s "$mnt/f")" ] || fail "sizes differ"
@@ -78,5 +83,8 @@ exec 3>&- 4<&-
 
 unmount_rlfs "$mnt"
 cmp "$ref/f" "$back/f" || fail "the backing file differs after unmount"
+for t in t u; do
+	cmp "$ref/$t" "$back/$t" || fail "after O_TRUNC, the backing $t differs"
+done
 cmp "$ref/d/y" "$back/d/y" || fail "the backing copy differs after unmount"
 echo "tools: all steps agree, through the mount and on the backing directory"
