@@ -1282,12 +1282,7 @@ int rlfile_close(struct rlfile *f)
 		pthread_mutex_unlock(&f->wb_mu);
 		pthread_join(f->writeback, NULL);
 	}
-	rc = rlfile_sync(f);
-	if (!rc) {   /* an error of the writeback thread nobody heard of */
-		uint64_t mark = rlfile_error_mark(f);
-
-		rc = rlfile_error_check(f, &mark);
-	}
+	rc = rlfile_sync(f);   /* pages that failed before stayed dirty */
 	drop_pages(f, 0, UINT64_MAX, false);
 	budget_leave(f);
 	if (rangelock_destroy(&f->rl) != 0 && !rc)

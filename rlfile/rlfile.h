@@ -102,10 +102,11 @@ int rlfile_open_fd(int fd, const struct rlfile_options *opt,
  * already); the errno of the open otherwise, and nothing changes.  Before
  * anything writes to a file opened read-only. */
 int rlfile_make_writable(struct rlfile *f);
-/* Flush dirty pages, stop writeback, close.  The first error wins (the
- * final write-back's, or one the writeback thread met that nobody was told
- * of); dirty pages that could not be written are lost: the rlfile is gone
- * either way.  Keep it open while rlfile_dirty_pages says pages wait. */
+/* Stop writeback, write every dirty page back, close.  The final
+ * write-back's error (a page that failed earlier stayed dirty, so success
+ * means every write reached the file); dirty pages that still cannot be
+ * written are lost: the rlfile is gone either way.  Keep it open while
+ * rlfile_dirty_pages says pages wait. */
 int rlfile_close(struct rlfile *f);
 
 uint64_t rlfile_size(struct rlfile *f);

@@ -10,9 +10,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define PAGE RLFILE_PAGE
@@ -172,6 +174,51 @@ static void test_cache_limit(void)
 	free(buf);
 }
 
+/* A write the file system takes only part of (here: RLIMIT_FSIZE, which
+ * cuts a write short at the limit and refuses one wholly past it) answers
+ * as pwrite does: the bytes taken and 0, or the error when none were; the
+ * size covers what was taken, and write-back errors are told once to each
+ * mark. */
+static void test_partial_writes(void)
+{
+	struct rlfile *f = open_fresh(0);
+	unsigned char *buf = aligned_alloc(PAGE, 5 * PAGE);
+	struct rlimit old, lim;
+	uint64_t mark, late;
+	size_t done = 99;
+
+	CHECK(getrlimit(RLIMIT_FSIZE, &old) == 0);
+	lim = old;
+	lim.rlim_cur = 3 * PAGE;
+	signal(SIGXFSZ, SIG_IGN);
+	CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+	memset(buf, 0x5a, 5 * PAGE);
+	CHECK(rlfile_direct_write(f, buf, 5 * PAGE, 0, &done) == 0 && done == 3 * PAGE);
+	CHECK(rlfile_size(f) == 3 * PAGE);
+	CHECK(rlfile_direct_write(f, buf, PAGE, 3 * PAGE, &done) == EFBIG && done == 0);
+	CHECK(rlfile_size(f) == 3 * PAGE);
+	memset(buf, 0, 5 * PAGE);
+	CHECK(rlfile_read(f, buf, 5 * PAGE, 0, &done) == 0 && done == 3 * PAGE &&
+	      all(buf, 3 * PAGE, 0x5a));
+	/* buffered: the write is cached; its write-back fails, keeps the
+	 * page dirty, and each mark hears of it once */
+	mark = rlfile_error_mark(f);
+	CHECK(setrlimit(RLIMIT_FSIZE, &old) == 0);
+	CHECK(rlfile_write(f, buf, 2 * PAGE, 2 * PAGE, &done) == 0 && done == 2 * PAGE);
+	CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0);   /* page 3 cannot go now */
+	CHECK(rlfile_sync(f) == EFBIG && rlfile_dirty_pages(f) == 1);
+	late = rlfile_error_mark(f);   /* after it was recorded, before told */
+	CHECK(rlfile_error_check(f, &mark) == EFBIG);
+	CHECK(rlfile_error_check(f, &mark) == 0);
+	CHECK(rlfile_error_check(f, &late) == EFBIG);
+	CHECK(setrlimit(RLIMIT_FSIZE, &old) == 0);
+	CHECK(rlfile_sync(f) == 0 && rlfile_dirty_pages(f) == 0);
+	CHECK(rlfile_error_check(f, &mark) == 0);   /* no new error */
+	CHECK(rlfile_close(f) == 0);
+	signal(SIGXFSZ, SIG_DFL);
+	free(buf);
+}
+
 /* ---- the fault-under-the-write deadlock ------------------------------- */
 
 struct puncher {
@@ -240,6 +287,7 @@ int main(int argc, char **argv)
 	test_semantics();
 	test_open_fd();
 	test_cache_limit();
+	test_partial_writes();
 	test_fault_under_write();
 	unlink(path);
 	printf("%d passed, %d failed\n", passed, failed);

@@ -4,7 +4,7 @@
  * so that unmodified programs drive the range locks.
  *
  * usage: rlfs BACKING_DIR MOUNTPOINT [--lock=range|file] [--kernel-cache]
- *             [--writeback-ms=N] [--cache-mb=N] [--debug-lock]
+ *             [--writeback-ms=N] [--cache-mb=N] [--cache-shared] [--debug-lock]
  *             [FUSE options: -f, -d, -o ...]
  *
  * Everything that can be checked before mounting is, with a message that
@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -33,6 +34,7 @@ struct cmdline {
 	int kernel_cache;
 	unsigned writeback_ms;
 	unsigned cache_mb;
+	int cache_shared;
 	int debug_lock;
 	char *backing;
 };
@@ -43,6 +45,7 @@ static const struct fuse_opt rlfs_opts[] = {
 	OPT("--kernel-cache", kernel_cache, 1),
 	OPT("--writeback-ms=%u", writeback_ms, 0),
 	OPT("--cache-mb=%u", cache_mb, 0),
+	OPT("--cache-shared", cache_shared, 1),
 	OPT("--debug-lock", debug_lock, 1),
 	FUSE_OPT_END
 };
@@ -56,8 +59,10 @@ static void usage(FILE *to)
 "  --kernel-cache    keep the kernel's page cache (write-back): mmap works,\n"
 "                    reads are not atomic against writes (doc/rlfs.md)\n"
 "  --writeback-ms=N  write dirty pages back every N ms (default 100)\n"
-"  --cache-mb=N      per open file, evict clean cached pages beyond N MiB\n"
-"                    (default 64; 0: no limit)\n"
+"  --cache-mb=N      per open file, cache at most N MiB: clean pages beyond\n"
+"                    it are evicted, writers past half of it dirty write\n"
+"                    back first (default 64; 0: no limit)\n"
+"  --cache-shared    the --cache-mb limit is for all open files together\n"
 "  --debug-lock      RANGELOCK_DEBUG: refuse a thread's recursive range\n"
 "  -f                stay in the foreground   -d  FUSE debug output\n"
 "  -o OPT            FUSE options (listed below), e.g.\n"
@@ -220,6 +225,12 @@ int main(int argc, char **argv)
 	}
 	opt.writeback_ms = c.writeback_ms;
 	opt.max_cached_pages = (size_t)c.cache_mb * (1u << 20) / RLFILE_PAGE;
+	if (c.cache_shared && opt.max_cached_pages &&
+	    rlfile_budget_create(opt.max_cached_pages, &opt.budget) != 0) {
+		fprintf(stderr, "rlfs: --cache-shared: out of memory\n");
+		rc = 1;
+		goto out;
+	}
 	opt.rangelock_flags = c.debug_lock ? RANGELOCK_DEBUG : 0;
 	rc = check_environment(c.backing, fo.mountpoint, &r);
 	if (rc)
@@ -235,6 +246,10 @@ int main(int argc, char **argv)
 	 * applied the caller's umask): none of our own. */
 	umask(0);
 	creds_init();
+	/* cache pages are freed by other threads than the ones that made
+	 * them (eviction, write-back): with an arena per thread, each arena
+	 * would keep a cache's worth of freed pages */
+	mallopt(M_ARENA_MAX, 1);
 	rc = 1;
 	if (asprintf(&fsname, "fsname=rlfs:%s", c.backing) >= 0) {
 		char *opts = NULL;
@@ -249,6 +264,8 @@ int main(int argc, char **argv)
 	if (rc == 0 && r.unmount_error)
 		rc = 1;   /* dirty data that could not be written is lost */
 out:
+	if (opt.budget)
+		rlfile_budget_destroy(opt.budget);
 	free(fsname);
 	fuse_opt_free_args(&args);
 	free(fo.mountpoint);

@@ -3,6 +3,7 @@
 #include "open_files.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -24,6 +25,46 @@ static struct open_file *lookup(struct open_files *t, dev_t dev, ino_t ino)
 	return of;
 }
 
+/* Unlink of from the table and close it; the table lock is held.  The
+ * cache's memory goes back to the system (malloc keeps freed pages). */
+static int close_locked(struct open_files *t, struct open_file *of)
+{
+	struct open_file **pp = &t->head;
+	int rc;
+
+	while (*pp != of)
+		pp = &(*pp)->next;
+	*pp = of->next;
+	rc = rlfile_close(of->rf);
+	close(of->fd);
+	free(of);
+	malloc_trim(0);
+	return rc;
+}
+
+/* Close the files nobody has open whose dirty pages were written since,
+ * or that were deleted (whose pages nobody can read again: the kernel
+ * drops a deleted file's dirty pages too). */
+static void reap_locked(struct open_files *t)
+{
+	struct open_file *of = t->head, *next;
+	struct stat st;
+
+	for (; of; of = next) {
+		next = of->next;
+		if (of->refs == 0 && (rlfile_dirty_pages(of->rf) == 0 ||
+				      (fstat(of->fd, &st) == 0 && st.st_nlink == 0)))
+			close_locked(t, of);
+	}
+}
+
+void open_files_reap(struct open_files *t)
+{
+	pthread_mutex_lock(&t->lock);
+	reap_locked(t);
+	pthread_mutex_unlock(&t->lock);
+}
+
 int open_files_get(struct open_files *t, int fd, struct open_file **out)
 {
 	struct open_file *of;
@@ -36,6 +77,7 @@ int open_files_get(struct open_files *t, int fd, struct open_file **out)
 		return rc;
 	}
 	pthread_mutex_lock(&t->lock);
+	reap_locked(t);
 	of = lookup(t, st.st_dev, st.st_ino);
 	if (of) {
 		of->refs++;
@@ -72,28 +114,19 @@ struct open_file *open_files_find(struct open_files *t, dev_t dev, ino_t ino)
 	return of;
 }
 
-/* Unlink of from the table and close it; the table lock is held. */
-static int close_locked(struct open_files *t, struct open_file *of)
-{
-	struct open_file **pp = &t->head;
-	int rc;
-
-	while (*pp != of)
-		pp = &(*pp)->next;
-	*pp = of->next;
-	rc = rlfile_close(of->rf);
-	close(of->fd);
-	free(of);
-	return rc;
-}
-
 int open_files_put(struct open_files *t, struct open_file *of)
 {
 	int rc = 0;
 
 	pthread_mutex_lock(&t->lock);
-	if (--of->refs == 0)
-		rc = close_locked(t, of);
+	if (--of->refs == 0) {
+		/* dirty pages that cannot be written are not dropped: the file
+		 * stays, and its writeback thread tries again */
+		rc = rlfile_flush(of->rf);
+		if (!rc || rlfile_dirty_pages(of->rf) == 0)
+			rc = close_locked(t, of);
+	}
+	reap_locked(t);
 	pthread_mutex_unlock(&t->lock);
 	return rc;
 }

@@ -15,7 +15,7 @@
 struct open_file {
 	dev_t dev;
 	ino_t ino;
-	unsigned refs;               /* table lock */
+	unsigned refs;               /* table lock; 0: kept for its dirty pages */
 	int fd;                      /* ours, for fstat */
 	struct rlfile *rf;
 	struct open_file *next;      /* table lock */
@@ -38,11 +38,18 @@ int open_files_get(struct open_files *t, int fd, struct open_file **out);
  * file is not open. */
 struct open_file *open_files_find(struct open_files *t, dev_t dev, ino_t ino);
 
-/* Drop a reference; the last closes the rlfile (writing back its dirty
- * pages) and returns rlfile_close's result.  Closing happens under the
- * table lock, so that no second rlfile of the file opens while the first
- * still flushes. */
+/* Drop a reference; the last writes the dirty pages back and closes the
+ * rlfile, and returns the first error.  A file whose dirty pages cannot be
+ * written (ENOSPC, EIO) is not closed: it stays in the table, its
+ * writeback thread retrying, until they are written (then the next get or
+ * put closes it) or the next open finds it again.  Closing happens under
+ * the table lock, so that no second rlfile of the file opens while the
+ * first still flushes. */
 int open_files_put(struct open_files *t, struct open_file *of);
+
+/* Close the files kept for their dirty pages that are written now, or
+ * deleted (after an unlink). */
+void open_files_reap(struct open_files *t);
 
 /* At unmount: close every file still open (references or not); the first
  * error wins. */

@@ -539,7 +539,11 @@ static int rlfs_unlink(const char *path)
 	const char *name;
 	int dirfd, rc = name_at(path, &dirfd, &name);
 
-	return rc ? rc : at_done(dirfd, unlinkat(dirfd, name, 0));
+	if (rc || (rc = at_done(dirfd, unlinkat(dirfd, name, 0))))
+		return rc;
+	creds_daemon();
+	open_files_reap(&fs()->files);   /* a deleted file's kept dirty pages */
+	return 0;
 }
 
 static int rlfs_rmdir(const char *path)
