@@ -57,7 +57,29 @@
  * that succeeds with it until unlock returns: while it is held or waiting it
  * must not be moved, freed or passed to another lock call.  It needs no
  * initialisation; after unlock (or a failed lock call) it may be reused.
- * Unlock may be called from any thread.
+ * Unlock may be called from any thread.  A copy of a held handle (memcpy)
+ * is not the handle: unlock and downgrade refuse it with EINVAL and leave
+ * the range held by the original.
+ *
+ * Threads, fork and cancellation, as for pthread locks:
+ *   - A range stays held when the thread that locked it exits; another
+ *     thread may unlock it.  In debug mode it is charged to the thread that
+ *     locked it, never to a later thread (each thread has an identity no
+ *     other thread of the process gets).
+ *   - fork(): the child gets a copy of every lock as it was, with the
+ *     ranges the parent's threads held or waited for, whose threads do not
+ *     exist in the child.  Using a lock in the child of a multithreaded
+ *     parent is undefined, as with pthread_rwlock_t (POSIX leaves it so):
+ *     a child may hang on a range nobody will release, or on the lock's
+ *     internal mutex taken at the moment of the fork.  Take no lock between
+ *     fork and exec, or re-initialise (rangelock_init) a lock the child
+ *     will use, whose ranges it then knows to be free.
+ *   - Cancellation: no call here is a cancellation point, and none should
+ *     be cancelled: a thread cancelled (asynchronously, or at a point of
+ *     its own) while it waits or holds leaves its request on the lock.
+ *     Use the timed calls to give up waiting, and unlock from a cleanup
+ *     handler (pthread_cleanup_push) whatever a thread holds when it may be
+ *     cancelled.
  *
  * The algorithm, its invariants and why they hold: doc/design.md.
  */

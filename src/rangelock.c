@@ -28,12 +28,20 @@ static_assert(alignof(struct rl_request) <= alignof(rangelock_range_t),
 
 enum rl_how { RL_BLOCK, RL_TRY, RL_TIMED };
 
-/* The calling thread's identity for debug mode: a per-thread address. */
-static _Thread_local char rl_self_token;
+/* The calling thread's identity for debug mode: a number no other thread
+ * of the process ever gets.  (A thread-local address is reused by the next
+ * thread, which would then be charged with the ranges a thread that exited
+ * left held.)  0 until the thread's first debug-mode call. */
+static _Atomic uint64_t rl_threads_seen;
+static _Thread_local uint64_t rl_self_id;
 
-static const void *rl_self(void)
+static uint64_t rl_self(void)
 {
-	return &rl_self_token;
+	if (rl_unlikely(!rl_self_id))
+		/* relaxed: only uniqueness matters */
+		rl_self_id = atomic_fetch_add_explicit(&rl_threads_seen, 1,
+						       memory_order_relaxed) + 1;
+	return rl_self_id;
 }
 
 static bool rl_debug(const struct rl_lock *l)
@@ -74,7 +82,8 @@ static void rl_enqueue(struct rl_lock *l, struct rl_request *q, uint64_t start,
 	q->end = end;
 	q->exclusive = exclusive;
 	q->lock = l;
-	q->owner = rl_debug(l) ? rl_self() : NULL;
+	q->self = q;
+	q->owner = rl_debug(l) ? rl_self() : 0;
 	/* relaxed: published to other threads by the guard's release. */
 	atomic_store_explicit(&q->state, state, memory_order_relaxed);
 	rl_queue_append(l, q);
@@ -256,6 +265,8 @@ int rangelock_unlock(rangelock_t *lk, rangelock_range_t *r)
 	struct rl_lock *l = rl_lock_of(lk);
 	struct rl_request *q = rl_request_of(r);
 
+	if (rl_unlikely(q->self != q))
+		return EINVAL;   /* never locked, or a copy of a held handle */
 	if (rl_is_fast(l, q))
 		return rl_fast_unlock(l, q);
 	return rl_unlock_slow(l, q);
@@ -267,6 +278,8 @@ int rangelock_downgrade(rangelock_t *lk, rangelock_range_t *r)
 	struct rl_request *q = rl_request_of(r);
 	int rc = EINVAL;
 
+	if (rl_unlikely(q->self != q))
+		return EINVAL;
 	if (rl_is_fast(l, q))
 		return rl_fast_downgrade(l, q);
 	rl_guard_lock(l);

@@ -70,6 +70,7 @@ bool rl_fast_settle(struct rl_lock *l, struct rl_request *q)
 		return false;
 	}
 	q->lock = l;   /* kept: see rl_fast_lock() */
+	q->self = q;
 	/* relaxed: the owner's own bookkeeping. */
 	atomic_store_explicit(&q->state, RL_FAST, memory_order_relaxed);
 	return true;

@@ -154,6 +154,7 @@ rl_fast_lock(struct rl_lock *l, struct rl_request *q, uint64_t start,
 	 * while the call is still deciding (EINVAL, rangelock.h) reads
 	 * q->lock under the guard, and must not race with a write here. */
 	q->lock = l;
+	q->self = q;
 	/* relaxed: the owner's own bookkeeping; nobody else reads it. */
 	atomic_store_explicit(&q->state, RL_FAST, memory_order_relaxed);
 	return RL_FAST_TAKEN;

@@ -86,7 +86,11 @@ struct rl_request {
 	uint64_t start;           /* [start, end); guard */
 	uint64_t end;             /* guard */
 	struct rl_lock *lock;     /* lock it is queued on or held in; guard */
-	const void *owner;        /* acquiring thread (debug mode); guard */
+	uint64_t owner;           /* acquiring thread (debug mode); guard */
+	/* The handle's own address, set by its lock call: a copy of a held
+	 * handle (memcpy) is refused by unlock and downgrade in O(1), instead
+	 * of freeing the original's slot or unlinking its neighbours. */
+	const struct rl_request *self;
 	_Atomic uint32_t state;   /* enum rl_state; futex word */
 	bool exclusive;           /* guard, or owner while RL_FAST */
 	uint8_t slot;             /* RL_FAST: index of its slot in fast.seg */
@@ -182,7 +186,7 @@ static inline bool rl_overlaps(const struct rl_request *a, uint64_t start,
 rl_hidden bool rl_queue_conflicts(const struct rl_lock *l, uint64_t start,
 				  uint64_t end, bool exclusive);
 rl_hidden bool rl_queue_thread_overlaps(const struct rl_lock *l,
-					 const void *owner, uint64_t start,
+					 uint64_t owner, uint64_t start,
 					 uint64_t end);
 rl_hidden bool rl_queue_contains(const struct rl_lock *l,
 				 const struct rl_request *q);

@@ -51,7 +51,7 @@ static bool rl_is_blocked(const struct rl_lock *l, const struct rl_request *q)
 
 /* rl_queue_thread_overlaps: does owner hold a range overlapping
  * [start, end), in any mode?  (Debug mode's recursion check.) */
-bool rl_queue_thread_overlaps(const struct rl_lock *l, const void *owner,
+bool rl_queue_thread_overlaps(const struct rl_lock *l, uint64_t owner,
 			      uint64_t start, uint64_t end)
 {
 	for (const struct rl_request *e = l->head; e; e = e->next)

@@ -7,7 +7,8 @@
  * (a conflicting holder usually lets go within a short critical section),
  * then yield the CPU a few times (when threads outnumber cores, the holder
  * or the thread that must grant us may be waiting for our CPU: measured in
- * doc/design.md), then announce RL_SLEEPING and sleep on the word.  The granter exchanges
+ * doc/design.md; a timed wait yields only while its deadline is further
+ * off than a time slice), then announce RL_SLEEPING and sleep on the word.  The granter exchanges
  * the word to RL_HELD and calls futex_wake only if it took RL_SLEEPING away,
  * so no wake-up is lost: if our CAS to RL_SLEEPING fails, the word is
  * already RL_HELD; if it succeeds, the granter will see RL_SLEEPING, and
@@ -22,6 +23,22 @@
 #ifndef RL_WAIT_YIELDS   /* a build option only for measuring it */
 #define RL_WAIT_YIELDS 16
 #endif
+
+/* How long one sched_yield() may keep the CPU from us under load. */
+#define RL_YIELD_SLICE_NS 4000000L
+
+/* Is the deadline less than ns away (or past)? */
+static bool rl_deadline_within(const struct timespec *abstime, long ns)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	now.tv_nsec += ns;
+	now.tv_sec += now.tv_nsec / 1000000000L;
+	now.tv_nsec %= 1000000000L;
+	return now.tv_sec > abstime->tv_sec ||
+	       (now.tv_sec == abstime->tv_sec && now.tv_nsec >= abstime->tv_nsec);
+}
 
 static bool rl_is_granted(struct rl_request *q)
 {
@@ -58,11 +75,20 @@ int rl_wait_granted(struct rl_lock *l, struct rl_request *q,
 	for (int i = 0; i < RL_WAIT_SPINS; i++) {
 		if (rl_is_granted(q))
 			return 0;
+		/* past the deadline, every moment on the CPU is a moment the
+		 * load can preempt us for a time slice: stop spinning then */
+		if (abstime && i % 32 == 31 && rl_deadline_within(abstime, 0))
+			return rl_withdraw(l, q);
 		rl_cpu_relax();
 	}
 	for (int i = 0; i < RL_WAIT_YIELDS; i++) {
 		if (rl_is_granted(q))
 			return 0;
+		/* a yield can give the CPU away for a whole time slice: a
+		 * timed wait yields only while its deadline is further off
+		 * than that, and the futex below then sleeps to it */
+		if (abstime && rl_deadline_within(abstime, RL_YIELD_SLICE_NS))
+			break;
 		sched_yield();
 	}
 

@@ -6,6 +6,7 @@
  * without the flag the same calls behave as usual.
  */
 #include <errno.h>
+#include <pthread.h>
 
 #include "harness.h"
 
@@ -119,6 +120,54 @@ static void test_default_mode_does_not_check(void)
 	CHECK_RC(rangelock_destroy(&lk), 0);
 }
 
+/* A range left held by a thread that exited (another thread may unlock
+ * it) belongs to that thread only: a new thread, which may reuse the first
+ * one's stack and thread-local storage, waits for it like anyone else
+ * (ETIMEDOUT), and is not refused with EDEADLK as if it held it. */
+struct t_leaver {
+	rangelock_t *lk;
+	rangelock_range_t *r;
+	int rc;
+};
+
+static void *t_lock_and_exit(void *arg)
+{
+	struct t_leaver *t = arg;
+
+	t->rc = rangelock_wrlock(t->lk, t->r, 100, 200);
+	return NULL;
+}
+
+static void *t_try_timed(void *arg)
+{
+	struct t_leaver *t = arg;
+	struct timespec soon = t_deadline_ms(20);
+	rangelock_range_t r;
+
+	t->rc = rangelock_timedwrlock(t->lk, &r, 150, 160, &soon);
+	return NULL;
+}
+
+static void test_exited_thread_identity(void)
+{
+	rangelock_t lk;
+	rangelock_range_t left;
+	struct t_leaver a = { &lk, &left, -1 }, b = { &lk, NULL, -1 };
+	pthread_t t;
+
+	CHECK_RC(rangelock_init(&lk, RANGELOCK_DEBUG), 0);
+	for (int i = 0; i < 3; i++) {   /* each next thread reuses a stack */
+		pthread_create(&t, NULL, t_lock_and_exit, &a);
+		pthread_join(t, NULL);
+		CHECK_RC(a.rc, 0);
+		pthread_create(&t, NULL, t_try_timed, &b);
+		pthread_join(t, NULL);
+		CHECK_RC(b.rc, ETIMEDOUT);
+		CHECK_RC(rangelock_unlock(&lk, &left), 0);
+	}
+	CHECK_RC(rangelock_destroy(&lk), 0);
+}
+
 int main(void)
 {
 	RUN(test_every_combination);
@@ -126,6 +175,7 @@ int main(void)
 	RUN(test_other_thread_not_refused);
 	RUN(test_handle_reuse_while_held);
 	RUN(test_default_mode_does_not_check);
+	RUN(test_exited_thread_identity);
 	t_done();
 	return 0;
 }

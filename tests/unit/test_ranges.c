@@ -5,6 +5,7 @@
  * near UINT64_MAX, unlock of a handle not held, init flags and destroy.
  */
 #include <errno.h>
+#include <string.h>
 
 #include "harness.h"
 
@@ -255,6 +256,31 @@ static void test_downgrade_single_thread(void)
 	CHECK_RC(rangelock_destroy(&lk), 0);
 }
 
+/* A held handle copied with memcpy (the header forbids it) and unlocked
+ * through the copy: EINVAL, and the original stays held, on the fast path
+ * (one page) and on the list (a wide range, and one between neighbours). */
+static void test_copied_handle_refused(void)
+{
+	rangelock_t lk = RANGELOCK_INITIALIZER;
+	rangelock_range_t a, b, c, copy, probe;
+
+	CHECK_RC(rangelock_wrlock(&lk, &a, 0, 4096), 0);              /* fast */
+	CHECK_RC(rangelock_wrlock(&lk, &b, 1 << 20, 64 << 20), 0);    /* listed */
+	CHECK_RC(rangelock_rdlock(&lk, &c, 100 << 20, 101 << 20), 0);
+	memcpy(&copy, &a, sizeof(copy));
+	CHECK_RC(rangelock_unlock(&lk, &copy), EINVAL);
+	CHECK_RC(rangelock_downgrade(&lk, &copy), EINVAL);
+	CHECK_RC(rangelock_trywrlock(&lk, &probe, 0, 4096), EBUSY);   /* still a's */
+	memcpy(&copy, &b, sizeof(copy));
+	CHECK_RC(rangelock_unlock(&lk, &copy), EINVAL);
+	CHECK_RC(rangelock_trywrlock(&lk, &probe, 2 << 20, 3 << 20), EBUSY);
+	CHECK_RC(rangelock_unlock(&lk, &a), 0);
+	CHECK_RC(rangelock_unlock(&lk, &b), 0);
+	CHECK_RC(rangelock_unlock(&lk, &copy), EINVAL);   /* after the original too */
+	CHECK_RC(rangelock_unlock(&lk, &c), 0);
+	CHECK_RC(rangelock_destroy(&lk), 0);
+}
+
 int main(void)
 {
 	RUN(test_init_flags);
@@ -266,6 +292,7 @@ int main(void)
 	RUN(test_unlock_not_held);
 	RUN(test_destroy_busy);
 	RUN(test_downgrade_single_thread);
+	RUN(test_copied_handle_refused);
 	t_done();
 	return 0;
 }

@@ -5,6 +5,11 @@
  * leaves no trace.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
 
 #include "harness.h"
 
@@ -103,6 +108,96 @@ static void test_timeout_leaves_no_trace(void)
 	CHECK_RC(rangelock_destroy(&lk), 0);
 }
 
+/*
+ * Deadlines hold under CPU load: with more busy threads than cores, timed
+ * locks that cannot be granted return about as soon after their deadline
+ * as clock_nanosleep to the same kind of deadline does, measured side by
+ * side: the median within 3x + 2 ms of clock_nanosleep's, the worst within
+ * 3x + 20 ms.  (The spins and yields before the futex sleep once ignored
+ * the deadline: 74 ms late on average, 121 ms at worst.  The worst case
+ * still exceeds clock_nanosleep's by up to a few time slices: a request
+ * whose deadline passes while it is on the CPU can be preempted by the
+ * load before it returns; doc/design.md.)  A property of the deadline, not
+ * a timing of the lock.
+ */
+static _Atomic bool t_load_stop;
+
+static void *t_busy(void *arg)
+{
+	(void)arg;
+	/* relaxed: a stop flag */
+	while (!atomic_load_explicit(&t_load_stop, memory_order_relaxed))
+		;
+	return NULL;
+}
+
+static long t_ns_after(const struct timespec *deadline)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - deadline->tv_sec) * 1000000000L +
+	       (now.tv_nsec - deadline->tv_nsec);
+}
+
+static struct timespec t_deadline_us(long us)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	t.tv_nsec += us * 1000;
+	t.tv_sec += t.tv_nsec / 1000000000L;
+	t.tv_nsec %= 1000000000L;
+	return t;
+}
+
+static int t_cmp_long(const void *a, const void *b)
+{
+	long x = *(const long *)a, y = *(const long *)b;
+
+	return (x > y) - (x < y);
+}
+
+#define T_SAMPLES 60
+
+static void test_deadline_under_load(void)
+{
+	static const long us[] = { 20, 200, 2000 };
+	rangelock_t lk = RANGELOCK_INITIALIZER;
+	rangelock_range_t held, r;
+	pthread_t busy[8];
+	long lock_late[T_SAMPLES], sleep_late[T_SAMPLES];
+
+	CHECK_RC(rangelock_wrlock(&lk, &held, 0, 4096), 0);
+	atomic_store_explicit(&t_load_stop, false, memory_order_relaxed);
+	for (int i = 0; i < 8; i++)
+		pthread_create(&busy[i], NULL, t_busy, NULL);
+	for (int i = 0; i < T_SAMPLES; i++) {
+		struct timespec d = t_deadline_us(us[i % 3]);
+
+		CHECK_RC(rangelock_timedwrlock(&lk, &r, 0, 4096, &d), ETIMEDOUT);
+		lock_late[i] = t_ns_after(&d);
+		d = t_deadline_us(us[i % 3]);
+		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &d, NULL))
+			;
+		sleep_late[i] = t_ns_after(&d);
+	}
+	/* relaxed: a stop flag; the joins order the rest */
+	atomic_store_explicit(&t_load_stop, true, memory_order_relaxed);
+	for (int i = 0; i < 8; i++)
+		pthread_join(busy[i], NULL);
+	qsort(lock_late, T_SAMPLES, sizeof(long), t_cmp_long);
+	qsort(sleep_late, T_SAMPLES, sizeof(long), t_cmp_long);
+	printf("  late after the deadline, median / worst: timed lock %.3f / %.2f ms, "
+	       "clock_nanosleep %.3f / %.2f ms\n",
+	       lock_late[T_SAMPLES / 2] / 1e6, lock_late[T_SAMPLES - 1] / 1e6,
+	       sleep_late[T_SAMPLES / 2] / 1e6, sleep_late[T_SAMPLES - 1] / 1e6);
+	CHECK(lock_late[T_SAMPLES / 2] <= 3 * sleep_late[T_SAMPLES / 2] + 2000000L);
+	CHECK(lock_late[T_SAMPLES - 1] <= 3 * sleep_late[T_SAMPLES - 1] + 20000000L);
+	CHECK_RC(rangelock_unlock(&lk, &held), 0);
+	CHECK_RC(rangelock_destroy(&lk), 0);
+}
+
 int main(void)
 {
 	RUN(test_try_respects_queue);
@@ -110,6 +205,7 @@ int main(void)
 	RUN(test_timeout_waits_until_deadline);
 	RUN(test_timed_granted_in_time);
 	RUN(test_timeout_leaves_no_trace);
+	RUN(test_deadline_under_load);
 	t_done();
 	return 0;
 }
