@@ -9,6 +9,9 @@
 #   make test-asan   the tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make verify      model-check the protocol with SPIN (verify/run.sh)
 #   make fuzz        fuzz the API against the reference model for FUZZ_SECONDS
+#   make soak        the long runs (scripts/soak.sh): stress with 256 threads,
+#                    rlfile's torture on tmpfs and disk, rlfs's torture and
+#                    fio mix; SOAK_SECONDS each (default 60, about 10 min)
 #   make rlfs-bench  mount rlfs twice (--lock=range, --lock=file) and run the
 #                    fio mix on both side by side (bench/rlfs-fio.sh; root)
 #   make install PREFIX=/usr/local   header, libraries, man pages, pkg-config
@@ -19,7 +22,7 @@ MAKEFLAGS += --no-print-directory
 JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all run example test test-tsan test-asan verify fuzz rlfs-bench install deps clean
+.PHONY: all run example test test-tsan test-asan verify fuzz soak rlfs-bench install deps clean
 
 PREFIX   ?= /usr/local
 
@@ -27,7 +30,7 @@ all: $(BUILD)/.built
 
 # rlfs (FUSE) is built only with libfuse3; its tests and benchmark use
 # fuse3's fusermount3, fio, and python3 (mmap, the benchmark's table).
-RLFS_TOOLS = libfuse3-dev fuse3 fio python3
+RLFS_TOOLS = libfuse3-dev fuse3 fio python3 acl
 
 deps:
 	@scripts/install-deps.sh
@@ -77,6 +80,10 @@ fuzz:
 	rm -rf build-fuzz/corpus && mkdir -p build-fuzz/corpus
 	cd build-fuzz && ./tests/fuzz_api -max_total_time=$(FUZZ_SECONDS) \
 		-timeout=30 -print_final_stats=1 corpus ../tests/fuzz/corpus
+
+SOAK_SECONDS ?= 60
+soak: all
+	scripts/soak.sh $(BUILD) $(SOAK_SECONDS)
 
 rlfs-bench: all
 	bench/rlfs-fio.sh $(RLFS_BENCH_ARGS)
