@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +33,7 @@
 struct handle {
 	struct open_file *of;        /* a file: its rlfile */
 	bool direct;                 /* a file opened with O_DIRECT */
-	bool wrote;                  /* written through: flush writes back */
+	_Atomic bool wrote;          /* written through: flush writes back */
 	uint64_t error_mark;         /* write-back errors seen (rlfile.h) */
 	DIR *dir;                    /* a directory */
 	struct handle *prev, *next;  /* handles_lock */
@@ -278,7 +279,10 @@ static int rlfs_release(const char *path, struct fuse_file_info *fi)
 static int rlfs_flush(const char *path, struct fuse_file_info *fi)
 {
 	struct handle *h = handle_of(fi);
-	int rc = h->wrote ? -rlfile_flush(h->of->rf) : 0;
+	/* relaxed: a hint set by this description's writes, which the kernel
+	 * finished before it flushes */
+	int rc = atomic_load_explicit(&h->wrote, memory_order_relaxed)
+		 ? -rlfile_flush(h->of->rf) : 0;
 	int seen = error_since_last(h);
 
 	(void)path;
@@ -355,7 +359,9 @@ static int rlfs_write(const char *path, const char *buf, size_t size,
 	(void)path;
 	if (!fi->writepage && (rc = remove_privs(h->of)))
 		return rc;
-	h->wrote = true;
+	/* relaxed: see rlfs_flush; written once, by whichever write is first */
+	if (!atomic_load_explicit(&h->wrote, memory_order_relaxed))
+		atomic_store_explicit(&h->wrote, true, memory_order_relaxed);
 	/* the kernel writes its cached pages back through any open of the
 	 * file, an O_DIRECT one too: those are buffered writes all the same */
 	if (!h->direct || fi->writepage)

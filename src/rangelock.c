@@ -167,11 +167,12 @@ static int rl_acquire_slow(struct rl_lock *l, struct rl_request *q,
 	return rc;
 }
 
-/* rl_holds: is q held on l?  Guard held. */
+/* rl_holds: is q held on l (and q itself, not a copy of a held handle)?
+ * Guard held. */
 static bool rl_holds(const struct rl_lock *l, const struct rl_request *q)
 {
 	/* relaxed: a held request's state changes only under the guard. */
-	if (q->lock != l ||
+	if (q->lock != l || q->self != q ||
 	    atomic_load_explicit(&q->state, memory_order_relaxed) != RL_HELD)
 		return false;
 	return !rl_debug(l) || rl_queue_contains(l, q);
@@ -265,10 +266,8 @@ int rangelock_unlock(rangelock_t *lk, rangelock_range_t *r)
 	struct rl_lock *l = rl_lock_of(lk);
 	struct rl_request *q = rl_request_of(r);
 
-	if (rl_unlikely(q->self != q))
-		return EINVAL;   /* never locked, or a copy of a held handle */
 	if (rl_is_fast(l, q))
-		return rl_fast_unlock(l, q);
+		return rl_likely(q->self == q) ? rl_fast_unlock(l, q) : EINVAL;
 	return rl_unlock_slow(l, q);
 }
 
@@ -278,10 +277,8 @@ int rangelock_downgrade(rangelock_t *lk, rangelock_range_t *r)
 	struct rl_request *q = rl_request_of(r);
 	int rc = EINVAL;
 
-	if (rl_unlikely(q->self != q))
-		return EINVAL;
 	if (rl_is_fast(l, q))
-		return rl_fast_downgrade(l, q);
+		return rl_likely(q->self == q) ? rl_fast_downgrade(l, q) : EINVAL;
 	rl_guard_lock(l);
 	if (rl_holds(l, q) && q->exclusive) {
 		q->exclusive = false;

@@ -10,7 +10,9 @@
 #   2. 1 GiB written with dd bs=1M through --cache-mb=64: the daemon's peak
 #      resident memory grows by less than the cache plus 48 MiB (it grew by
 #      640-820 MB before writers were throttled), and after the close it is
-#      back within 16 MiB of where it started.  Sanitizer builds
+#      back within 16 MiB of where it started.
+#   3. With --cache-shared, four files written at once stay within the one
+#      limit together.  Sanitizer builds
 #      (RLFS_RSS_CHECK=0) check the data only: their allocators keep memory.
 . "$(dirname "$0")/lib.sh"
 small=$T/small mnt=$T/mnt
@@ -95,4 +97,26 @@ fi
 unmount_rlfs "$mnt"
 [ "$(stat -c %s "$back/big")" = 1073741824 ] || fail "the backing file is not 1 GiB"
 rm -f "$back/big"
+
+# 3. --cache-shared: one limit for all files; 4 files of 256 MiB written at
+# once through --cache-mb=64 stay within it together (each alone would be)
+mount_rlfs "$back" "$mnt" --cache-mb=64 --cache-shared
+head -c 16777216 /dev/urandom >"$mnt/warm" && rm "$mnt/warm"
+before=$(rss VmRSS)
+writers=""
+for i in 1 2 3 4; do
+	dd if=/dev/zero of="$mnt/f$i" bs=1M count=256 status=none &
+	writers="$writers $!"
+done
+for p in $writers; do wait $p || fail "a dd through the shared cache failed"; done
+peak=$(($(rss VmHWM) - before))
+echo "rlfs: 4 x 256 MiB at once through --cache-mb=64 --cache-shared: peak resident +$((peak / 1024)) MiB"
+if [ "${RLFS_RSS_CHECK:-1}" = 1 ]; then
+	[ $peak -le $(((64 + 48) * 1024)) ] || fail "the shared limit does not hold: +$peak KiB"
+fi
+for i in 1 2 3 4; do
+	[ "$(stat -c %s "$mnt/f$i")" = 268435456 ] || fail "f$i: size $(stat -c %s "$mnt/f$i")"
+done
+unmount_rlfs "$mnt"
+rm -f "$back"/f?
 echo "writeback: errors told, dirty pages kept, dirty memory bounded"
