@@ -44,7 +44,7 @@ static const struct contender *const all_contenders[] = {
 #define NCONTENDERS (int)(sizeof(all_contenders) / sizeof(all_contenders[0]))
 
 static const char *const all_workloads[] = {
-	"uncontended", "held", "disjoint", "mixed", "file", "fair",
+	"uncontended", "held", "disjoint", "mixed", "file", "fair", "placement",
 };
 #define NWORKLOADS (int)(sizeof(all_workloads) / sizeof(all_workloads[0]))
 
@@ -105,6 +105,7 @@ static void run_spec(const struct spec *s, const struct contender *c,
 	case 3: wl_mixed(c, &opt.multi, s->c, s->b, s->a, out); break;
 	case 4: wl_file(c, &opt.multi, s->a, out); break;
 	case 5: wl_fair(c, &opt.fair, s->a, s->b, out); break;
+	case 6: wl_placement(c, &opt.multi, s->a, s->b, out); break;
 	}
 }
 
@@ -243,6 +244,16 @@ static int build_specs(struct spec *specs)
 	if (opt.use_workload[5])
 		add(specs, &n, 5, opt.readers, opt.writers, 0, "%dr+%dw",
 		    opt.readers, opt.writers);
+	/* placement: one thread, then two at each distance (the first is
+	 * the scale for the others) */
+	static const char *const where[PLACEMENTS] = {
+		"1M", "8M", "64M", "1G", "1T", "5G+12K", "random",
+	};
+	for (int p = 0; opt.use_workload[6] && p < PLACEMENTS; p++) {
+		if (p == 0)
+			add(specs, &n, 6, 1, p, 0, "1 thr");
+		add(specs, &n, 6, 2, p, 0, "2 thr %s apart", where[p]);
+	}
 	return n;
 }
 

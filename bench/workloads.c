@@ -250,6 +250,51 @@ static int op_disjoint(struct run *run, struct worker *w)
 	return CLASS_A;
 }
 
+/* The distances between placement's windows, in bytes; 0: random. */
+const uint64_t placement_distance[PLACEMENTS] = {
+	1ull << 20, 8ull << 20, 64ull << 20, 1ull << 30, 1ull << 40,
+	(5ull << 30) + 12288, 0,
+};
+
+/* A window's first page: thread id's, `distance` bytes apart, or placed
+ * at random (page-aligned, below 2^50 bytes) for distance 0. */
+static uint64_t window_page(int id, uint64_t distance)
+{
+	uint64_t x = 0x9E3779B97F4A7C15ull * (uint64_t)(id + 1);
+
+	if (distance)
+		return (uint64_t)id * distance / PAGE;
+	x ^= x >> 29;
+	x *= 0xBF58476D1CE4E5B9ull;
+	x ^= x >> 32;
+	return x & ((1ull << 38) - 1);
+}
+
+static int op_placement(struct run *run, struct worker *w)
+{
+	struct bench_range r;
+	uint64_t page = window_page(w->id, placement_distance[run->param[0]]) +
+			(rng_next(&w->rng) & 15);
+
+	set_range(&r, page, 1, true);
+	run->c->lock(run->lock, w->ctx, &r);
+	run->c->unlock(run->lock, w->ctx, &r);
+	return CLASS_A;
+}
+
+void wl_placement(const struct contender *c, const struct timing *t,
+		  int threads, int placement, struct result *out)
+{
+	struct run run = { .c = c, .threads = threads, .op = op_placement,
+			   .param = { placement } };
+	double mops[NCLASSES];
+
+	run.lock = c->create(0);
+	run_threads(&run, t, NULL, mops);
+	add_metric(out, "throughput", "Mops/s", false, mops[CLASS_A]);
+	run_done(&run);
+}
+
 void wl_disjoint(const struct contender *c, const struct timing *t,
 		 int threads, bool exclusive, struct result *out)
 {

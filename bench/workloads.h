@@ -42,6 +42,15 @@ void wl_held(const struct contender *c, const struct timing *t, int held,
 /* N threads, each locking single pages of its own: aggregate Mops/s. */
 void wl_disjoint(const struct contender *c, const struct timing *t,
 		 int threads, bool exclusive, struct result *out);
+/* N threads, each locking single pages (exclusive) at random in a 16-page
+ * window of its own; the windows placement_distance[placement] bytes
+ * apart (power-of-two strides among them), or placed at random (0):
+ * aggregate Mops/s.  The fast path's speed must not depend on where the
+ * windows are. */
+#define PLACEMENTS 7
+extern const uint64_t placement_distance[PLACEMENTS];
+void wl_placement(const struct contender *c, const struct timing *t,
+		  int threads, int placement, struct result *out);
 /* N threads, random ranges of 1..max_pages pages over 1 GiB, read_pct%
  * shared: aggregate Mops/s. */
 void wl_mixed(const struct contender *c, const struct timing *t, int threads,

@@ -27,10 +27,11 @@
  *     unblocks.
  *   - Cost: a range of 1..16 whole 4096-byte pages that does not cross a
  *     256 KiB boundary is taken with one compare-and-swap and released with
- *     one store, on a cache line that threads working far apart do not
- *     share, unless it meets a conflict or a request that takes the precise
- *     path (any other range) in the same line.  Everything else goes
- *     through one list under a mutex, walked in full.
+ *     one store, on one of 32 cache lines chosen by a hash of the 256 KiB
+ *     block (neighbouring blocks never share one; distant blocks, at any
+ *     stride, by a 1-in-32 chance), unless it meets a conflict or a request
+ *     that takes the precise path (any other range) in the same line.
+ *     Everything else goes through one list under a mutex, walked in full.
  *   - Memory: besides the two types, a lock allocates one 2 KiB table (for
  *     the fast path) the first time a lock call needs it; rangelock_destroy
  *     frees it.  No other call allocates, and no lock call fails for lack

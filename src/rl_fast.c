@@ -29,13 +29,30 @@ static bool rl_slot_conflicts(uint64_t v, uint64_t start, uint64_t end,
 }
 
 /* The lines [start, end) maps to: *first and the following ones, wrapping. */
-static unsigned rl_lines_of(uint64_t start, uint64_t end, unsigned *first)
+/*
+ * The lines [start, end) maps to: every line when it spans RL_SEGMENTS
+ * blocks or more, else the line of each of its blocks.  The k-th of the
+ * n is rl_span_line(&s, k); a line may come twice (across a group's edge),
+ * and close and reopen then count it twice alike.
+ */
+struct rl_span {
+	uint64_t first_block;
+	unsigned n;
+	bool all;
+};
+
+static struct rl_span rl_span_of(uint64_t start, uint64_t end)
 {
 	uint64_t b0 = start >> (RL_PAGE_SHIFT + RL_BLOCK_SHIFT);
 	uint64_t b1 = (end - 1) >> (RL_PAGE_SHIFT + RL_BLOCK_SHIFT);
+	bool all = b1 - b0 >= RL_SEGMENTS;
 
-	*first = (unsigned)(b0 & (RL_SEGMENTS - 1));
-	return b1 - b0 >= RL_SEGMENTS ? RL_SEGMENTS : (unsigned)(b1 - b0 + 1);
+	return (struct rl_span){ b0, all ? RL_SEGMENTS : (unsigned)(b1 - b0 + 1), all };
+}
+
+static unsigned rl_span_line(const struct rl_span *s, unsigned k)
+{
+	return s->all ? k : rl_line_of_block(s->first_block + k);
 }
 
 /* ---- without the guard ---------------------------------------------- */
@@ -126,13 +143,13 @@ void rl_fast_close(struct rl_lock *l, uint64_t start, uint64_t end)
 	/* relaxed: written only under the guard, which we hold. */
 	struct rl_segment *table = atomic_load_explicit(&l->table,
 							memory_order_relaxed);
-	unsigned first, n = table ? rl_lines_of(start, end, &first) : 0;
+	struct rl_span s = rl_span_of(start, end);
 
-	for (unsigned k = 0; k < n; k++)
+	for (unsigned k = 0; table && k < s.n; k++)
 		/* seq_cst: before the caller reads the slots (Dekker with
 		 * claimers; pairs with the loads of `closed` in
 		 * rl_line_alone(), rl_fast_settle() and rl_fast_release()). */
-		atomic_fetch_add_explicit(&table[(first + k) & (RL_SEGMENTS - 1)].closed,
+		atomic_fetch_add_explicit(&table[rl_span_line(&s, k)].closed,
 					  1, memory_order_seq_cst);
 }
 
@@ -141,13 +158,13 @@ void rl_fast_reopen(struct rl_lock *l, uint64_t start, uint64_t end)
 	/* relaxed: written only under the guard, which we hold. */
 	struct rl_segment *table = atomic_load_explicit(&l->table,
 							memory_order_relaxed);
-	unsigned first, n = table ? rl_lines_of(start, end, &first) : 0;
+	struct rl_span s = rl_span_of(start, end);
 
-	for (unsigned k = 0; k < n; k++)
+	for (unsigned k = 0; table && k < s.n; k++)
 		/* seq_cst: a release of this guard section (the listed
 		 * holder's writes) to the claimer that finds the line open;
 		 * pairs with the load of `closed` in rl_line_alone(). */
-		atomic_fetch_sub_explicit(&table[(first + k) & (RL_SEGMENTS - 1)].closed,
+		atomic_fetch_sub_explicit(&table[rl_span_line(&s, k)].closed,
 					  1, memory_order_seq_cst);
 }
 
@@ -157,10 +174,10 @@ bool rl_fast_phantoms_conflict(const struct rl_lock *l, uint64_t start,
 	/* relaxed: written only under the guard, which we hold. */
 	struct rl_segment *table = atomic_load_explicit(&l->table,
 							memory_order_relaxed);
-	unsigned first, n = table ? rl_lines_of(start, end, &first) : 0;
+	struct rl_span s = rl_span_of(start, end);
 
-	for (unsigned k = 0; k < n; k++) {
-		struct rl_segment *seg = &table[(first + k) & (RL_SEGMENTS - 1)];
+	for (unsigned k = 0; table && k < s.n; k++) {
+		struct rl_segment *seg = &table[rl_span_line(&s, k)];
 
 		for (unsigned j = 0; j < RL_SLOTS; j++)
 			/* seq_cst: after rl_fast_close()'s store (Dekker,

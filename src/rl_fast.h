@@ -42,9 +42,7 @@ static rl_always_inline uint64_t rl_slot_value(uint64_t first_page, uint64_t pag
 static rl_always_inline struct rl_segment *rl_segment_of(struct rl_segment *table,
 					       uint64_t start)
 {
-	uint64_t block = start >> (RL_PAGE_SHIFT + RL_BLOCK_SHIFT);
-
-	return &table[block & (RL_SEGMENTS - 1)];
+	return &table[rl_line_of_block(start >> (RL_PAGE_SHIFT + RL_BLOCK_SHIFT))];
 }
 
 /* After claiming a slot for `value`: is it alone in an open line?  (If

@@ -97,9 +97,12 @@ struct rl_request {
 };
 
 /*
- * The fast path's geometry.  Page p belongs to block p / RL_BLOCK_PAGES,
- * and block b to line b % RL_SEGMENTS: a thread working on nearby pages
- * stays on one line, threads on distant pages use different ones.
+ * The fast path's geometry.  Page p belongs to block p / RL_BLOCK_PAGES;
+ * block b to line (b + rotation of its group) % RL_SEGMENTS, where a group
+ * is RL_SEGMENTS consecutive blocks (8 MiB) and its rotation a hash of the
+ * group's number (rl_line_of_block).  Neighbouring blocks keep distinct
+ * lines, as with b % RL_SEGMENTS; blocks a multiple of 8 MiB apart (power
+ * of two strides: per-thread regions, striping) no longer all share one.
  */
 #define RL_PAGE_SHIFT 12
 #define RL_BLOCK_SHIFT 6                      /* 64 pages, 256 KiB */
@@ -109,6 +112,20 @@ struct rl_request {
 #endif
 #define RL_SLOTS 7
 #define RL_FAST_MAX_PAGES 16
+
+static inline unsigned rl_line_of_block(uint64_t block)
+{
+	/* the top bits of the group's number times 2^64 / golden ratio
+	 * (Fibonacci hashing): a rotation that differs between groups a
+	 * power of two apart, however far */
+	uint64_t rotation = (block / RL_SEGMENTS) * 0x9E3779B97F4A7C15ull >> 58;
+
+	_Static_assert(RL_SEGMENTS <= 64, "the rotation has 6 bits");
+#ifdef RL_LINE_MODULO   /* version 2's b % RL_SEGMENTS: only for measuring */
+	rotation = 0;
+#endif
+	return (unsigned)((block + rotation) & (RL_SEGMENTS - 1));
+}
 
 /*
  * One cache line of the table.  A slot is 0 (free) or a fast holder's
