@@ -3,7 +3,8 @@
 # jobs and installs missing build tools on a fresh Debian machine.
 #
 #   make run         build, then run the main job: rlbench --quick, its table,
-#                    CSV and plots in bench/results/
+#                    CSV and plots in $(BUILD)/results/ (untracked; the
+#                    committed plots in bench/results/ are from a full run)
 #   make test        build, then run every test
 #   make test-tsan   the tests under ThreadSanitizer
 #   make test-asan   the tests under AddressSanitizer + UndefinedBehaviorSanitizer
@@ -15,14 +16,19 @@
 #   make rlfs-bench  mount rlfs twice (--lock=range, --lock=file) and run the
 #                    fio mix on both side by side (bench/rlfs-fio.sh; root)
 #   make install PREFIX=/usr/local   header, libraries, man pages, pkg-config
-#                    and CMake package files under PREFIX
+#                    and CMake package files under PREFIX (installs no tools)
+#   make matrix      build every configuration (gcc, clang; Debug to
+#                    MinSizeRel; Debian's hardening flags and LTO) with -Werror
+#                    and fail on any warning (scripts/build-matrix.sh)
 
 BUILD    ?= build
 MAKEFLAGS += --no-print-directory
 JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
+# WERROR=1 (CI, developers): every warning fails the build
+WERROR   ?= 0
 
-.PHONY: all run example test test-tsan test-asan verify fuzz soak rlfs-bench install deps clean
+.PHONY: all run example test test-tsan test-asan verify fuzz soak matrix rlfs-bench install deps clean
 
 PREFIX   ?= /usr/local
 
@@ -37,15 +43,16 @@ deps:
 	@scripts/install-deps.sh --optional $(RLFS_TOOLS) || true
 
 $(BUILD)/.built: deps FORCE
-	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
+	@cmake -S . -B $(BUILD) -DRANGELOCK_WERROR=$(if $(filter 1,$(WERROR)),ON,OFF) \
+		$(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 	@touch $@
 
 run: all
 	@scripts/install-deps.sh --optional gnuplot-nox valgrind || true
-	@mkdir -p bench/results
-	$(BUILD)/bench/rlbench --quick --csv bench/results/quick.csv
-	@bench/plot.sh bench/results/quick.csv bench/results
+	@mkdir -p $(BUILD)/results
+	$(BUILD)/bench/rlbench --quick --csv $(BUILD)/results/quick.csv
+	@bench/plot.sh $(BUILD)/results/quick.csv $(BUILD)/results
 
 example: all
 	$(BUILD)/examples/file_ranges
@@ -88,7 +95,14 @@ soak: all
 rlfs-bench: all
 	bench/rlfs-fio.sh $(RLFS_BENCH_ARGS)
 
-install: all
+matrix:
+	scripts/build-matrix.sh
+
+# install: builds if needed, but never installs tools (no deps)
+install:
+	@cmake -S . -B $(BUILD) -DRANGELOCK_WERROR=$(if $(filter 1,$(WERROR)),ON,OFF) \
+		$(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
 clean:

@@ -1010,15 +1010,17 @@ int rlfile_copy_within(struct rlfile *f, uint64_t dst_off, uint64_t src_off,
 					    &extends);
 		if (!rc) {
 			for (uint64_t i = 0; i < npages && !gone; i++) {
+				/* source page i's bytes: from `from` in it, to
+				 * `at` in bounce, up to the page's or len's end */
 				uint64_t from = i ? 0 : src_off % PAGE;
-				uint64_t to = i + 1 < npages ? PAGE
-							     : (src_off + len - 1) % PAGE + 1;
 				uint64_t at = i ? (first + i) * PAGE - src_off : 0;
+				size_t n = (size_t)(len - at < PAGE - from ? len - at
+									   : PAGE - from);
 
 				pthread_mutex_lock(&src[i]->lock);
 				gone = src[i]->removed;
 				if (!gone)
-					memcpy(bounce + at, src[i]->data + from, to - from);
+					memcpy(bounce + at, src[i]->data + from, n);
 				pthread_mutex_unlock(&src[i]->lock);
 			}
 			if (!gone)
@@ -1153,7 +1155,7 @@ static bool cannot_write(int err)
 int rlfile_make_writable(struct rlfile *f)
 {
 	char self[64];
-	int fd, dfd, rc;
+	int fd = -1, dfd = -1, rc;
 
 	/* acquire: pairs with the release below, for the descriptors */
 	if (atomic_load_explicit(&f->writable, memory_order_acquire))
