@@ -40,7 +40,10 @@
  *     rangelock_t in memory shared between processes.
  *
  * Errors are returned, never stored in errno: 0 or a positive errno value.
- * Every call that fails leaves the lock exactly as it was.
+ * Every call that fails leaves the lock exactly as it was.  A NULL lock or
+ * handle is undefined behaviour, as for pthread's locks (the prototypes
+ * say nonnull, so compilers warn where they can see it); so are init of a
+ * lock in use, and any call on a destroyed lock but init.
  *
  * Ordering: a successful lock call is an acquire operation, unlock and
  * downgrade are release operations.  Everything a thread wrote while it held
@@ -82,13 +85,18 @@
  *     handler (pthread_cleanup_push) whatever a thread holds when it may be
  *     cancelled.
  *
- * The algorithm, its invariants and why they hold: doc/design.md.
+ * The algorithm, its invariants and why they hold: doc/design.md (installed
+ * as share/doc/rangelock/design.md).
  */
 #ifndef RANGELOCK_H
 #define RANGELOCK_H
 
 #include <stdint.h>
 #include <time.h>
+
+/* In strict C (-std=c99, -std=c11 without POSIX) <time.h> may not declare
+ * it; the prototypes only need the name. */
+struct timespec;
 
 #ifdef __cplusplus
 extern "C" {
@@ -98,6 +106,14 @@ extern "C" {
 #define RANGELOCK_API __attribute__((visibility("default")))
 #else
 #define RANGELOCK_API
+#endif
+/* The pointer arguments that must not be NULL (compilers that know the
+ * attribute warn about a NULL they can see).  Not while building the
+ * library: it would let the compiler drop checks it makes anyway. */
+#if defined(__GNUC__) && !defined(RANGELOCK_BUILDING)
+#define RANGELOCK_NONNULL(...) __attribute__((nonnull(__VA_ARGS__)))
+#else
+#define RANGELOCK_NONNULL(...)
 #endif
 
 /* The version of this header; rangelock_version() gives the library's. */
@@ -125,11 +141,11 @@ enum {
  * are part of the ABI.
  */
 typedef struct rangelock {
-	uint64_t __rl_opaque[8];
+	uint64_t rangelock_opaque_[8];
 } rangelock_t;
 
 typedef struct rangelock_range {
-	uint64_t __rl_opaque[8];
+	uint64_t rangelock_opaque_[8];
 } rangelock_range_t;
 
 /* Static initialisation, the same as rangelock_init(lk, 0). */
@@ -142,8 +158,11 @@ typedef struct rangelock_range {
  * request takes the precise path, where the checks are made).  Never
  * allocates memory.
  * Returns 0, or EINVAL for an unknown flag (lk is then left untouched).
+ * lk must not be in use (held or waited for): that is undefined, as for
+ * pthread_rwlock_init; a destroyed lock may be initialised again.
  */
-RANGELOCK_API int rangelock_init(rangelock_t *lk, unsigned flags);
+RANGELOCK_API int rangelock_init(rangelock_t *lk, unsigned flags)
+	RANGELOCK_NONNULL(1);
 
 /*
  * rangelock_destroy: end the life of lk.
@@ -152,9 +171,10 @@ RANGELOCK_API int rangelock_init(rangelock_t *lk, unsigned flags);
  * left as it was and may still be used.  After 0, lk's table (if any) has
  * been freed, and lk may be freed or initialised again.  A lock made with
  * RANGELOCK_INITIALIZER that is never destroyed keeps its table for the
- * life of the process.
+ * life of the process.  Any use of lk after 0 but rangelock_init (a second
+ * destroy included) is undefined.
  */
-RANGELOCK_API int rangelock_destroy(rangelock_t *lk);
+RANGELOCK_API int rangelock_destroy(rangelock_t *lk) RANGELOCK_NONNULL(1);
 
 /*
  * rangelock_rdlock, rangelock_wrlock: lock [start, end) shared (rd) or
@@ -169,9 +189,11 @@ RANGELOCK_API int rangelock_destroy(rangelock_t *lk);
  * Never returns EINTR: signals during the wait are absorbed.
  */
 RANGELOCK_API int rangelock_rdlock(rangelock_t *lk, rangelock_range_t *r,
-				   uint64_t start, uint64_t end);
+				   uint64_t start, uint64_t end)
+	RANGELOCK_NONNULL(1, 2);
 RANGELOCK_API int rangelock_wrlock(rangelock_t *lk, rangelock_range_t *r,
-				   uint64_t start, uint64_t end);
+				   uint64_t start, uint64_t end)
+	RANGELOCK_NONNULL(1, 2);
 
 /*
  * rangelock_tryrdlock, rangelock_trywrlock: lock [start, end) if that can be
@@ -185,9 +207,11 @@ RANGELOCK_API int rangelock_wrlock(rangelock_t *lk, rangelock_range_t *r,
  * Never waits and never leaves a request behind.
  */
 RANGELOCK_API int rangelock_tryrdlock(rangelock_t *lk, rangelock_range_t *r,
-				      uint64_t start, uint64_t end);
+				      uint64_t start, uint64_t end)
+	RANGELOCK_NONNULL(1, 2);
 RANGELOCK_API int rangelock_trywrlock(rangelock_t *lk, rangelock_range_t *r,
-				      uint64_t start, uint64_t end);
+				      uint64_t start, uint64_t end)
+	RANGELOCK_NONNULL(1, 2);
 
 /*
  * rangelock_timedrdlock, rangelock_timedwrlock: lock [start, end), waiting
@@ -206,10 +230,12 @@ RANGELOCK_API int rangelock_trywrlock(rangelock_t *lk, rangelock_range_t *r,
  */
 RANGELOCK_API int rangelock_timedrdlock(rangelock_t *lk, rangelock_range_t *r,
 					uint64_t start, uint64_t end,
-					const struct timespec *abstime);
+					const struct timespec *abstime)
+	RANGELOCK_NONNULL(1, 2);
 RANGELOCK_API int rangelock_timedwrlock(rangelock_t *lk, rangelock_range_t *r,
 					uint64_t start, uint64_t end,
-					const struct timespec *abstime);
+					const struct timespec *abstime)
+	RANGELOCK_NONNULL(1, 2);
 
 /*
  * rangelock_unlock: release the range held through r.
@@ -220,7 +246,8 @@ RANGELOCK_API int rangelock_timedwrlock(rangelock_t *lk, rangelock_range_t *r,
  * Returns 0, or EINVAL when r is not held on lk (never locked, already
  * unlocked, still waiting, or held on another lock); nothing changes then.
  */
-RANGELOCK_API int rangelock_unlock(rangelock_t *lk, rangelock_range_t *r);
+RANGELOCK_API int rangelock_unlock(rangelock_t *lk, rangelock_range_t *r)
+	RANGELOCK_NONNULL(1, 2);
 
 /*
  * rangelock_downgrade: turn the exclusive range held through r into a shared
@@ -231,7 +258,8 @@ RANGELOCK_API int rangelock_unlock(rangelock_t *lk, rangelock_range_t *r);
  * Returns 0, or EINVAL when r is not held on lk or is already shared;
  * nothing changes then.
  */
-RANGELOCK_API int rangelock_downgrade(rangelock_t *lk, rangelock_range_t *r);
+RANGELOCK_API int rangelock_downgrade(rangelock_t *lk, rangelock_range_t *r)
+	RANGELOCK_NONNULL(1, 2);
 
 /*
  * rangelock_version: the version of the library linked at run time, as
