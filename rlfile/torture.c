@@ -514,17 +514,24 @@ static void final_check(struct worker *ws)
 		sys_close(last);
 }
 
+/* The usage, to stdout and exit 0 for --help, to stderr and exit 2 for a
+ * mistake. */
+static void usage_to(FILE *to, int code)
+{
+	fprintf(to, "usage: rlfile-torture [--lock=range|file|none | --path PATH] "
+		    "[--seconds S] [--threads 2..64] [--pages-per-thread 1..4096] "
+		    "[--seed X] [--file PATH] [--expect-violations] "
+		    "[--mix OP=WEIGHT,...] [--cache-pages N] [--help]\n"
+		    "operations:");
+	for (int op = 0; op < NOPS; op++)
+		fprintf(to, " %s", op_name[op]);
+	fprintf(to, "\n");
+	exit(code);
+}
+
 static void usage(void)
 {
-	fprintf(stderr, "usage: rlfile-torture [--lock=range|file|none | --path PATH] "
-			"[--seconds S] [--threads 2..64] [--pages-per-thread 1..4096] "
-			"[--seed X] [--file PATH] [--expect-violations] "
-			"[--mix OP=WEIGHT,...] [--cache-pages N]\n"
-			"operations:");
-	for (int op = 0; op < NOPS; op++)
-		fprintf(stderr, " %s", op_name[op]);
-	fprintf(stderr, "\n");
-	exit(2);
+	usage_to(stderr, 2);
 }
 
 /* "read=50,punch=0": new weights for the operations named. */
@@ -559,6 +566,7 @@ static void parse(int argc, char **argv)
 		{ "mix", required_argument, NULL, 'm' },
 		{ "path", required_argument, NULL, 'p' },
 		{ "cache-pages", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	int c;
@@ -580,6 +588,7 @@ static void parse(int argc, char **argv)
 		case 'm': parse_mix(optarg); break;
 		case 'p': cfg.sys_path = optarg; break;
 		case 'c': cfg.cache_pages = strtoull(optarg, NULL, 0); break;
+		case 'h': usage_to(stdout, 0); break;
 		default: usage();
 		}
 	}

@@ -32,19 +32,20 @@
 struct cmdline {
 	char *lock;
 	int kernel_cache;
-	unsigned writeback_ms;
-	unsigned cache_mb;
+	char *writeback_ms;
+	char *cache_mb;
 	int cache_shared;
 	int debug_lock;
 	char *backing;
+	const char *mountpoint;      /* FUSE's; seen here to check it first */
 };
 
 #define OPT(t, field, v) { t, offsetof(struct cmdline, field), v }
 static const struct fuse_opt rlfs_opts[] = {
 	OPT("--lock=%s", lock, 0),
 	OPT("--kernel-cache", kernel_cache, 1),
-	OPT("--writeback-ms=%u", writeback_ms, 0),
-	OPT("--cache-mb=%u", cache_mb, 0),
+	OPT("--writeback-ms=%s", writeback_ms, 0),
+	OPT("--cache-mb=%s", cache_mb, 0),
 	OPT("--cache-shared", cache_shared, 1),
 	OPT("--debug-lock", debug_lock, 1),
 	FUSE_OPT_END
@@ -82,7 +83,27 @@ static int parse_key(void *data, const char *arg, int key,
 		c->backing = strdup(arg);
 		return 0;
 	}
+	if (key == FUSE_OPT_KEY_NONOPT && !c->mountpoint)
+		c->mountpoint = arg;   /* argv's: lives as long as main */
 	return 1;
+}
+
+/* A whole decimal number in [min, max] from an option's value: 0, or a
+ * message and 2 (usage) for anything else ("-5", "10x", "", too big). */
+static int number(const char *opt, const char *text, unsigned long min,
+		  unsigned long max, unsigned long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = text && *text >= '0' && *text <= '9' ? strtoul(text, &end, 10) : 0;
+	if (!text || *text < '0' || *text > '9' || *end || errno ||
+	    *out < min || *out > max) {
+		fprintf(stderr, "rlfs: %s=%s: not a whole number in %lu..%lu\n",
+			opt, text ? text : "", min, max);
+		return 2;
+	}
+	return 0;
 }
 
 static int fail(const char *what, const char *why, const char *hint)
@@ -175,15 +196,23 @@ out_destroy:
 int main(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct cmdline c = { .writeback_ms = 100, .cache_mb = 64 };
+	struct cmdline c = { 0 };
+	unsigned long writeback_ms = 100, cache_mb = 64;
 	struct fuse_cmdline_opts fo = { 0 };
 	struct rlfile_options opt = { 0 };
 	static struct rlfs r = { .backing = -1 };
 	char *fsname = NULL;
 	int rc = 2;
 
-	if (fuse_opt_parse(&args, &c, rlfs_opts, parse_key) != 0 ||
-	    fuse_parse_cmdline(&args, &fo) != 0)
+	if (fuse_opt_parse(&args, &c, rlfs_opts, parse_key) != 0)
+		goto out;
+	/* before libfuse looks at it: our message, and exit 1 as for the
+	 * other refusals */
+	if (c.backing && c.mountpoint && access(c.mountpoint, F_OK) != 0) {
+		rc = fail(c.mountpoint, strerror(errno), "the mount point must exist");
+		goto out;
+	}
+	if (fuse_parse_cmdline(&args, &fo) != 0)
 		goto out;
 	if (fo.show_help) {
 		usage(stdout);
@@ -214,17 +243,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "rlfs: --lock=%s: not range or file\n", c.lock);
 		goto out;
 	}
-	if (c.writeback_ms < 1 || c.writeback_ms > 60000) {
-		fprintf(stderr, "rlfs: --writeback-ms=%u: not in 1..60000\n",
-			c.writeback_ms);
+	if ((c.writeback_ms &&
+	     number("--writeback-ms", c.writeback_ms, 1, 60000, &writeback_ms)) ||
+	    (c.cache_mb && number("--cache-mb", c.cache_mb, 0, 1u << 20, &cache_mb)))
 		goto out;
-	}
-	if (c.cache_mb > 1u << 20) {
-		fprintf(stderr, "rlfs: --cache-mb=%u: more than 1 TiB\n", c.cache_mb);
-		goto out;
-	}
-	opt.writeback_ms = c.writeback_ms;
-	opt.max_cached_pages = (size_t)c.cache_mb * (1u << 20) / RLFILE_PAGE;
+	opt.writeback_ms = (unsigned)writeback_ms;
+	opt.max_cached_pages = (size_t)cache_mb * (1u << 20) / RLFILE_PAGE;
 	if (c.cache_shared && opt.max_cached_pages &&
 	    rlfile_budget_create(opt.max_cached_pages, &opt.budget) != 0) {
 		fprintf(stderr, "rlfs: --cache-shared: out of memory\n");
@@ -271,5 +295,7 @@ out:
 	free(fo.mountpoint);
 	free(c.backing);
 	free(c.lock);
+	free(c.writeback_ms);
+	free(c.cache_mb);
 	return rc;
 }

@@ -25,9 +25,13 @@ refuses() {   # refuses EXIT_CODE MESSAGE_PART COMMAND...
 refuses 2 usage "$RLFS"
 refuses 2 usage "$RLFS" "$back"
 refuses 2 "not range or file" "$RLFS" "$back" "$mnt" --lock=bogus
-refuses 2 "not in 1..60000" "$RLFS" "$back" "$mnt" --writeback-ms=0
+refuses 2 "not a whole number in 1..60000" "$RLFS" "$back" "$mnt" --writeback-ms=0
+refuses 2 "cache-mb=-5: not a whole number" "$RLFS" "$back" "$mnt" --cache-mb=-5
+refuses 2 "cache-mb=10x: not a whole number" "$RLFS" "$back" "$mnt" --cache-mb=10x
+refuses 2 "cache-mb=: not a whole number" "$RLFS" "$back" "$mnt" --cache-mb=
+refuses 2 "not a whole number in 0..1048576" "$RLFS" "$back" "$mnt" --cache-mb=99999999999999999999
 refuses 1 "the backing directory must exist" "$RLFS" "$T/missing" "$mnt"
-refuses 2 "bad mount point.*No such file" "$RLFS" "$back" "$T/missing"
+refuses 1 "the mount point must exist" "$RLFS" "$back" "$T/missing"
 refuses 1 "inside the backing directory" "$RLFS" "$back" "$back"
 mkdir -p "$back/sub"
 refuses 1 "inside the backing directory" "$RLFS" "$back" "$back/sub"
