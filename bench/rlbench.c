@@ -170,6 +170,14 @@ static void measure(const struct spec *s)
 				printf(" %17s", "n/a");
 				continue;
 			}
+			/* no operation of the class completed (a throughput
+			 * of 0, a wait of INFINITY): not a number to compare */
+			if (isinf(med) || (med == 0 && !res.lower_is_better[m])) {
+				printf(" %17s", "starved");
+				if (k == 0)
+					base = NAN;
+				continue;
+			}
 			double sp = stats_spread(v[k][m], opt.reps);
 			spread = sp > spread ? sp : spread;
 			if (k == 0)

@@ -416,6 +416,13 @@ static int op_fair(struct run *run, struct worker *w)
 	return writer ? CLASS_B : CLASS_A;
 }
 
+/* A class's wait at quantile q, in us; INFINITY when none of its requests
+ * was granted in the window (starved: a 0 would read as the best wait). */
+static double wait_us(const struct hist *h, double q)
+{
+	return h->n ? (double)hist_quantile(h, q) / 1e3 : INFINITY;
+}
+
 void wl_fair(const struct contender *c, const struct timing *t, int readers,
 	     int writers, struct result *out)
 {
@@ -434,14 +441,10 @@ void wl_fair(const struct contender *c, const struct timing *t, int readers,
 			hist_merge(&sum[k], &lat[i * NCLASSES + k]);
 	add_metric(out, "reader throughput", "Mops/s", false, mops[CLASS_A]);
 	add_metric(out, "writer throughput", "Kops/s", false, mops[CLASS_B] * 1e3);
-	add_metric(out, "reader wait p99", "us", true,
-		   (double)hist_quantile(&sum[CLASS_A], 0.99) / 1e3);
-	add_metric(out, "writer wait p50", "us", true,
-		   (double)hist_quantile(&sum[CLASS_B], 0.50) / 1e3);
-	add_metric(out, "writer wait p99", "us", true,
-		   (double)hist_quantile(&sum[CLASS_B], 0.99) / 1e3);
-	add_metric(out, "writer wait max", "us", true,
-		   (double)hist_quantile(&sum[CLASS_B], 1.0) / 1e3);
+	add_metric(out, "reader wait p99", "us", true, wait_us(&sum[CLASS_A], 0.99));
+	add_metric(out, "writer wait p50", "us", true, wait_us(&sum[CLASS_B], 0.50));
+	add_metric(out, "writer wait p99", "us", true, wait_us(&sum[CLASS_B], 0.99));
+	add_metric(out, "writer wait max", "us", true, wait_us(&sum[CLASS_B], 1.0));
 	out->has_cdf = true;
 	for (int k = 0; k < CDF_POINTS; k++) {
 		out->cdf_us[CDF_READERS][k] =
