@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # soak.sh BUILD_DIR [SECONDS]: the long runs that held up under an
 # adversarial review (issue 16), bounded: each step runs SECONDS (default
-# 60), so the whole takes about 9 x SECONDS plus setup.  `make soak` runs
+# 60; rlfs's torture runs twice, with 4 and 8 processes), so the whole takes
+# about 11 x SECONDS plus setup (12 minutes at 60).  `make soak` runs
 # it; `make test` runs each of these for a few seconds.
 #   1. the shadow-overlap stress: 256 threads; 32 threads flipping between
 #      the fast and the precise path; debug mode, oversubscribed
