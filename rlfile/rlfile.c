@@ -387,7 +387,12 @@ int rlfile_error_check(struct rlfile *f, uint64_t *mark)
 
 	if ((cur | ERRSEQ_SEEN) == (*mark | ERRSEQ_SEEN))
 		return 0;
-	atomic_fetch_or_explicit(&f->errseq, ERRSEQ_SEEN, memory_order_relaxed);
+	/* seen: only the error we report (a newer one stays news to all) */
+	if (!(cur & ERRSEQ_SEEN))
+		atomic_compare_exchange_strong_explicit(&f->errseq, &(uint64_t){ cur },
+							cur | ERRSEQ_SEEN,
+							memory_order_relaxed,
+							memory_order_relaxed);
 	*mark = cur | ERRSEQ_SEEN;
 	return (int)(cur & ERRSEQ_ERRNO);
 }
@@ -478,6 +483,16 @@ static void zero_cached(struct rlfile *f, uint64_t pgoff, size_t from,
 		memset(p->data + from, 0, to - from);
 	pthread_mutex_unlock(&p->lock);
 	page_put(f, p);
+}
+
+/* Drop what the cache holds at and beyond size, and zero the rest of the
+ * page size falls in: nothing past the end of file may come back when the
+ * file grows again.  The caller holds [size, EOF) exclusive. */
+static void forget_beyond(struct rlfile *f, uint64_t size)
+{
+	drop_pages(f, page_ceil(size) / PAGE, UINT64_MAX, false);
+	if (size % PAGE)
+		zero_cached(f, size / PAGE, size % PAGE, PAGE);
 }
 
 /* ---- operations -------------------------------------------------------- */
@@ -634,8 +649,12 @@ int rlfile_write(struct rlfile *f, const void *buf, size_t len, uint64_t off,
 	if (rc)
 		return rc;
 	n = write_pages(f, buf, len, off, &err);
-	if (n && extends && (rc = set_size_at_least(f, off + n)))
-		n = 0, err = rc;   /* the size did not move: nothing was written */
+	if (n && extends && (rc = set_size_at_least(f, off + n))) {
+		/* the size did not move: nothing was written, and what the
+		 * cache took past the end must not show when the file grows */
+		forget_beyond(f, size_of(f));
+		n = 0, err = rc;
+	}
 	release(f, &r);
 	return partial(n, err, done);
 }
@@ -767,9 +786,7 @@ int rlfile_truncate(struct rlfile *f, uint64_t size)
 			break;
 		release(f, &r);   /* the size moved before we got the range */
 	}
-	drop_pages(f, page_ceil(size) / PAGE, UINT64_MAX, false);
-	if (size % PAGE)
-		zero_cached(f, size / PAGE, size % PAGE, PAGE);
+	forget_beyond(f, size);
 	at(f, RLFILE_TRUNCATE_DROPPED);
 	if (ftruncate(f->fd, (off_t)size) != 0)
 		rc = errno;

@@ -214,6 +214,18 @@ static void test_partial_writes(void)
 	CHECK(setrlimit(RLIMIT_FSIZE, &old) == 0);
 	CHECK(rlfile_sync(f) == 0 && rlfile_dirty_pages(f) == 0);
 	CHECK(rlfile_error_check(f, &mark) == 0);   /* no new error */
+	/* an extending write whose new size the file system refuses wrote
+	 * nothing: growing the file later shows zeros there, not its bytes */
+	CHECK(rlfile_truncate(f, PAGE + 10) == 0);
+	lim.rlim_cur = 2 * PAGE;
+	CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+	memset(buf, 0x77, PAGE);
+	CHECK(rlfile_write(f, buf, 100, 3 * PAGE, &done) == EFBIG && done == 0);
+	CHECK(rlfile_size(f) == PAGE + 10);
+	CHECK(setrlimit(RLIMIT_FSIZE, &old) == 0);
+	CHECK(rlfile_truncate(f, 4 * PAGE) == 0);
+	CHECK(rlfile_read(f, buf, 4 * PAGE, 0, &done) == 0 && done == 4 * PAGE &&
+	      all(buf + PAGE + 10, 3 * PAGE - 10, 0));
 	CHECK(rlfile_close(f) == 0);
 	signal(SIGXFSZ, SIG_DFL);
 	free(buf);
