@@ -51,19 +51,26 @@ int creds_caller(void)
 {
 	struct fuse_context *c = fuse_get_context();
 	gid_t small[64], *groups = small;
-	int n, rc;
+	int cap = 64, n, rc;
 
 	creds_daemon();   /* setgroups needs the daemon's capabilities */
-	/* the caller's groups, from /proc; if they cannot be read (it
-	 * exited), none: fewer rights, never more */
-	n = fuse_getgroups(64, small);
-	if (n > 64 && (groups = malloc((size_t)n * sizeof(*groups))))
-		n = fuse_getgroups(n, groups);
-	if (n < 0 || !groups) {
-		n = 0;
-		groups = small;
+	/* The caller's groups, from /proc.  Without them the request fails:
+	 * fewer groups is not fewer rights (mode 0604, or an ACL entry that
+	 * denies a group, denies its members what it grants others). */
+	for (int tries = 0;; tries++) {
+		n = fuse_getgroups(cap, groups);
+		if (n <= cap || tries == 2)
+			break;
+		if (groups != small)
+			free(groups);
+		cap = n;   /* more than we had room for: again, with room */
+		if (!(groups = malloc((size_t)cap * sizeof(*groups))))
+			return -ENOMEM;
 	}
-	rc = thread_setgroups(n, groups) ? -errno : 0;
+	if (n < 0 || n > cap)
+		rc = -EACCES;   /* exited, not visible to us, or changing */
+	else
+		rc = thread_setgroups(n, groups) ? -errno : 0;
 	if (groups != small)
 		free(groups);
 	if (!rc)

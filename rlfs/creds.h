@@ -18,8 +18,10 @@
 /* Remember the daemon's own credentials; once, before serving. */
 void creds_init(void);
 
-/* Take the credentials of the request this thread serves.  0, or -EPERM if
- * the kernel refused them (the request must then fail). */
+/* Take the credentials of the request this thread serves.  0, or a negative
+ * errno the request must fail with: -EACCES when the caller's groups
+ * cannot be read (it exited, or is not visible from rlfs's pid namespace),
+ * -ENOMEM, -EPERM if the kernel refused them. */
 int creds_caller(void);
 
 /* Take the daemon's credentials back (a no-op when it has them). */

@@ -103,6 +103,14 @@ echo "ok: open(O_CREAT) against a planted symlink"
 printf 'acl\n' >"$back/acl" && chmod 644 "$back/acl"
 setfacl -m u:nobody:--- "$back/acl"
 denied "read a file whose ACL denies the caller" cat "$mnt/acl"
+# ... and one that denies a group the caller is in (its supplementary
+# groups count: without them, "other" would grant the read)
+printf 'group acl\n' >"$back/gacl" && chmod 644 "$back/gacl"
+setfacl -m g:users:--- "$back/gacl"
+if setpriv --reuid=65534 --regid=65534 --groups=100 cat "$mnt/gacl" >/dev/null 2>&1; then
+	fail "read a file whose ACL denies a supplementary group of the caller"
+fi
+echo "ok: an ACL that denies a supplementary group of the caller: refused"
 mkdir "$back/acld" && chmod 777 "$back/acld"
 setfacl -m u:nobody:r-x "$back/acld"
 denied "create in a directory whose ACL denies it" touch "$mnt/acld/x"
