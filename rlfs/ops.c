@@ -194,6 +194,15 @@ static int open_file_for(int fd, int flags, struct open_file **of)
 	return rc;
 }
 
+/* The access an open needs: what it asks for, and writing for O_TRUNC (as
+ * the kernel's may_open asks, even of O_RDONLY | O_TRUNC). */
+static int access_of(int flags)
+{
+	if ((flags & O_TRUNC) && (flags & O_ACCMODE) == O_RDONLY)
+		return O_RDWR;
+	return flags & O_ACCMODE;
+}
+
 /* Finish an open: the file's rlfile (taking fd over), O_TRUNC, and the
  * kernel's caching for this open. */
 static int attach(int fd, struct fuse_file_info *fi)
@@ -203,7 +212,7 @@ static int attach(int fd, struct fuse_file_info *fi)
 
 	if (!h)
 		return close_keep(fd, -ENOMEM);
-	rc = open_file_for(fd, fi->flags, &h->of);
+	rc = open_file_for(fd, access_of(fi->flags), &h->of);
 	/* libfuse asks for atomic O_TRUNC: the kernel leaves it to us */
 	if (!rc && (fi->flags & O_TRUNC))
 		rc = -rlfile_truncate(h->of->rf, 0);
@@ -228,7 +237,7 @@ static int attach(int fd, struct fuse_file_info *fi)
 
 static int rlfs_open(const char *path, struct fuse_file_info *fi)
 {
-	int fd = open_as_caller(path, fi->flags);
+	int fd = open_as_caller(path, access_of(fi->flags));
 
 	return fd < 0 ? fd : attach(fd, fi);
 }
