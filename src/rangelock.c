@@ -54,15 +54,6 @@ static bool rl_timespec_valid(const struct timespec *ts)
 	return ts && ts->tv_nsec >= 0 && ts->tv_nsec < 1000000000L;
 }
 
-static bool rl_deadline_passed(const struct timespec *abstime)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return now.tv_sec > abstime->tv_sec ||
-	       (now.tv_sec == abstime->tv_sec &&
-		now.tv_nsec >= abstime->tv_nsec);
-}
 
 /* rl_debug_refuses: debug mode's checks of a new request; guard held. */
 static int rl_debug_refuses(const struct rl_lock *l, const struct rl_request *q,
@@ -111,7 +102,7 @@ static int rl_admit(struct rl_lock *l, struct rl_request *q, uint64_t start,
 		rl_enqueue(l, q, start, end, exclusive, RL_HELD);
 		return 0;
 	}
-	if (how == RL_TRY || (how == RL_TIMED && rl_deadline_passed(abstime))) {
+	if (how == RL_TRY || (how == RL_TIMED && rl_deadline_within(abstime, 0))) {
 		rl_fast_reopen(l, start, end);   /* not listed after all */
 		return how == RL_TRY ? EBUSY : ETIMEDOUT;
 	}

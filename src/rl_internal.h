@@ -163,6 +163,7 @@ static inline struct rl_request *rl_request_of(rangelock_range_t *r)
 }
 
 /* rl_futex.c: the only place that makes futex system calls. */
+rl_hidden bool rl_deadline_within(const struct timespec *abstime, long ns);
 rl_hidden int rl_futex_wait(_Atomic uint32_t *word, uint32_t expected,
 			    const struct timespec *abstime);
 rl_hidden void rl_futex_wake(_Atomic uint32_t *word, int nr_waiters);

@@ -27,8 +27,9 @@
 /* How long one sched_yield() may keep the CPU from us under load. */
 #define RL_YIELD_SLICE_NS 4000000L
 
-/* Is the deadline less than ns away (or past)? */
-static bool rl_deadline_within(const struct timespec *abstime, long ns)
+/* rl_deadline_within: is the CLOCK_MONOTONIC deadline less than ns away
+ * (0: has it passed)? */
+bool rl_deadline_within(const struct timespec *abstime, long ns)
 {
 	struct timespec now;
 
