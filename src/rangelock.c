@@ -72,8 +72,6 @@ static void rl_enqueue(struct rl_lock *l, struct rl_request *q, uint64_t start,
 	q->start = start;
 	q->end = end;
 	q->exclusive = exclusive;
-	q->lock = l;
-	q->self = q;
 	q->owner = rl_debug(l) ? rl_self() : 0;
 	/* relaxed: published to other threads by the guard's release. */
 	atomic_store_explicit(&q->state, state, memory_order_relaxed);
@@ -158,15 +156,13 @@ static int rl_acquire_slow(struct rl_lock *l, struct rl_request *q,
 	return rc;
 }
 
-/* rl_holds: is q held on l (and q itself, not a copy of a held handle)?
- * Guard held. */
-static bool rl_holds(const struct rl_lock *l, const struct rl_request *q)
+/* rl_listed_held: does q say it is held on the list?  (rl_queue_leave()
+ * and rl_queue_contains() then find out whether it is, on l.)  Guard
+ * held. */
+static bool rl_listed_held(const struct rl_request *q)
 {
-	/* relaxed: a held request's state changes only under the guard. */
-	if (q->lock != l || q->self != q ||
-	    atomic_load_explicit(&q->state, memory_order_relaxed) != RL_HELD)
-		return false;
-	return !rl_debug(l) || rl_queue_contains(l, q);
+	/* relaxed: a listed request's state changes only under the guard. */
+	return atomic_load_explicit(&q->state, memory_order_relaxed) == RL_HELD;
 }
 
 int rangelock_init(rangelock_t *lk, unsigned flags)
@@ -184,7 +180,7 @@ int rangelock_destroy(rangelock_t *lk)
 	int rc = 0;
 
 	rl_guard_lock(l);
-	if (l->head || rl_fast_busy(l))
+	if (l->root || rl_fast_busy(l))
 		rc = EBUSY;
 	else
 		rl_fast_teardown(l);
@@ -230,12 +226,12 @@ int rangelock_timedwrlock(rangelock_t *lk, rangelock_range_t *r,
 	return rl_acquire(lk, r, start, end, true, RL_TIMED, abstime);
 }
 
-/* rl_is_fast: was q taken through the fast path on l?  Owner only. */
-static bool rl_is_fast(const struct rl_lock *l, const struct rl_request *q)
+/* rl_is_fast: was q taken through the fast path?  (On l, and by q itself:
+ * rl_fast_owns_slot() checks.)  Owner only. */
+static bool rl_is_fast(const struct rl_request *q)
 {
 	/* relaxed: the owner's own bookkeeping, set by its lock call. */
-	return atomic_load_explicit(&q->state, memory_order_relaxed) ==
-		       RL_FAST && q->lock == l;
+	return atomic_load_explicit(&q->state, memory_order_relaxed) == RL_FAST;
 }
 
 static __attribute__((noinline)) int rl_unlock_slow(struct rl_lock *l,
@@ -244,10 +240,8 @@ static __attribute__((noinline)) int rl_unlock_slow(struct rl_lock *l,
 	int rc = EINVAL;
 
 	rl_guard_lock(l);
-	if (rl_holds(l, q)) {
-		rl_queue_leave(l, q);
+	if (rl_listed_held(q) && rl_queue_leave(l, q))
 		rc = 0;
-	}
 	rl_guard_unlock(l);
 	return rc;
 }
@@ -257,8 +251,8 @@ int rangelock_unlock(rangelock_t *lk, rangelock_range_t *r)
 	struct rl_lock *l = rl_lock_of(lk);
 	struct rl_request *q = rl_request_of(r);
 
-	if (rl_is_fast(l, q))
-		return rl_likely(q->self == q) ? rl_fast_unlock(l, q) : EINVAL;
+	if (rl_is_fast(q))
+		return rl_fast_unlock(l, q);
 	return rl_unlock_slow(l, q);
 }
 
@@ -268,12 +262,12 @@ int rangelock_downgrade(rangelock_t *lk, rangelock_range_t *r)
 	struct rl_request *q = rl_request_of(r);
 	int rc = EINVAL;
 
-	if (rl_is_fast(l, q))
-		return rl_likely(q->self == q) ? rl_fast_downgrade(l, q) : EINVAL;
+	if (rl_is_fast(q))
+		return rl_fast_downgrade(l, q);
 	rl_guard_lock(l);
-	if (rl_holds(l, q) && q->exclusive) {
+	if (rl_listed_held(q) && q->exclusive && rl_queue_contains(l, q)) {
 		q->exclusive = false;
-		rl_queue_grant_after(l, q->next, q->start, q->end);
+		rl_queue_grant_after(l, q->seq, q->start, q->end);
 		rc = 0;
 	}
 	rl_guard_unlock(l);

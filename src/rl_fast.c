@@ -86,8 +86,7 @@ bool rl_fast_settle(struct rl_lock *l, struct rl_request *q)
 		rl_fast_release(l, q, 0);
 		return false;
 	}
-	q->lock = l;   /* kept: see rl_fast_lock() */
-	q->self = q;
+	q->fast.self = q;
 	/* relaxed: the owner's own bookkeeping. */
 	atomic_store_explicit(&q->state, RL_FAST, memory_order_relaxed);
 	return true;
@@ -98,7 +97,7 @@ void rl_fast_release_slow(struct rl_lock *l, uint64_t start,
 				 uint64_t end)
 {
 	rl_guard_lock(l);
-	rl_queue_grant_after(l, l->head, start, end);
+	rl_queue_grant_after(l, 0, start, end);
 	rl_guard_unlock(l);
 }
 

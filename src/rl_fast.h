@@ -81,7 +81,7 @@ static rl_always_inline void rl_fast_release(struct rl_lock *l, struct rl_reques
 	/* seq_cst: a release of the range's writes (pairs with the loads in
 	 * rl_line_alone(), rl_fast_settle() and rl_fast_phantoms_conflict()), and ordered
 	 * before our read of `closed` (Dekker with rl_fast_close()). */
-	atomic_store_explicit(&q->fast.seg->slot[q->slot], value,
+	atomic_store_explicit(&q->fast.seg->slot[q->fast.slot], value,
 			      memory_order_seq_cst);
 	/* seq_cst: see above; pairs with the store in rl_fast_close(). */
 	if (rl_unlikely(atomic_load_explicit(&q->fast.seg->closed,
@@ -142,17 +142,13 @@ rl_fast_lock(struct rl_lock *l, struct rl_request *q, uint64_t start,
 	}
 	q->fast.seg = seg;
 	q->fast.value = value;
-	q->slot = (uint8_t)i;
+	q->fast.slot = (uint8_t)i;
 	q->start = start;
 	q->end = end;
 	q->exclusive = exclusive;
 	if (rl_unlikely(!rl_line_alone(seg, value)))
 		return RL_FAST_CLAIMED;
-	/* Only a kept claim names the lock: an unlock of this handle made
-	 * while the call is still deciding (EINVAL, rangelock.h) reads
-	 * q->lock under the guard, and must not race with a write here. */
-	q->lock = l;
-	q->self = q;
+	q->fast.self = q;
 	/* relaxed: the owner's own bookkeeping; nobody else reads it. */
 	atomic_store_explicit(&q->state, RL_FAST, memory_order_relaxed);
 	return RL_FAST_TAKEN;
@@ -168,8 +164,8 @@ static rl_always_inline bool rl_fast_owns_slot(const struct rl_lock *l,
 
 	/* relaxed: our own slot; only we change it while it holds our value. */
 	return table && (uintptr_t)(q->fast.seg - table) < RL_SEGMENTS &&
-	       q->slot < RL_SLOTS &&
-	       atomic_load_explicit(&q->fast.seg->slot[q->slot],
+	       q->fast.self == q && q->fast.slot < RL_SLOTS &&
+	       atomic_load_explicit(&q->fast.seg->slot[q->fast.slot],
 				    memory_order_relaxed) == q->fast.value;
 }
 

@@ -75,25 +75,29 @@ enum rl_state {
 struct rl_request {
 	union {
 		struct {          /* listed (RL_WAITING, SLEEPING, HELD) */
-			struct rl_request *prev;  /* arrival order; guard */
-			struct rl_request *next;  /* guard */
+			struct rl_request *left;   /* the index (rl_index.c); guard */
+			struct rl_request *right;  /* guard */
+			uint64_t max_end;  /* largest end in this subtree; guard */
+			uint64_t seq;      /* arrival number: FIFO order; guard */
+			uint64_t owner;    /* acquiring thread (debug mode); guard */
 		};
 		struct {          /* RL_FAST; the owner's */
 			struct rl_segment *seg;   /* the line of its slot */
 			uint64_t value;           /* what its slot holds */
+			/* The handle's own address, set by its lock call: a
+			 * copy of a held handle (memcpy) is refused by unlock
+			 * and downgrade in O(1), instead of freeing the
+			 * original's slot.  (A copy of a listed handle is
+			 * not found in the index.) */
+			const struct rl_request *self;
+			uint8_t slot;             /* index of its slot in seg */
 		} fast;
 	};
-	uint64_t start;           /* [start, end); guard */
-	uint64_t end;             /* guard */
-	struct rl_lock *lock;     /* lock it is queued on or held in; guard */
-	uint64_t owner;           /* acquiring thread (debug mode); guard */
-	/* The handle's own address, set by its lock call: a copy of a held
-	 * handle (memcpy) is refused by unlock and downgrade in O(1), instead
-	 * of freeing the original's slot or unlinking its neighbours. */
-	const struct rl_request *self;
+	uint64_t start;           /* [start, end); guard, or owner while FAST */
+	uint64_t end;
 	_Atomic uint32_t state;   /* enum rl_state; futex word */
 	bool exclusive;           /* guard, or owner while RL_FAST */
-	uint8_t slot;             /* RL_FAST: index of its slot in fast.seg */
+	uint8_t height;           /* of its subtree in the index; guard */
 };
 
 /*
@@ -142,8 +146,9 @@ struct rl_segment {
 struct rl_lock {
 	_Atomic uint32_t guard;   /* 0 free, 1 locked, 2 locked with sleepers */
 	uint32_t flags;           /* RANGELOCK_DEBUG, RL_NO_TABLE; guard */
-	struct rl_request *head;  /* oldest request; guard */
-	struct rl_request *tail;  /* newest request; guard */
+	struct rl_request *root;  /* the index of listed requests; guard */
+	uint64_t arrivals;        /* seq of the newest request; guard */
+	uint64_t waiting;         /* listed requests not granted; guard */
 	/* The fast path's table, or NULL: set once under the guard, freed by
 	 * destroy. */
 	_Atomic(struct rl_segment *) table;
@@ -194,7 +199,17 @@ static inline void rl_guard_unlock(struct rl_lock *l)
 		rl_futex_wake(&l->guard, 1);
 }
 
-/* rl_queue.c: the arrival-ordered list; every function needs the guard. */
+/* rl_index.c: the listed requests as an interval tree; guard. */
+typedef bool rl_index_visit_fn(struct rl_request *e, void *arg);
+rl_hidden void rl_index_insert(struct rl_lock *l, struct rl_request *q);
+rl_hidden bool rl_index_remove(struct rl_lock *l, struct rl_request *q);
+rl_hidden bool rl_index_contains(const struct rl_lock *l,
+				 const struct rl_request *q);
+rl_hidden bool rl_index_any(const struct rl_lock *l, uint64_t start,
+			    uint64_t end, rl_index_visit_fn *visit, void *arg);
+
+/* rl_queue.c: the grant policy over the index; every function needs the
+ * guard. */
 static inline bool rl_overlaps(const struct rl_request *a, uint64_t start,
 			       uint64_t end)
 {
@@ -209,10 +224,9 @@ rl_hidden bool rl_queue_thread_overlaps(const struct rl_lock *l,
 rl_hidden bool rl_queue_contains(const struct rl_lock *l,
 				 const struct rl_request *q);
 rl_hidden void rl_queue_append(struct rl_lock *l, struct rl_request *q);
-rl_hidden void rl_queue_leave(struct rl_lock *l, struct rl_request *q);
-rl_hidden void rl_queue_grant_after(const struct rl_lock *l,
-				    struct rl_request *from, uint64_t start,
-				    uint64_t end);
+rl_hidden bool rl_queue_leave(struct rl_lock *l, struct rl_request *q);
+rl_hidden void rl_queue_grant_after(struct rl_lock *l, uint64_t after,
+				    uint64_t start, uint64_t end);
 
 /* rl_fast.c: the slot table (the inline fast path is in rl_fast.h).
  * rl_fast_downgrade runs without the guard; the rest need it. */

@@ -1,23 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * rl_queue.c - the arrival-ordered list of held and waiting requests.
+ * rl_queue.c - the grant policy: who of the listed requests is held.
  *
- * Every function here runs with the lock's guard held.  The list keeps
+ * Every function here runs with the lock's guard held.  The listed requests
+ * are in the index (rl_index.c), each with its arrival number, and keep
  *
  *     a request is held  <=>  it conflicts with no phantom (fast holder in
  *                             a closed line) and no earlier request,
  *
  * where two requests conflict when their ranges overlap and at least one is
  * exclusive.  rl_queue_grant_after() restores the invariant after a request
- * or a phantom left or became shared.
+ * or a phantom left or became shared.  Only requests that overlap a range
+ * are ever looked at, so the cost depends on how many overlap it, not on
+ * how many are listed.
  */
 #include "rl_internal.h"
-
-static bool rl_conflict(const struct rl_request *e, uint64_t start,
-			uint64_t end, bool exclusive)
-{
-	return (e->exclusive || exclusive) && rl_overlaps(e, start, end);
-}
 
 static bool rl_is_waiting(const struct rl_request *q)
 {
@@ -28,25 +25,49 @@ static bool rl_is_waiting(const struct rl_request *q)
 	return s == RL_WAITING || s == RL_SLEEPING;
 }
 
+/* What a visit of the index looks for. */
+struct rl_probe {
+	struct rl_lock *l;
+	uint64_t start, end;
+	uint64_t before;     /* only requests that arrived before this seq */
+	uint64_t owner;      /* rl_queue_thread_overlaps() */
+	bool exclusive;
+};
+
+static bool rl_conflicts_earlier(struct rl_request *e, void *arg)
+{
+	const struct rl_probe *p = arg;
+
+	return e->seq < p->before && (e->exclusive || p->exclusive);
+}
+
 /* rl_queue_conflicts: would a new request for [start, end) conflict with
  * any request on the list?  (All of them are earlier than it.) */
 bool rl_queue_conflicts(const struct rl_lock *l, uint64_t start, uint64_t end,
 			bool exclusive)
 {
-	for (const struct rl_request *e = l->head; e; e = e->next)
-		if (rl_conflict(e, start, end, exclusive))
-			return true;
-	return false;
+	struct rl_probe p = { .start = start, .end = end, .before = UINT64_MAX,
+			      .exclusive = exclusive };
+
+	return rl_index_any(l, start, end, rl_conflicts_earlier, &p);
 }
 
 /* rl_is_blocked: does q, on the list, conflict with an earlier request or
  * with a phantom?  (Phantoms are earlier than every listed request.) */
 static bool rl_is_blocked(const struct rl_lock *l, const struct rl_request *q)
 {
-	for (const struct rl_request *e = q->prev; e; e = e->prev)
-		if (rl_conflict(e, q->start, q->end, q->exclusive))
-			return true;
-	return rl_fast_phantoms_conflict(l, q->start, q->end, q->exclusive);
+	struct rl_probe p = { .start = q->start, .end = q->end,
+			      .before = q->seq, .exclusive = q->exclusive };
+
+	return rl_index_any(l, q->start, q->end, rl_conflicts_earlier, &p) ||
+	       rl_fast_phantoms_conflict(l, q->start, q->end, q->exclusive);
+}
+
+static bool rl_held_by_owner(struct rl_request *e, void *arg)
+{
+	const struct rl_probe *p = arg;
+
+	return e->owner == p->owner && !rl_is_waiting(e);
 }
 
 /* rl_queue_thread_overlaps: does owner hold a range overlapping
@@ -54,44 +75,21 @@ static bool rl_is_blocked(const struct rl_lock *l, const struct rl_request *q)
 bool rl_queue_thread_overlaps(const struct rl_lock *l, uint64_t owner,
 			      uint64_t start, uint64_t end)
 {
-	for (const struct rl_request *e = l->head; e; e = e->next)
-		if (e->owner == owner && rl_overlaps(e, start, end) &&
-		    !rl_is_waiting(e))
-			return true;
-	return false;
+	struct rl_probe p = { .owner = owner };
+
+	return rl_index_any(l, start, end, rl_held_by_owner, &p);
 }
 
 /* rl_queue_contains: is q on the list?  (Debug mode's handle checks.) */
 bool rl_queue_contains(const struct rl_lock *l, const struct rl_request *q)
 {
-	for (const struct rl_request *e = l->head; e; e = e->next)
-		if (e == q)
-			return true;
-	return false;
+	return rl_index_contains(l, q);
 }
 
 void rl_queue_append(struct rl_lock *l, struct rl_request *q)
 {
-	q->next = NULL;
-	q->prev = l->tail;
-	if (l->tail)
-		l->tail->next = q;
-	else
-		l->head = q;
-	l->tail = q;
-}
-
-static void rl_queue_remove(struct rl_lock *l, struct rl_request *q)
-{
-	if (q->prev)
-		q->prev->next = q->next;
-	else
-		l->head = q->next;
-	if (q->next)
-		q->next->prev = q->prev;
-	else
-		l->tail = q->prev;
-	q->prev = q->next = NULL;
+	rl_index_insert(l, q);
+	l->waiting += rl_is_waiting(q);
 }
 
 /*
@@ -100,47 +98,62 @@ static void rl_queue_remove(struct rl_lock *l, struct rl_request *q)
  * unlock (and so free the request) before we release the guard, so the
  * futex word is still the request's when futex_wake reaches it.
  */
-static void rl_grant(struct rl_request *q)
+static void rl_grant(struct rl_lock *l, struct rl_request *q)
 {
 	/* release: the holder's data and our list, before the owner sees HELD;
 	 * pairs with the acquire load in rl_wait_granted(). */
 	uint32_t was = atomic_exchange_explicit(&q->state, RL_HELD,
 						memory_order_release);
 
+	l->waiting--;
 	if (was == RL_SLEEPING)
 		rl_futex_wake(&q->state, 1);
 }
 
-/*
- * rl_queue_grant_after: a request that was just before `from` and covered
- * [start, end) left the list or became shared (for a phantom, `from` is the
- * head: every listed request is after it).  Only waiters from `from` on
- * that overlap [start, end) can have lost a conflict; grant those that have
- * none left.
- */
-void rl_queue_grant_after(const struct rl_lock *l, struct rl_request *from,
-			  uint64_t start, uint64_t end)
+static bool rl_grant_if_unblocked(struct rl_request *e, void *arg)
 {
-	for (struct rl_request *q = from; q; q = q->next)
-		if (rl_is_waiting(q) && rl_overlaps(q, start, end) &&
-		    !rl_is_blocked(l, q))
-			rl_grant(q);
+	const struct rl_probe *p = arg;
+
+	/* e->seq > p->before: only requests after the one that changed */
+	if (e->seq > p->before && rl_is_waiting(e) && !rl_is_blocked(p->l, e))
+		rl_grant(p->l, e);
+	return false;   /* visit them all */
 }
 
 /*
- * rl_queue_leave: q (listed) leaves the list -- unlocked, or withdrawn at
- * its deadline.  Its state becomes IDLE, the waiters after it that it may
- * have blocked are re-checked, and its fast-path lines are reopened (when
- * nothing else listed maps to them).
+ * rl_queue_grant_after: a request with arrival number `after` that covered
+ * [start, end) left the list or became shared (for a phantom, `after` is 0:
+ * every listed request is after it).  Only waiters after it that overlap
+ * [start, end) can have lost a conflict; grant those that have none left.
+ * Granting one changes no other's conflicts (a held request blocks later
+ * ones exactly as a waiting one does), so the order of the visit does not
+ * matter.
  */
-void rl_queue_leave(struct rl_lock *l, struct rl_request *q)
+void rl_queue_grant_after(struct rl_lock *l, uint64_t after,
+			  uint64_t start, uint64_t end)
 {
-	struct rl_request *next = q->next;
+	struct rl_probe p = { .l = l, .before = after };
 
-	rl_queue_remove(l, q);
+	if (l->waiting)
+		rl_index_any(l, start, end, rl_grant_if_unblocked, &p);
+}
+
+/*
+ * rl_queue_leave: q leaves the list -- unlocked, or withdrawn at its
+ * deadline.  Its state becomes IDLE, the waiters after it that it may have
+ * blocked are re-checked, and its fast-path lines are reopened (when
+ * nothing else listed maps to them).  False, with nothing changed, if q is
+ * not on the list (a stale handle, or a copy of a listed one).
+ */
+bool rl_queue_leave(struct rl_lock *l, struct rl_request *q)
+{
+	if (!rl_index_remove(l, q))
+		return false;
+	l->waiting -= rl_is_waiting(q);   /* withdrawn at its deadline */
 	/* relaxed: the guard's release publishes it; nobody else looks at q
 	 * under the guard now. */
 	atomic_store_explicit(&q->state, RL_IDLE, memory_order_relaxed);
-	rl_queue_grant_after(l, next, q->start, q->end);
+	rl_queue_grant_after(l, q->seq, q->start, q->end);
 	rl_fast_reopen(l, q->start, q->end);
+	return true;
 }

@@ -19,8 +19,14 @@
  * blocks and requests map to two lines.  (Every range still starts on a
  * page, so a byte-short end overlaps exactly the pages the shadow counts.)
  *
+ * Many ranges held at once are where an index goes wrong: --held N holds N
+ * shared ranges (single pages, one in eight up to 300 pages) at random
+ * below the space for the whole run, so that every request meets a big
+ * index; --long N makes one range in N up to 1024 pages, which spans many
+ * blocks.
+ *
  * usage: stress [--threads N] [--seconds S] [--units U] [--seed X] [--debug]
- *               [--ragged N] [--base P]
+ *               [--ragged N] [--base P] [--held N] [--long N]
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -39,6 +45,8 @@ struct config {
 	unsigned flags;
 	int ragged;        /* one range in `ragged` ends a byte short; 0: none */
 	uint64_t base;     /* first page of the space */
+	int held;          /* ranges held below the space for the whole run */
+	int longer;        /* one range in `longer` up to 1024 pages; 0: none */
 };
 
 struct worker {
@@ -49,7 +57,7 @@ struct worker {
 	long busy, timedout;   /* refused try and timed calls */
 };
 
-static struct config cfg = { 4, 2.0, 64, 0, 0, 0, 0 };
+static struct config cfg = { 4, 2.0, 64, 0, 0, 0, 0, 0, 0 };
 static rangelock_t lock;
 static struct shadow *shadow;
 static atomic_long progress;
@@ -89,6 +97,9 @@ static void one_op(struct worker *w)
 	uint64_t r = rng_next(&w->rng);
 	int lo = (int)(r % (uint64_t)cfg.units);
 	int len = 1 + (int)((r >> 16) % 8);
+
+	if (cfg.longer && (r >> 48) % (uint64_t)cfg.longer == 0)
+		len = 1 + (int)((r >> 16) % 1024);
 	bool to_eof = (r >> 24) % 32 == 0;
 	int hi = to_eof || lo + len > cfg.units ? cfg.units : lo + len;
 	uint64_t start = (cfg.base + (uint64_t)lo) * PAGE;
@@ -175,17 +186,23 @@ static void parse_args(int argc, char **argv)
 			cfg.ragged = atoi(v);
 		else if (!strcmp(a, "--base"))
 			cfg.base = strtoull(v, NULL, 0);
+		else if (!strcmp(a, "--held"))
+			cfg.held = atoi(v);
+		else if (!strcmp(a, "--long"))
+			cfg.longer = atoi(v);
 		else
 			goto usage;
 	}
 	if (cfg.threads >= 1 && cfg.threads <= 1024 && cfg.seconds > 0 &&
 	    cfg.units >= 1 && cfg.units <= 1 << 20 && cfg.ragged >= 0 &&
-	    cfg.base < (uint64_t)1 << 40)
+	    cfg.base < (uint64_t)1 << 40 && cfg.longer >= 0 && cfg.held >= 0 &&
+	    cfg.held <= 1 << 20 && cfg.base >= (uint64_t)cfg.held)
 		return;
 usage:
 	fprintf(stderr, "usage: stress [--threads 1..1024] [--seconds S>0] "
 			"[--units 1..1048576] [--seed X] [--debug] "
-			"[--ragged N>=0] [--base P<2^40]\n");
+			"[--ragged N>=0] [--base P<2^40] [--held 0..2^20 "
+			"(at most --base)] [--long N>=0]\n");
 	exit(2);
 }
 
@@ -208,23 +225,49 @@ static void watch(void)
 	atomic_store_explicit(&stop, 1, memory_order_seq_cst);
 }
 
+/* Hold cfg.held shared ranges in [0, base), out of the space: the i-th at
+ * random in the i-th of cfg.held equal parts (disjoint, as debug mode
+ * wants of one thread's ranges). */
+static rangelock_range_t *hold_below(void)
+{
+	rangelock_range_t *h = calloc((size_t)cfg.held + 1, sizeof(*h));
+	uint64_t s = cfg.seed + 1;
+	uint64_t part = cfg.held ? cfg.base / (uint64_t)cfg.held : 0;
+
+	CHECK(h);
+	for (int i = 0; i < cfg.held; i++) {
+		uint64_t r = rng_next(&s);
+		uint64_t pages = r % 8 == 0 ? 1 + (r >> 8) % 300 : 1;
+		uint64_t first;
+
+		pages = pages < part ? pages : part;
+		first = (uint64_t)i * part + (r >> 20) % (part - pages + 1);
+
+		CHECK_RC(rangelock_rdlock(&lock, &h[i], first * PAGE,
+					  (first + pages) * PAGE), 0);
+	}
+	return h;
+}
+
 int main(int argc, char **argv)
 {
+	rangelock_range_t *held;
 	struct worker *w;
 	long total = 0, min = -1, max = 0;
 
 	cfg.seed = (uint64_t)time(NULL);
 	parse_args(argc, argv);
 	printf("stress: threads=%d seconds=%.1f units=%d seed=%" PRIu64
-	       " ragged=%d base=%" PRIu64 "%s\n",
+	       " ragged=%d base=%" PRIu64 " held=%d long=%d%s\n",
 	       cfg.threads, cfg.seconds, cfg.units, cfg.seed, cfg.ragged,
-	       cfg.base, cfg.flags ? " debug" : "");
+	       cfg.base, cfg.held, cfg.longer, cfg.flags ? " debug" : "");
 	fflush(stdout);
 
 	shadow = shadow_new(cfg.units);
 	w = calloc((size_t)cfg.threads, sizeof(*w));
 	CHECK(shadow && w);
 	CHECK_RC(rangelock_init(&lock, cfg.flags), 0);
+	held = hold_below();
 
 	for (int i = 0; i < cfg.threads; i++) {
 		w[i].id = i;
@@ -247,6 +290,12 @@ int main(int argc, char **argv)
 	printf("stress: %ld acquisitions, per thread min %ld mean %ld max %ld\n",
 	       total, min, total / cfg.threads, max);
 
+	if (cfg.held) {   /* busy until the last held range goes */
+		CHECK_RC(rangelock_destroy(&lock), EBUSY);
+		for (int i = 0; i < cfg.held; i++)
+			CHECK_RC(rangelock_unlock(&lock, &held[i]), 0);
+	}
+	free(held);
 	CHECK_RC(rangelock_destroy(&lock), 0);
 	if (shadow_violations(shadow))
 		t_fail(__FILE__, __LINE__, "%ld shadow violations (seed %" PRIu64 ")",
