@@ -45,6 +45,7 @@ static const struct contender *const all_contenders[] = {
 
 static const char *const all_workloads[] = {
 	"uncontended", "held", "disjoint", "mixed", "file", "fair", "placement",
+	"sizes", "regions", "eof",
 };
 #define NWORKLOADS (int)(sizeof(all_workloads) / sizeof(all_workloads[0]))
 
@@ -100,12 +101,15 @@ static void run_spec(const struct spec *s, const struct contender *c,
 	memset(out, 0, sizeof(*out));
 	switch (s->kind) {
 	case 0: wl_uncontended(c, &opt.single, s->a, s->b, out); break;
-	case 1: wl_held(c, &opt.single, s->a, s->b, out); break;
+	case 1: wl_held(c, &opt.single, s->a, s->b, s->c & 0xff, s->c >> 8, out); break;
 	case 2: wl_disjoint(c, &opt.multi, s->a, true, out); break;
 	case 3: wl_mixed(c, &opt.multi, s->c, s->b, s->a, out); break;
 	case 4: wl_file(c, &opt.multi, s->a, out); break;
 	case 5: wl_fair(c, &opt.fair, s->a, s->b, out); break;
 	case 6: wl_placement(c, &opt.multi, s->a, s->b, out); break;
+	case 7: wl_sizes(c, &opt.single, s->a, s->b, out); break;
+	case 8: wl_regions(c, &opt.multi, s->a, out); break;
+	case 9: wl_eof(c, &opt.multi, s->a, out); break;
 	}
 }
 
@@ -223,9 +227,18 @@ static int build_specs(struct spec *specs)
 			add(specs, &n, 0, p, false, 0, "rd %dp", p);
 		add(specs, &n, 0, p, true, 0, "wr %dp", p);
 	}
+	/* held: the page among single held pages; then 1 GiB away from
+	 * them, and among 16-page ranges (c = width | far << 8) */
 	for (int i = 0; opt.use_workload[1] && i < opt.held.n; i++) {
-		add(specs, &n, 1, opt.held.v[i], false, 0, "rd %d held", opt.held.v[i]);
-		add(specs, &n, 1, opt.held.v[i], true, 0, "wr %d held", opt.held.v[i]);
+		int h = opt.held.v[i];
+
+		add(specs, &n, 1, h, false, 1, "rd %d held", h);
+		add(specs, &n, 1, h, true, 1, "wr %d held", h);
+		if (h == 0)
+			continue;
+		add(specs, &n, 1, h, true, 1 | 1 << 8, "wr %d held, 1G away", h);
+		if (!opt.quick || h == 1000)
+			add(specs, &n, 1, h, true, 16, "wr %d held of 16p", h);
 	}
 	static const struct list disjoint_threads = { 5, { 1, 2, 8, 32, 64 } };
 	const struct list *D = T->n ? T : &disjoint_threads;
@@ -262,6 +275,19 @@ static int build_specs(struct spec *specs)
 			add(specs, &n, 6, 1, p, 0, "1 thr");
 		add(specs, &n, 6, 2, p, 0, "2 thr %s apart", where[p]);
 	}
+	/* sizes: every kind exclusive, the byte ranges shared too */
+	for (int k = 0; opt.use_workload[7] && k < SIZES; k++) {
+		if (k < 3 && !opt.quick)
+			add(specs, &n, 7, k, false, 0, "rd %s", size_name[k]);
+		add(specs, &n, 7, k, true, 0, "wr %s", size_name[k]);
+	}
+	static const struct list region_threads = { 3, { 1, 2, 8 } };
+	const struct list *G = T->n ? T : &region_threads;
+
+	for (int i = 0; opt.use_workload[8] && i < G->n; i++)
+		add(specs, &n, 8, G->v[i], 0, 0, "1..256p, %d thr", G->v[i]);
+	for (int k = 0; opt.use_workload[9] && k < EOF_CASES; k++)
+		add(specs, &n, 9, k, 0, 0, "2 thr below, EOF %s", eof_case_name[k]);
 	return n;
 }
 

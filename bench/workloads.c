@@ -59,6 +59,8 @@ static void add_metric(struct result *out, const char *metric,
 	out->n++;
 }
 
+#define GIB_PAGES (1u << 18)   /* 1 GiB of 4 KiB pages */
+
 /* ---- single thread ---------------------------------------------------- */
 
 void bench_pairs_loop(const struct contender *c, void *lock, void *ctx,
@@ -112,8 +114,39 @@ void wl_uncontended(const struct contender *c, const struct timing *t,
 	c->destroy(lock);
 }
 
+/* wl_sizes' ranges, as [start, end) in bytes (end 0: EOF). */
+const char *const size_name[SIZES] = {
+	"1B", "100B", "page+1B", "64p", "1M", "1M+512B", "16M", "1T-EOF",
+};
+static const uint64_t size_range[SIZES][2] = {
+	{ 40967, 40968 },
+	{ 1000, 1100 },
+	{ 40960, 40960 + PAGE + 1 },
+	{ 1ull << 30, (1ull << 30) + (64u << 12) },
+	{ 1ull << 30, (1ull << 30) + (1u << 20) },
+	{ (1ull << 30) + 512, (1ull << 30) + 512 + (1u << 20) },
+	{ 1ull << 30, (1ull << 30) + (16u << 20) },
+	{ 1ull << 40, 0 },
+};
+
+void wl_sizes(const struct contender *c, const struct timing *t, int size,
+	      bool exclusive, struct result *out)
+{
+	void *lock = c->create(1ull << 31);
+	void *ctx = contender_thread_init(c, lock);
+	struct bench_range r = {
+		.start = size_range[size][0],
+		.end = size_range[size][1] ? size_range[size][1] : UINT64_MAX,
+		.exclusive = exclusive,
+	};
+
+	add_metric(out, "pair", "ns", true, time_pairs(c, lock, ctx, &r, t));
+	contender_thread_fini(c, lock, ctx);
+	c->destroy(lock);
+}
+
 void wl_held(const struct contender *c, const struct timing *t, int held,
-	     bool exclusive, struct result *out)
+	     bool exclusive, int width, bool far, struct result *out)
 {
 	struct bench_range *h, r;
 	void *lock, *ctx;
@@ -127,13 +160,20 @@ void wl_held(const struct contender *c, const struct timing *t, int held,
 	h = calloc((size_t)held + 1, sizeof(*h));
 	lock = c->create(1ull << 30);
 	ctx = contender_thread_init(c, lock);
-	/* Held ranges on even pages (a gap between each, so OFD locks of one
-	 * description cannot merge), the timed page in the middle. */
+	/* Held ranges a page apart (a gap between each, so OFD locks of one
+	 * description cannot merge), the timed page in the middle, or 1 GiB
+	 * above them all. */
 	for (int i = 0; i < held; i++) {
-		set_range(&h[i], 2 * (uint64_t)i, 1, false);
+		set_range(&h[i], (uint64_t)(width + 1) * (uint64_t)i,
+			  (uint64_t)width, false);
 		c->lock(lock, ctx, &h[i]);
 	}
-	set_range(&r, 2 * (uint64_t)(held / 2) + 1, 1, exclusive);
+	if (far)
+		set_range(&r, (uint64_t)(width + 1) * (uint64_t)held + GIB_PAGES, 1,
+			  exclusive);
+	else
+		set_range(&r, (uint64_t)(width + 1) * (uint64_t)(held / 2) +
+				      (uint64_t)width, 1, exclusive);
 	add_metric(out, "pair", "ns", true, time_pairs(c, lock, ctx, &r, t));
 	for (int i = 0; i < held; i++)
 		c->unlock(lock, ctx, &h[i]);
@@ -308,8 +348,6 @@ void wl_disjoint(const struct contender *c, const struct timing *t,
 	run_done(&run);
 }
 
-#define GIB_PAGES (1u << 18)   /* 1 GiB of 4 KiB pages */
-
 static int op_mixed(struct run *run, struct worker *w)
 {
 	uint64_t x = rng_next(&w->rng);
@@ -333,6 +371,103 @@ void wl_mixed(const struct contender *c, const struct timing *t, int threads,
 
 	run.lock = c->create((uint64_t)GIB_PAGES * PAGE);
 	run_threads(&run, t, NULL, mops);
+	add_metric(out, "throughput", "Mops/s", false, mops[CLASS_A]);
+	run_done(&run);
+}
+
+static int op_regions(struct run *run, struct worker *w)
+{
+	uint64_t x = rng_next(&w->rng);
+	uint64_t pages = 1 + (x >> 32) % 256;
+	uint64_t first = (uint64_t)w->id * GIB_PAGES +
+			 (x & 0xffffffffu) % (GIB_PAGES - pages + 1);
+	struct bench_range r;
+
+	set_range(&r, first, pages, true);
+	run->c->lock(run->lock, w->ctx, &r);
+	run->c->unlock(run->lock, w->ctx, &r);
+	return CLASS_A;
+}
+
+void wl_regions(const struct contender *c, const struct timing *t,
+		int threads, struct result *out)
+{
+	struct run run = { .c = c, .threads = threads, .op = op_regions };
+	double mops[NCLASSES];
+
+	run.lock = c->create((uint64_t)threads * GIB_PAGES * PAGE);
+	run_threads(&run, t, NULL, mops);
+	add_metric(out, "throughput", "Mops/s", false, mops[CLASS_A]);
+	run_done(&run);
+}
+
+const char *const eof_case_name[EOF_CASES] = {
+	"none", "held", "queued", "churn",
+};
+
+/* The EOF range's side of wl_eof: queue one exclusive request (case 2),
+ * or lock and unlock every 50 us until told to stop (case 3). */
+struct eof_side {
+	pthread_t thread;
+	const struct contender *c;
+	void *lock;
+	int eof_case;
+	atomic_int stop;
+};
+
+static void *eof_side_main(void *arg)
+{
+	struct eof_side *s = arg;
+	void *ctx = contender_thread_init(s->c, s->lock);
+	struct bench_range r;
+	struct timespec pause = { 0, 50000 };
+
+	set_range(&r, (1ull << 40) / PAGE, 0, true);
+	do {
+		s->c->lock(s->lock, ctx, &r);
+		s->c->unlock(s->lock, ctx, &r);
+		if (s->eof_case == 3)
+			nanosleep(&pause, NULL);
+		/* relaxed: a stop flag. */
+	} while (s->eof_case == 3 &&
+		 !atomic_load_explicit(&s->stop, memory_order_relaxed));
+	contender_thread_fini(s->c, s->lock, ctx);
+	return NULL;
+}
+
+void wl_eof(const struct contender *c, const struct timing *t, int eof_case,
+	    struct result *out)
+{
+	struct run run = { .c = c, .threads = 2, .op = op_placement,
+			   .param = { 0 } };   /* windows 1 MiB apart */
+	struct eof_side side = { .c = c, .eof_case = eof_case };
+	struct bench_range held;
+	void *ctx;
+	double mops[NCLASSES];
+
+	if (c->whole_object && (eof_case == 1 || eof_case == 2)) {
+		/* the workers would wait for the whole object all along */
+		add_metric(out, "throughput", "Mops/s", false, NAN);
+		return;
+	}
+	run.lock = side.lock = c->create(0);
+	ctx = contender_thread_init(c, run.lock);
+	set_range(&held, (1ull << 40) / PAGE, 0, eof_case == 1);
+	if (eof_case == 1 || eof_case == 2)
+		c->lock(run.lock, ctx, &held);
+	if (eof_case >= 2 &&
+	    pthread_create(&side.thread, NULL, eof_side_main, &side))
+		bench_die("pthread_create failed");
+	if (eof_case == 2)
+		sleep_ms(10);   /* let the exclusive request queue */
+	run_threads(&run, t, NULL, mops);
+	/* relaxed: a stop flag. */
+	atomic_store_explicit(&side.stop, 1, memory_order_relaxed);
+	if (eof_case == 1 || eof_case == 2)
+		c->unlock(run.lock, ctx, &held);
+	if (eof_case >= 2)
+		pthread_join(side.thread, NULL);
+	contender_thread_fini(c, run.lock, ctx);
 	add_metric(out, "throughput", "Mops/s", false, mops[CLASS_A]);
 	run_done(&run);
 }

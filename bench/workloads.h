@@ -36,9 +36,16 @@ struct timing {
 /* One thread, lock+unlock of `pages` pages in a loop: ns per pair. */
 void wl_uncontended(const struct contender *c, const struct timing *t,
 		    int pages, bool exclusive, struct result *out);
-/* One thread, one page lock+unlock while `held` other ranges are held. */
+/* One thread, lock+unlock of one range of SIZES kinds: bytes, unaligned,
+ * 1 and 16 MiB, to EOF: ns per pair. */
+#define SIZES 8
+extern const char *const size_name[SIZES];
+void wl_sizes(const struct contender *c, const struct timing *t, int size,
+	      bool exclusive, struct result *out);
+/* One thread, one page lock+unlock while `held` other ranges of `width`
+ * pages are held: the page among them (far false) or 1 GiB away. */
 void wl_held(const struct contender *c, const struct timing *t, int held,
-	     bool exclusive, struct result *out);
+	     bool exclusive, int width, bool far, struct result *out);
 /* N threads, each locking single pages of its own: aggregate Mops/s. */
 void wl_disjoint(const struct contender *c, const struct timing *t,
 		 int threads, bool exclusive, struct result *out);
@@ -55,6 +62,18 @@ void wl_placement(const struct contender *c, const struct timing *t,
  * shared: aggregate Mops/s. */
 void wl_mixed(const struct contender *c, const struct timing *t, int threads,
 	      int max_pages, int read_pct, struct result *out);
+/* N threads, each locking ranges of 1..256 pages (exclusive) at random in
+ * a 1 GiB region of its own, the regions 1 GiB apart: aggregate Mops/s. */
+void wl_regions(const struct contender *c, const struct timing *t,
+		int threads, struct result *out);
+/* Two threads on single pages of their own windows far below 1 TiB, while
+ * [1 TiB, EOF) is: 0 not locked, 1 held exclusive, 2 held shared with an
+ * exclusive request queued, 3 locked and unlocked every 50 us by a third
+ * thread: the two threads' aggregate Mops/s. */
+#define EOF_CASES 4
+extern const char *const eof_case_name[EOF_CASES];
+void wl_eof(const struct contender *c, const struct timing *t, int eof_case,
+	    struct result *out);
 /* N threads, a busy file: 90% one-page shared, 9% 2..16-page exclusive,
  * 1% exclusive to EOF: aggregate Mops/s. */
 void wl_file(const struct contender *c, const struct timing *t, int threads,

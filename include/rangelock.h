@@ -25,13 +25,16 @@
  *   - Waiting spins briefly, yields, and then sleeps on a futex in the
  *     caller's rangelock_range_t; a release wakes only the waiters it
  *     unblocks.
- *   - Cost: a range of 1..16 whole 4096-byte pages that does not cross a
- *     256 KiB boundary is taken with one compare-and-swap and released with
- *     one store, on one of 32 cache lines chosen by a hash of the 256 KiB
- *     block (neighbouring blocks never share one; distant blocks, at any
- *     stride, by a 1-in-32 chance), unless it meets a conflict or a request
- *     that takes the precise path (any other range) in the same line.
- *     Everything else goes through one list under a mutex, walked in full.
+ *   - Cost: a range of 1..64 whole 4096-byte pages inside one 256 KiB
+ *     block is taken with one compare-and-swap and released with one
+ *     store, on one of 32 cache lines chosen by a hash of the block
+ *     (neighbouring blocks never share one; distant blocks, at any stride,
+ *     by a 1-in-32 chance), unless it meets a conflict, a full line, or a
+ *     request of the precise path that overlaps its 8 MiB group (ranges of
+ *     2 MiB or more, and to RANGELOCK_EOF: only where they lie).  The
+ *     precise path takes every other range under a mutex and finds the
+ *     ranges it meets in an interval tree: O(log n) in the n held or
+ *     waiting there, plus those that overlap it.
  *   - Memory: besides the two types, a lock allocates one 2 KiB table (for
  *     the fast path) the first time a lock call needs it; rangelock_destroy
  *     frees it.  No other call allocates, and no lock call fails for lack

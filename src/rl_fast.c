@@ -12,13 +12,13 @@
 
 static uint64_t rl_slot_start(uint64_t v)
 {
-	return (v >> 6) << RL_PAGE_SHIFT;
+	return (v >> 8) << RL_PAGE_SHIFT;
 }
 
 static uint64_t rl_slot_end(uint64_t v)
 {
 	/* cannot wrap: a fast range ends at or below UINT64_MAX + 1 - RL_PAGE */
-	return ((v >> 6) + ((v >> 2) & 15u) + 1u) << RL_PAGE_SHIFT;
+	return ((v >> 8) + ((v >> 2) & 63u) + 1u) << RL_PAGE_SHIFT;
 }
 
 static bool rl_slot_conflicts(uint64_t v, uint64_t start, uint64_t end,
@@ -28,17 +28,19 @@ static bool rl_slot_conflicts(uint64_t v, uint64_t start, uint64_t end,
 	       start < rl_slot_end(v);
 }
 
-/* The lines [start, end) maps to: *first and the following ones, wrapping. */
 /*
  * The lines [start, end) maps to: every line when it spans RL_SEGMENTS
  * blocks or more, else the line of each of its blocks.  The k-th of the
  * n is rl_span_line(&s, k); a line may come twice (across a group's edge),
- * and close and reopen then count it twice alike.
+ * and close and reopen then count it twice alike.  A range of
+ * RL_WIDE_BLOCKS blocks or more is wide: it closes the fast path through
+ * the window, a narrow one through the group bits of its lines.
  */
 struct rl_span {
 	uint64_t first_block;
 	unsigned n;
 	bool all;
+	bool wide;
 };
 
 static struct rl_span rl_span_of(uint64_t start, uint64_t end)
@@ -47,7 +49,8 @@ static struct rl_span rl_span_of(uint64_t start, uint64_t end)
 	uint64_t b1 = (end - 1) >> (RL_PAGE_SHIFT + RL_BLOCK_SHIFT);
 	bool all = b1 - b0 >= RL_SEGMENTS;
 
-	return (struct rl_span){ b0, all ? RL_SEGMENTS : (unsigned)(b1 - b0 + 1), all };
+	return (struct rl_span){ b0, all ? RL_SEGMENTS : (unsigned)(b1 - b0 + 1),
+				 all, b1 - b0 >= RL_WIDE_BLOCKS - 1 };
 }
 
 static unsigned rl_span_line(const struct rl_span *s, unsigned k)
@@ -68,11 +71,11 @@ bool rl_fast_settle(struct rl_lock *l, struct rl_request *q)
 	struct rl_segment *seg = q->fast.seg;
 	bool skipped_own = false, refused;
 
-	/* seq_cst: read after our claim, as in rl_line_alone(), which this
-	 * repeats in full; pairs with the closer's store in rl_fast_close(). */
-	refused = atomic_load_explicit(&seg->closed, memory_order_seq_cst) != 0;
+	/* read after our claim, as in rl_fast_alone(), which this repeats in
+	 * full */
+	refused = rl_fast_closed_to(l, q);
 	for (unsigned j = 0; j < RL_SLOTS && !refused; j++) {
-		/* seq_cst: as in rl_line_alone(). */
+		/* seq_cst: as in rl_fast_alone(). */
 		uint64_t v = atomic_load_explicit(&seg->slot[j],
 						  memory_order_seq_cst);
 
@@ -92,7 +95,8 @@ bool rl_fast_settle(struct rl_lock *l, struct rl_request *q)
 	return true;
 }
 
-/* Under the guard: a fast range left a closed line; its waiters may go. */
+/* Under the guard: a fast range left where the fast path was closed to it;
+ * its waiters may go. */
 void rl_fast_release_slow(struct rl_lock *l, uint64_t start,
 				 uint64_t end)
 {
@@ -134,9 +138,50 @@ void rl_fast_setup(struct rl_lock *l)
 
 /*
  * rl_fast_close, rl_fast_reopen: a request for [start, end) joins or leaves
- * the list.  Each line counts the listed requests that map to it and is
- * closed to the fast path while its count is not zero.
+ * the list.  A narrow one counts itself in each of its lines and sets its
+ * group's bit there; the bits are cleared when the count reaches zero.  A
+ * wide one counts itself in `wide` and widens the window to cover it; the
+ * window empties when `wide` reaches zero.  Every store here is made under
+ * the guard, the only writer of these words.
  */
+#define RL_COUNT_ONE ((uint64_t)1 << 32)
+
+/* One word: a seq_cst store.  Several: relaxed stores, then one seq_cst
+ * fence (rl_close_done()); either way ordered before the caller's seq_cst
+ * reads of the slots. */
+static void rl_close_store(_Atomic uint64_t *word, uint64_t value, bool alone)
+{
+	if (alone)
+		atomic_store_explicit(word, value, memory_order_seq_cst);
+	else
+		atomic_store_explicit(word, value, memory_order_relaxed);
+}
+
+static void rl_close_done(bool alone)
+{
+	/*
+	 * seq_cst: every store of rl_fast_close() before the caller reads the
+	 * slots (Dekker with claimers, whose claim CAS and loads in
+	 * rl_fast_closed_to() are seq_cst: a load after this fence in the
+	 * total order reads our stores, and a claim before it is seen by our
+	 * seq_cst loads of the slots).  One seq_cst store needs none.
+	 */
+	if (!alone)
+		atomic_thread_fence(memory_order_seq_cst);
+}
+
+static void rl_window_widen(struct rl_lock *l, uint64_t start, uint64_t end)
+{
+	/* relaxed: our own earlier stores, under the guard. */
+	uint64_t lo = atomic_load_explicit(&l->wide_lo, memory_order_relaxed);
+	uint64_t hi = atomic_load_explicit(&l->wide_hi, memory_order_relaxed);
+
+	if (l->wide++ == 0 || start < lo)
+		rl_close_store(&l->wide_lo, start, false);
+	if (end > hi)
+		rl_close_store(&l->wide_hi, end, false);
+}
+
 void rl_fast_close(struct rl_lock *l, uint64_t start, uint64_t end)
 {
 	/* relaxed: written only under the guard, which we hold. */
@@ -144,12 +189,28 @@ void rl_fast_close(struct rl_lock *l, uint64_t start, uint64_t end)
 							memory_order_relaxed);
 	struct rl_span s = rl_span_of(start, end);
 
-	for (unsigned k = 0; table && k < s.n; k++)
-		/* seq_cst: before the caller reads the slots (Dekker with
-		 * claimers; pairs with the loads of `closed` in
-		 * rl_line_alone(), rl_fast_settle() and rl_fast_release()). */
-		atomic_fetch_add_explicit(&table[rl_span_line(&s, k)].closed,
-					  1, memory_order_seq_cst);
+	if (!table)
+		return;
+	if (s.wide)
+		rl_window_widen(l, start, end);
+	for (unsigned k = 0; !s.wide && k < s.n; k++) {
+		_Atomic uint64_t *closed = &table[rl_span_line(&s, k)].closed;
+		/* relaxed: our own earlier store, under the guard. */
+		uint64_t v = atomic_load_explicit(closed, memory_order_relaxed);
+
+		rl_close_store(closed, (v + RL_COUNT_ONE) |
+					       rl_group_bit(s.first_block + k),
+			       s.n == 1);
+	}
+	rl_close_done(!s.wide && s.n == 1);
+}
+
+/* release: this guard section (the listed holder's writes) to the claimer
+ * that finds the fast path open; pairs with the seq_cst loads in
+ * rl_fast_closed_to(). */
+static void rl_reopen_store(_Atomic uint64_t *word, uint64_t value)
+{
+	atomic_store_explicit(word, value, memory_order_release);
 }
 
 void rl_fast_reopen(struct rl_lock *l, uint64_t start, uint64_t end)
@@ -159,12 +220,21 @@ void rl_fast_reopen(struct rl_lock *l, uint64_t start, uint64_t end)
 							memory_order_relaxed);
 	struct rl_span s = rl_span_of(start, end);
 
-	for (unsigned k = 0; table && k < s.n; k++)
-		/* seq_cst: a release of this guard section (the listed
-		 * holder's writes) to the claimer that finds the line open;
-		 * pairs with the load of `closed` in rl_line_alone(). */
-		atomic_fetch_sub_explicit(&table[rl_span_line(&s, k)].closed,
-					  1, memory_order_seq_cst);
+	if (!table)
+		return;
+	if (s.wide) {
+		if (--l->wide == 0)
+			rl_reopen_store(&l->wide_hi, 0);   /* empty */
+		return;
+	}
+	for (unsigned k = 0; k < s.n; k++) {
+		_Atomic uint64_t *closed = &table[rl_span_line(&s, k)].closed;
+		/* relaxed: our own earlier store, under the guard. */
+		uint64_t v = atomic_load_explicit(closed, memory_order_relaxed);
+
+		v -= RL_COUNT_ONE;
+		rl_reopen_store(closed, v >> 32 ? v : 0);
+	}
 }
 
 bool rl_fast_phantoms_conflict(const struct rl_lock *l, uint64_t start,
@@ -177,15 +247,20 @@ bool rl_fast_phantoms_conflict(const struct rl_lock *l, uint64_t start,
 
 	for (unsigned k = 0; table && k < s.n; k++) {
 		struct rl_segment *seg = &table[rl_span_line(&s, k)];
+		uint64_t v[RL_SLOTS], any = 0;
 
-		for (unsigned j = 0; j < RL_SLOTS; j++)
+		/* Load all seven first: most lines are empty, and a wide
+		 * range reads every line. */
+		for (unsigned j = 0; j < RL_SLOTS; j++) {
 			/* seq_cst: after rl_fast_close()'s store (Dekker,
 			 * pairs with the claim CAS in rl_fast_lock()); as an
 			 * acquire it takes a freed slot's writes. */
-			if (rl_slot_conflicts(atomic_load_explicit(
-						      &seg->slot[j],
-						      memory_order_seq_cst),
-					      start, end, exclusive))
+			v[j] = atomic_load_explicit(&seg->slot[j],
+						    memory_order_seq_cst);
+			any |= v[j];
+		}
+		for (unsigned j = 0; any && j < RL_SLOTS; j++)
+			if (rl_slot_conflicts(v[j], start, end, exclusive))
 				return true;
 	}
 	return false;

@@ -4,20 +4,22 @@
  * slot, without the guard.  Everything else about the slot table is in
  * rl_fast.c.
  *
- * A fast range is 1..RL_FAST_MAX_PAGES whole pages inside one block.  Its
- * owner claims a free slot of the block's line with one CAS, then reads the
- * line's other slots and its `closed` word; if nothing there conflicts, the
- * range is held.  Unlock is one store that frees the slot.
+ * A fast range is whole pages inside one block.  Its owner claims a free
+ * slot of the block's line with one CAS, then reads the line's other slots,
+ * its `closed` word and the lock's window; if nothing there conflicts (no
+ * slot, not its group's bit, not the window), the range is held.  Unlock is
+ * one store that frees the slot.
  *
  * Two claimers that conflict are a Dekker pair: each writes its own slot
  * and then reads the other's, all seq_cst, so at least one of them sees the
  * other and backs off to the precise path.  The precise path and a claimer
- * are a Dekker pair in the same way: rl_fast_close() writes `closed` and
- * then reads the slots, the claimer writes its slot and then reads
- * `closed`, so either the claimer backs off or the precise path sees it as
- * a phantom.  A fast holder that frees its slot in a closed line may be
- * what a listed waiter waits for, so it re-checks the waiters under the
- * guard (rl_fast_release_slow()).  doc/design.md has the argument.
+ * are a Dekker pair in the same way: rl_fast_close() writes `closed` (or
+ * the window) and then reads the slots, the claimer writes its slot and
+ * then reads `closed` and the window, so either the claimer backs off or
+ * the precise path sees it as a phantom.  A fast holder that frees its slot
+ * where a listed request closed the fast path may be what it waits for, so
+ * it re-checks the waiters under the guard (rl_fast_release_slow()).
+ * doc/design.md has the argument.
  */
 #ifndef RL_FAST_H
 #define RL_FAST_H
@@ -36,7 +38,31 @@ rl_hidden void rl_fast_release_slow(struct rl_lock *l, uint64_t start,
 static rl_always_inline uint64_t rl_slot_value(uint64_t first_page, uint64_t pages,
 				     bool exclusive)
 {
-	return first_page << 6 | (pages - 1) << 2 | (uint64_t)exclusive << 1 | 1u;
+	return first_page << 8 | (pages - 1) << 2 | (uint64_t)exclusive << 1 | 1u;
+}
+
+/* Does [start, end) meet the lock's window?  Each bound is read once,
+ * after the caller's claim or release (seq_cst: Dekker with the stores in
+ * rl_fast_close(), pairs with them; as an acquire, with the release stores
+ * of rl_fast_reopen()).  Reading the two at different moments is sound:
+ * doc/design.md, "Why F holds". */
+static rl_always_inline bool rl_window_meets(struct rl_lock *l,
+					     uint64_t start, uint64_t end)
+{
+	return start < atomic_load_explicit(&l->wide_hi, memory_order_seq_cst) &&
+	       atomic_load_explicit(&l->wide_lo, memory_order_seq_cst) < end;
+}
+
+/* Is the fast path closed to q's range, by its line's group bit or by the
+ * window?  (After q's claim or release: see rl_window_meets().) */
+static rl_always_inline bool rl_fast_closed_to(struct rl_lock *l,
+					       const struct rl_request *q)
+{
+	/* seq_cst: Dekker with rl_fast_close() (pairs with its store); as an
+	 * acquire, with the release store of rl_fast_reopen(). */
+	return (atomic_load_explicit(&q->fast.seg->closed, memory_order_seq_cst) &
+		q->fast.group_bit) ||
+	       rl_window_meets(l, q->start, q->end);
 }
 
 static rl_always_inline struct rl_segment *rl_segment_of(struct rl_segment *table,
@@ -45,21 +71,23 @@ static rl_always_inline struct rl_segment *rl_segment_of(struct rl_segment *tabl
 	return &table[rl_line_of_block(start >> (RL_PAGE_SHIFT + RL_BLOCK_SHIFT))];
 }
 
-/* After claiming a slot for `value`: is it alone in an open line?  (If
- * not, rl_fast_settle() decides, out of line.) */
-static rl_always_inline bool rl_line_alone(struct rl_segment *seg,
+/* After q claimed a slot for `value`: is it alone in its line, and is the
+ * fast path open to it?  (If not, rl_fast_settle() decides, out of line.) */
+static rl_always_inline bool rl_fast_alone(struct rl_lock *l,
+					   const struct rl_request *q,
 					   uint64_t value)
 {
 	/*
 	 * seq_cst: read after our claim (Dekker with other claimers, pairs with
 	 * their CAS in rl_fast_lock()); as an acquire it also takes a freed
-	 * slot's writes from rl_fast_release().  Slot values are below 2^58, so
+	 * slot's writes from rl_fast_release().  Slot values are below 2^60, so
 	 * the sum of seven cannot wrap, and it equals our own value exactly
 	 * when every other slot is free.
 	 */
+	const struct rl_segment *seg = q->fast.seg;
 	uint64_t sum;
 
-	_Static_assert(RL_SLOTS == 7, "rl_line_alone() sums seven slots");
+	_Static_assert(RL_SLOTS == 7, "rl_fast_alone() sums seven slots");
 	sum = atomic_load_explicit(&seg->slot[0], memory_order_seq_cst);
 	sum += atomic_load_explicit(&seg->slot[1], memory_order_seq_cst);
 	sum += atomic_load_explicit(&seg->slot[2], memory_order_seq_cst);
@@ -67,11 +95,7 @@ static rl_always_inline bool rl_line_alone(struct rl_segment *seg,
 	sum += atomic_load_explicit(&seg->slot[4], memory_order_seq_cst);
 	sum += atomic_load_explicit(&seg->slot[5], memory_order_seq_cst);
 	sum += atomic_load_explicit(&seg->slot[6], memory_order_seq_cst);
-	/* seq_cst: read after our claim (Dekker with rl_fast_close(), pairs
-	 * with its store); as an acquire it takes a reopener's guard section
-	 * (pairs with the store in rl_fast_reopen()). */
-	return sum == value &&
-	       !atomic_load_explicit(&seg->closed, memory_order_seq_cst);
+	return sum == value && !rl_fast_closed_to(l, q);
 }
 
 /* Store `value` (0: free) in q's slot, then wake whom the old one blocked. */
@@ -79,13 +103,12 @@ static rl_always_inline void rl_fast_release(struct rl_lock *l, struct rl_reques
 				   uint64_t value)
 {
 	/* seq_cst: a release of the range's writes (pairs with the loads in
-	 * rl_line_alone(), rl_fast_settle() and rl_fast_phantoms_conflict()), and ordered
-	 * before our read of `closed` (Dekker with rl_fast_close()). */
+	 * rl_fast_alone(), rl_fast_settle() and rl_fast_phantoms_conflict()),
+	 * and ordered before our reads of `closed` and the window (Dekker with
+	 * rl_fast_close()). */
 	atomic_store_explicit(&q->fast.seg->slot[q->fast.slot], value,
 			      memory_order_seq_cst);
-	/* seq_cst: see above; pairs with the store in rl_fast_close(). */
-	if (rl_unlikely(atomic_load_explicit(&q->fast.seg->closed,
-					     memory_order_seq_cst)))
+	if (rl_unlikely(rl_fast_closed_to(l, q)))
 		rl_fast_release_slow(l, q->start, q->end);
 }
 
@@ -119,10 +142,11 @@ rl_fast_lock(struct rl_lock *l, struct rl_request *q, uint64_t start,
 
 	struct rl_segment *seg = rl_segment_of(table, start);
 	uint64_t value = rl_slot_value(first, pages, exclusive);
+	uint32_t group_bit = rl_group_bit(first >> RL_BLOCK_SHIFT);
 	unsigned i;
 
-	/* relaxed: a way out early; rl_line_alone() decides. */
-	if (atomic_load_explicit(&seg->closed, memory_order_relaxed))
+	/* relaxed: a way out early; rl_fast_alone() decides. */
+	if (atomic_load_explicit(&seg->closed, memory_order_relaxed) & group_bit)
 		return RL_FAST_NONE;
 	for (i = 0;; i++) {
 		uint64_t free_slot = 0;
@@ -132,7 +156,7 @@ rl_fast_lock(struct rl_lock *l, struct rl_request *q, uint64_t start,
 		/* relaxed: skip taken slots without a locked instruction. */
 		if (atomic_load_explicit(&seg->slot[i], memory_order_relaxed))
 			continue;
-		/* seq_cst: the claim precedes our reads in rl_line_alone()
+		/* seq_cst: the claim precedes our reads in rl_fast_alone()
 		 * (Dekker; pairs with the loads there, in rl_fast_settle()
 		 * and in rl_fast_phantoms_conflict()). */
 		if (atomic_compare_exchange_strong_explicit(
@@ -142,11 +166,12 @@ rl_fast_lock(struct rl_lock *l, struct rl_request *q, uint64_t start,
 	}
 	q->fast.seg = seg;
 	q->fast.value = value;
+	q->fast.group_bit = group_bit;
 	q->fast.slot = (uint8_t)i;
 	q->start = start;
 	q->end = end;
 	q->exclusive = exclusive;
-	if (rl_unlikely(!rl_line_alone(seg, value)))
+	if (rl_unlikely(!rl_fast_alone(l, q, value)))
 		return RL_FAST_CLAIMED;
 	q->fast.self = q;
 	/* relaxed: the owner's own bookkeeping; nobody else reads it. */

@@ -90,6 +90,7 @@ struct rl_request {
 			 * original's slot.  (A copy of a listed handle is
 			 * not found in the index.) */
 			const struct rl_request *self;
+			uint32_t group_bit;       /* its group's bit of `closed` */
 			uint8_t slot;             /* index of its slot in seg */
 		} fast;
 	};
@@ -115,7 +116,10 @@ struct rl_request {
 #define RL_SEGMENTS 32                        /* 2 KiB per lock */
 #endif
 #define RL_SLOTS 7
-#define RL_FAST_MAX_PAGES 16
+#define RL_FAST_MAX_PAGES RL_BLOCK_PAGES      /* up to a whole block */
+/* A range of this many blocks or more is *wide*: it closes the fast path
+ * with the lock's window, not line by line. */
+#define RL_WIDE_BLOCKS 8
 
 static inline unsigned rl_line_of_block(uint64_t block)
 {
@@ -131,11 +135,25 @@ static inline unsigned rl_line_of_block(uint64_t block)
 	return (unsigned)((block + rotation) & (RL_SEGMENTS - 1));
 }
 
+/* The bit of block b's group in its line's `closed` word: consecutive
+ * groups get distinct bits, and runs of 32 groups (256 MiB) are rotated by
+ * a hash of their number, as lines are, so that groups a power of two apart
+ * do not all share a bit. */
+static inline uint32_t rl_group_bit(uint64_t block)
+{
+	uint64_t group = block / RL_SEGMENTS;
+	uint64_t rotation = (group / 32) * 0x9E3779B97F4A7C15ull >> 59;
+
+	return 1u << ((group + rotation) & 31);
+}
+
 /*
  * One cache line of the table.  A slot is 0 (free) or a fast holder's
- * range: first page << 6 | (pages - 1) << 2 | exclusive << 1 | 1.
- * `closed` counts the listed requests whose ranges map to this line; the
- * line is closed to new fast claims while it is not zero.
+ * range: first page << 8 | (pages - 1) << 2 | exclusive << 1 | 1.
+ * `closed` is count << 32 | groups: how many narrow listed requests map to
+ * this line, and the bits of the groups they map to it from (bit g % 32).
+ * A claim in a block whose group's bit is set fails; the bits are cleared
+ * when the count reaches zero.
  */
 struct rl_segment {
 	_Alignas(64) _Atomic uint64_t closed;
@@ -148,10 +166,16 @@ struct rl_lock {
 	uint32_t flags;           /* RANGELOCK_DEBUG, RL_NO_TABLE; guard */
 	struct rl_request *root;  /* the index of listed requests; guard */
 	uint64_t arrivals;        /* seq of the newest request; guard */
-	uint64_t waiting;         /* listed requests not granted; guard */
+	uint32_t waiting;         /* listed requests not granted; guard */
+	uint32_t wide;            /* listed wide requests; guard */
 	/* The fast path's table, or NULL: set once under the guard, freed by
 	 * destroy. */
 	_Atomic(struct rl_segment *) table;
+	/* The window: [wide_lo, wide_hi) covers every listed wide request's
+	 * range (their hull since `wide` was last zero); empty when
+	 * wide_hi == 0.  Written under the guard, read by fast claims. */
+	_Atomic uint64_t wide_lo;
+	_Atomic uint64_t wide_hi;
 };
 
 /* flags bit: allocating the table failed, do not try again. */

@@ -1,13 +1,23 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * rangelock.pml - the lock protocol of src/, version 2, as a SPIN model.
+ * rangelock.pml - the lock protocol of src/, version 3, as a SPIN model.
  *
- * One fast-path line with NSLOTS slots, its `closed` count, the guard, the
- * arrival-ordered list, each request's futex word, and NT threads that each
- * make NOPS random requests: a range of the pages {0}, {1} or {0,1} (the
- * last either as whole pages, which may take the fast path, or "ragged",
- * which never does), shared or exclusive, blocking, try or timed (the
- * deadline may fire at any moment), sometimes downgraded, then unlocked.
+ * One fast-path line with NSLOTS slots and its `closed` word, the lock's
+ * window, the guard, the list in arrival order (the index is only a faster
+ * way to find its members), each request's futex word, and NT threads that
+ * each make NOPS random requests: a range of the pages {0}, {1} or {0,1}
+ * (the last either as whole pages, which may take the fast path, or
+ * "ragged", which never does, and a ragged one either narrow or wide),
+ * shared or exclusive, blocking, try or timed (the deadline may fire at any
+ * moment), sometimes downgraded, then unlocked.
+ *
+ * The two pages stand for two blocks of different groups that share the
+ * line: a narrow listed request sets the group bits of its pages in
+ * `closed` (one store) and counts itself in the line (guard-only); the bits
+ * are cleared when the count reaches zero.  A wide one widens the window
+ * [wlo, whi), one word at a time, and counts itself in wcnt; the window
+ * empties (whi = 0) when wcnt reaches zero.  A claimer reads `closed` and
+ * then each bound of the window in a step of its own, as the C code does.
  * Each step of the model is one atomic access of the C code; the guard's
  * critical sections are sequences of steps that other threads' fast paths
  * interleave with.  doc/verification.md explains why sequential consistency
@@ -49,7 +59,10 @@ mtype = { IDLE, WAITING, SLEEPING, HELD, FAST };
 
 /* rangelock_t */
 bool guard;                     /* the futex mutex, as a test-and-set */
-byte closed;                    /* listed requests mapping to the line */
+byte lcount;                       /* narrow listed requests in the line */
+byte mask;                      /* closed's group bits: bit k for page k */
+byte wcnt;                      /* listed wide requests */
+byte wlo, whi;                  /* the window, pages [wlo, whi); whi 0: empty */
 byte list[NH];                  /* listed handles, oldest first */
 byte nlist;
 byte slot[NSLOTS];              /* 0 free, else 1 + handle of a fast holder */
@@ -58,6 +71,7 @@ byte slot[NSLOTS];              /* 0 free, else 1 + handle of a fast holder */
 byte rng[NH];                   /* pages: bit 0 = page 0, bit 1 = page 1 */
 bool ex[NH];                    /* exclusive */
 bool fastable[NH];              /* whole pages: may take the fast path */
+bool wide[NH];                  /* closes the window, not the line */
 mtype st[NH] = IDLE;            /* the futex word */
 bool asleep[NH];                /* in futex_wait, not yet woken */
 byte owner[NH];                 /* acquiring thread (debug mode) */
@@ -68,6 +82,8 @@ byte wr[2];
 bool waiting0;                  /* thread 0's first handle waits */
 
 #define CONFLICT(a, b) ((rng[a] & rng[b]) != 0 && (ex[a] || ex[b]))
+#define LO(h) ((rng[h] & 1) -> 0 : 1)  /* first page of h */
+#define HI(h) ((rng[h] & 2) -> 2 : 1)  /* one past its last */
 #define IS_WAITING(a) (st[a] == WAITING || st[a] == SLEEPING)
 
 ltl granted { [] (waiting0 -> <> !waiting0) }
@@ -231,19 +247,72 @@ inline list_remove(h) {
 
 /* ---- the fast path -------------------------------------------------- */
 
-/* rl_fast_release: store the slot (seq_cst), then read `closed`; if
- * requests are listed, re-check the waiters under the guard */
+/* rl_fast_closed_to: slow := the fast path is closed to h's range; three
+ * seq_cst loads: `closed`, then the window's two bounds */
+inline closed_to(h) {
+	slow = (mask & rng[h]) != 0;
+	v = whi;
+	atomic { if :: LO(h) < v && wlo < HI(h) -> slow = true :: else -> skip fi; v = 0 }
+}
+
+/* rl_fast_release: store the slot (seq_cst), then read `closed` and the
+ * window; if a listed request may wait for h, re-check under the guard */
 inline fast_release(h, s) {
 	slot[s] = 0;
 #ifndef BROKEN_RELEASE
+	closed_to(h);
 	if
-	:: closed != 0 ->
+	:: slow ->
 		guard_lock();
 		grant_after(0, rng[h]);
 		guard_unlock()
 	:: else -> skip
-	fi
+	fi;
+	slow = false
 #endif
+}
+
+/* assert_no_listed(h, w): FIFO for a fast claim that stands: no listed
+ * request of kind w (wide or narrow) overlaps it, so none can be passed */
+inline assert_no_listed(h, w) {
+	j = 0;
+	do
+	:: j < nlist -> assert(wide[list[j]] != w || (rng[list[j]] & rng[h]) == 0); j++
+	:: else -> break
+	od;
+	j = 0
+}
+
+/* rl_fast_close: a listed request closes the fast path where it lies */
+inline fast_close(h) {
+	if
+	:: wide[h] ->
+		wcnt++;
+		if :: wcnt == 1 || LO(h) < wlo -> wlo = LO(h) :: else -> skip fi;
+#ifndef BROKEN_WINDOW
+		if :: HI(h) > whi -> whi = HI(h) :: else -> skip fi
+#endif
+	:: else ->
+		lcount++;
+		mask = mask | rng[h]
+	fi
+}
+
+/* rl_fast_reopen: it leaves */
+inline fast_reopen(h) {
+	if
+	:: wide[h] ->
+		wcnt--;
+		if :: wcnt == 0 -> whi = 0 :: else -> skip fi
+	:: else ->
+		lcount--;
+#ifdef BROKEN_MASK
+		/* wrong: clears its own bits while others may still need them */
+		mask = mask & (3 - rng[h])
+#else
+		if :: lcount == 0 -> mask = 0 :: else -> skip fi
+#endif
+	fi
 }
 
 /* rl_fast_lock + rl_fast_settle: result := OK (held through slot s) or
@@ -290,14 +359,32 @@ inline fast_lock(h) {
 			:: else -> break
 			od;
 			j = 0;
+			/* then `closed` and the window, a load each.
+			 * Property C: a claim that stands met no listed
+			 * request overlapping it at the moment it read the
+			 * word that rules that kind out, so it passes no
+			 * waiting request (FIFO); one listed later saw the
+			 * claim as a phantom. */
 			atomic {
 #ifndef BROKEN_CLOSED
-				if :: closed != 0 -> refused = true :: else -> skip fi;
+				if :: (mask & rng[h]) != 0 -> refused = true :: else -> skip fi;
 #endif
-				/* property C: a claim that stands has no listed
-				 * request in its line, so it passes no waiting
-				 * request (FIFO) */
-				if :: !refused -> assert(nlist == 0) :: else -> skip fi
+				if :: !refused -> assert_no_listed(h, false) :: else -> skip fi
+			};
+			atomic {
+				v = whi;
+				if
+				:: !refused && LO(h) >= v -> assert_no_listed(h, true)
+				:: else -> skip
+				fi
+			};
+			atomic {        /* decided here only if whi did not */
+				if
+				:: !refused && LO(h) < v && wlo < HI(h) -> refused = true
+				:: !refused && LO(h) < v && wlo >= HI(h) -> assert_no_listed(h, true)
+				:: else -> skip
+				fi;
+				v = 0
 			};
 			if
 			:: refused -> fast_release(h, s)
@@ -340,7 +427,7 @@ inline lock(h, how) {
 		if
 		:: result == EDEADLK -> guard_unlock()
 		:: else ->
-			closed++;                        /* rl_fast_close */
+			fast_close(h);
 			atomic {                         /* listed conflicts */
 				blocked = false;
 				j = 0;
@@ -366,6 +453,10 @@ inline lock(h, how) {
 				j = 0
 			:: else -> skip
 			fi;
+#ifdef BROKEN_WINDOW
+			/* wrong: the window's upper bound after the scan */
+			if :: wide[h] && HI(h) > whi -> whi = HI(h) :: else -> skip fi;
+#endif
 			owner[h] = me;
 			if
 			:: !blocked ->
@@ -374,11 +465,11 @@ inline lock(h, how) {
 				guard_unlock();
 				result = OK
 			:: blocked && how == TRY ->
-				closed--;
+				fast_reopen(h);
 				guard_unlock();
 				result = EBUSY
 			:: blocked && how == TIMED ->    /* deadline already past */
-				closed--;
+				fast_reopen(h);
 				guard_unlock();
 				result = ETIMEDOUT
 			:: blocked && how != TRY ->
@@ -417,7 +508,7 @@ inline wait_granted(h, how) {
 				grant_after(pos, rng[h]);
 #endif
 				pos = 0;
-				closed--;
+				fast_reopen(h);
 				guard_unlock();
 				result = ETIMEDOUT
 			fi;
@@ -438,7 +529,7 @@ inline unlock(h) {
 		st[h] = IDLE;
 		grant_after(pos, rng[h]);
 		pos = 0;
-		closed--;
+		fast_reopen(h);
 		guard_unlock()
 	fi
 }
@@ -448,10 +539,12 @@ inline downgrade(h) {
 	:: st[h] == FAST ->
 		/* the slot value loses its exclusive bit: one seq_cst store */
 		ex[h] = false;
+		closed_to(h);
 		if
-		:: closed != 0 -> guard_lock(); grant_after(0, rng[h]); guard_unlock()
+		:: slow -> guard_lock(); grant_after(0, rng[h]); guard_unlock()
 		:: else -> skip
-		fi
+		fi;
+		slow = false
 	:: else ->
 		guard_lock();
 		ex[h] = false;
@@ -469,23 +562,24 @@ inline downgrade(h) {
 proctype thread(byte me)
 {
 	byte h, h2, i, j, k, q, v, s, pos, hslot, how, result, ops;
-	bool blocked, refused, gave_up;
+	bool blocked, refused, gave_up, slow;
 
 	h = me * 2;
 	h2 = h + 1;
 	do
 	:: ops < NOPS ->
 		if
-		:: rng[h] = 1; fastable[h] = true
-		:: rng[h] = 2; fastable[h] = true
+		:: rng[h] = 1; fastable[h] = true; wide[h] = false
+		:: rng[h] = 2; fastable[h] = true; wide[h] = false
 #ifndef SINGLE_PAGES
-		:: rng[h] = 3; fastable[h] = false
+		:: rng[h] = 3; fastable[h] = false; wide[h] = false
+		:: rng[h] = 3; fastable[h] = false; wide[h] = true
 #endif
 #ifdef WIDE_FAST
-		:: rng[h] = 3; fastable[h] = true
+		:: rng[h] = 3; fastable[h] = true; wide[h] = false
 #endif
 #ifdef RAGGED_SINGLE
-		:: rng[h] = 1; fastable[h] = false
+		:: rng[h] = 1; fastable[h] = false; wide[h] = false
 #endif
 		fi;
 		if :: ex[h] = false :: ex[h] = true fi;
@@ -509,7 +603,7 @@ proctype thread(byte me)
 			/* ask again, overlapping: debug mode must refuse at once */
 			if
 			:: true ->
-				rng[h2] = rng[h] | 1; fastable[h2] = false;
+				rng[h2] = rng[h] | 1; fastable[h2] = false; wide[h2] = false;
 				if :: ex[h2] = false :: ex[h2] = true fi;
 				lock(h2, BLOCK);
 				assert(result == EDEADLK);

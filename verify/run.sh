@@ -71,6 +71,8 @@ fi
 # Each broken in one place; SPIN must reject every one.
 check broken_slots_safety       fail safety   -DNOPS=2 -DBROKEN_SLOTS
 check broken_closed_fifo        fail safety   -DNOPS=2 -DBROKEN_CLOSED
+check broken_mask_cleared       fail safety   -DNOPS=2 -DBROKEN_MASK
+check broken_window_late        fail safety   -DNOPS=2 -DBROKEN_WINDOW
 check broken_release_wakeup     fail safety   -DNOPS=2 -DBROKEN_RELEASE
 check broken_wake_sleeper       fail safety   -DNOPS=2 -DBROKEN_WAKE
 check broken_wake_liveness      fail liveness -DNOPS=2 -DNO_TRY -DBROKEN_WAKE

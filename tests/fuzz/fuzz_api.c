@@ -237,11 +237,17 @@ static bool worker_busy(int h)
 }
 
 /* Ranges: mostly whole pages near a block boundary (fast path), some
- * byte-short, to EOF, at the top of the space, near UINT64_MAX, empty. */
+ * byte-short, to EOF, at the top of the space, near UINT64_MAX, empty.
+ * Bits 5-6 of b scale the length: 1..4 pages, 60..63 (a whole block or
+ * across one), 512..2048 (wide: the window, a few lines), 2048..8192
+ * (wide over every line). */
 static void decode_range(uint8_t a, uint8_t b, uint64_t *start, uint64_t *end)
 {
+	static const uint64_t scale[4][2] = { { 1, 1 }, { 60, 1 }, { 0, 512 },
+					      { 0, 2048 } };
 	uint64_t page = (a & 15) + ((a >> 4) & 1) * 56;   /* 0..15, 56..71 */
-	uint64_t len = 1 + (b & 3);
+	const uint64_t *sc = scale[(b >> 5) & 3];
+	uint64_t len = sc[0] + (1 + (b & 3)) * sc[1] - (sc[0] ? 1 : 0);
 
 	*start = page * PAGE;
 	*end = (page + len) * PAGE;

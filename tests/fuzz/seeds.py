@@ -7,11 +7,12 @@ import os
 
 LOCK, TRY, PAST, SHORT, UNLOCK, DOWN, DESTROY = 0, 2, 3, 4, 5, 7, 8
 
-def op(kind, h, page=0, pages=1, shape=0, excl=False, a_extra=0):
+def op(kind, h, page=0, pages=1, shape=0, excl=False, a_extra=0, scale=0):
     b0 = next(b for b in range(256) if b % 9 == kind and bool(b & 0x10) == excl)
     # page: 0..15, or 56..71 (bit 4 of a): straddles the block boundary at 64
     a = (page & 15) | (0x10 if page >= 56 else 0) | a_extra
-    b = ((pages - 1) & 3) | (shape << 2)
+    # scale (bits 5-6 of b): pages 1..4, 60..63, 512 * (1..4), 2048 * (1..4)
+    b = ((pages - 1) & 3) | (shape << 2) | (scale << 5)
     return bytes([b0, h, a, b])
 
 WHOLE, RAGGED, EOF, TOP, ODD = 0, 4, 5, 6, 7
@@ -44,6 +45,19 @@ seeds = {
     "ragged_and_fast": [op(LOCK, 0, shape=RAGGED, pages=2), op(LOCK, 1, page=1, excl=True),
                         op(LOCK, 2, page=3, excl=True), op(UNLOCK, 0), op(UNLOCK, 2), op(UNLOCK, 1)],
     "line_full": [op(LOCK, h, page=h) for h in range(8)] + [op(UNLOCK, h) for h in range(8)],
+    # a whole block on the fast path, and one across a block boundary
+    "whole_block": [op(LOCK, 0, pages=4, scale=1, excl=True), op(TRY, 1, page=63),
+                    op(LOCK, 2, page=60, pages=1, scale=1), op(UNLOCK, 0), op(UNLOCK, 2),
+                    op(UNLOCK, 1)],
+    # wide ranges close the fast path through the window: a page inside waits,
+    # one outside is granted, and the window empties when the last one leaves
+    "wide_window": [op(LOCK, 0, page=8, scale=2, excl=True), op(TRY, 1, page=9),
+                    op(LOCK, 2, page=0), op(LOCK, 4, page=9, excl=True),
+                    op(LOCK, 5, page=56, pages=4, scale=3), op(UNLOCK, 0), op(UNLOCK, 2),
+                    op(UNLOCK, 4), op(UNLOCK, 5), op(TRY, 1, page=9), op(UNLOCK, 1)],
+    "eof_over_fast": [op(LOCK, 0, page=3), op(LOCK, 1, page=2, shape=EOF, excl=True),
+                      op(TRY, 2, page=1, excl=True), op(LOCK, 4, page=4), op(UNLOCK, 0),
+                      op(UNLOCK, 2), op(UNLOCK, 1), op(UNLOCK, 4)],
 }
 debug_seeds = {
     "debug_recursion": [op(LOCK, 0), op(LOCK, 3), op(LOCK, 0, page=1), op(TRY, 6, page=0, excl=True),
