@@ -26,8 +26,8 @@
  *     caller's rangelock_range_t; a release wakes only the waiters it
  *     unblocks.
  *   - Cost: a range of 1..64 whole 4096-byte pages inside one 256 KiB
- *     block is taken with one compare-and-swap and released with one
- *     store, on one of 32 cache lines chosen by a hash of the block
+ *     block, or of up to 8 KiB inside one below 32 TiB, is taken with one
+ *     compare-and-swap and released with one store, on one of 32 cache lines chosen by a hash of the block
  *     (neighbouring blocks never share one; distant blocks, at any stride,
  *     by a 1-in-32 chance), unless it meets a conflict, a full line, or a
  *     request of the precise path that overlaps its 8 MiB group (ranges of

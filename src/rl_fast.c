@@ -12,11 +12,15 @@
 
 static uint64_t rl_slot_start(uint64_t v)
 {
+	if (v & RL_BYTE_SLOT)
+		return (v >> 15) & (RL_BYTE_LIMIT - 1);
 	return (v >> 8) << RL_PAGE_SHIFT;
 }
 
 static uint64_t rl_slot_end(uint64_t v)
 {
+	if (v & RL_BYTE_SLOT)
+		return rl_slot_start(v) + ((v >> 2) & (RL_BYTE_MAX - 1)) + 1u;
 	/* cannot wrap: a fast range ends at or below UINT64_MAX + 1 - RL_PAGE */
 	return ((v >> 8) + ((v >> 2) & 63u) + 1u) << RL_PAGE_SHIFT;
 }
@@ -247,20 +251,22 @@ bool rl_fast_phantoms_conflict(const struct rl_lock *l, uint64_t start,
 
 	for (unsigned k = 0; table && k < s.n; k++) {
 		struct rl_segment *seg = &table[rl_span_line(&s, k)];
-		uint64_t v[RL_SLOTS], any = 0;
+		uint64_t any = 0;
 
-		/* Load all seven first: most lines are empty, and a wide
-		 * range reads every line. */
-		for (unsigned j = 0; j < RL_SLOTS; j++) {
-			/* seq_cst: after rl_fast_close()'s store (Dekker,
-			 * pairs with the claim CAS in rl_fast_lock()); as an
-			 * acquire it takes a freed slot's writes. */
-			v[j] = atomic_load_explicit(&seg->slot[j],
+		/* seq_cst, every load here: after rl_fast_close()'s stores
+		 * (Dekker, pairs with the claim CAS in rl_fast_lock()); as
+		 * an acquire it takes a freed slot's writes.  Most lines are
+		 * empty, and a wide range reads every line: a quick pass,
+		 * then a decoding one only where something is held (what it
+		 * reads is as late as what the first pass read). */
+		for (unsigned j = 0; j < RL_SLOTS; j++)
+			any |= atomic_load_explicit(&seg->slot[j],
 						    memory_order_seq_cst);
-			any |= v[j];
-		}
 		for (unsigned j = 0; any && j < RL_SLOTS; j++)
-			if (rl_slot_conflicts(v[j], start, end, exclusive))
+			if (rl_slot_conflicts(atomic_load_explicit(
+						      &seg->slot[j],
+						      memory_order_seq_cst),
+					      start, end, exclusive))
 				return true;
 	}
 	return false;

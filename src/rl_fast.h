@@ -4,7 +4,8 @@
  * slot, without the guard.  Everything else about the slot table is in
  * rl_fast.c.
  *
- * A fast range is whole pages inside one block.  Its owner claims a free
+ * A fast range is whole pages inside one block, or at most 8 KiB inside
+ * one.  Its owner claims a free
  * slot of the block's line with one CAS, then reads the line's other slots,
  * its `closed` word and the lock's window; if nothing there conflicts (no
  * slot, not its group's bit, not the window), the range is held.  Unlock is
@@ -39,6 +40,29 @@ static rl_always_inline uint64_t rl_slot_value(uint64_t first_page, uint64_t pag
 				     bool exclusive)
 {
 	return first_page << 8 | (pages - 1) << 2 | (uint64_t)exclusive << 1 | 1u;
+}
+
+#define RL_BYTE_SLOT ((uint64_t)1 << 60)
+
+/* The slot value of [start, end), or 0 if it does not fit a slot. */
+static rl_always_inline uint64_t rl_fast_value(uint64_t start, uint64_t end,
+					       bool exclusive)
+{
+	uint64_t first = start >> RL_PAGE_SHIFT;
+	uint64_t pages = (end - start) >> RL_PAGE_SHIFT;
+
+	if (rl_likely(!((start | end) & (RL_PAGE - 1))))
+		return pages <= RL_FAST_MAX_PAGES &&
+			       first >> RL_BLOCK_SHIFT ==
+				       (first + pages - 1) >> RL_BLOCK_SHIFT
+		       ? rl_slot_value(first, pages, exclusive)
+		       : 0;
+	if (end > RL_BYTE_LIMIT || end - start > RL_BYTE_MAX ||
+	    start >> (RL_PAGE_SHIFT + RL_BLOCK_SHIFT) !=
+		    (end - 1) >> (RL_PAGE_SHIFT + RL_BLOCK_SHIFT))
+		return 0;
+	return RL_BYTE_SLOT | start << 15 | (end - start - 1) << 2 |
+	       (uint64_t)exclusive << 1 | 1u;
 }
 
 /* Does [start, end) meet the lock's window?  Each bound is read once,
@@ -80,7 +104,7 @@ static rl_always_inline bool rl_fast_alone(struct rl_lock *l,
 	/*
 	 * seq_cst: read after our claim (Dekker with other claimers, pairs with
 	 * their CAS in rl_fast_lock()); as an acquire it also takes a freed
-	 * slot's writes from rl_fast_release().  Slot values are below 2^60, so
+	 * slot's writes from rl_fast_release().  Slot values are below 2^61, so
 	 * the sum of seven cannot wrap, and it equals our own value exactly
 	 * when every other slot is free.
 	 */
@@ -132,17 +156,14 @@ rl_fast_lock(struct rl_lock *l, struct rl_request *q, uint64_t start,
 	 * rl_fast_setup(). */
 	struct rl_segment *table = atomic_load_explicit(&l->table,
 							memory_order_acquire);
-	uint64_t first = start >> RL_PAGE_SHIFT;
-	uint64_t pages = (end - start) >> RL_PAGE_SHIFT;
+	uint64_t value = rl_fast_value(start, end, exclusive);
 
-	if (!table || ((start | end) & (RL_PAGE - 1)) ||
-	    pages > RL_FAST_MAX_PAGES ||
-	    first >> RL_BLOCK_SHIFT != (first + pages - 1) >> RL_BLOCK_SHIFT)
+	if (!table || !value)
 		return RL_FAST_NONE;
 
 	struct rl_segment *seg = rl_segment_of(table, start);
-	uint64_t value = rl_slot_value(first, pages, exclusive);
-	uint32_t group_bit = rl_group_bit(first >> RL_BLOCK_SHIFT);
+	uint32_t group_bit =
+		rl_group_bit(start >> (RL_PAGE_SHIFT + RL_BLOCK_SHIFT));
 	unsigned i;
 
 	/* relaxed: a way out early; rl_fast_alone() decides. */

@@ -117,6 +117,10 @@ struct rl_request {
 #endif
 #define RL_SLOTS 7
 #define RL_FAST_MAX_PAGES RL_BLOCK_PAGES      /* up to a whole block */
+/* A range that is not whole pages is fast (a byte slot) if it is at most
+ * RL_BYTE_MAX bytes inside one block, below RL_BYTE_LIMIT. */
+#define RL_BYTE_MAX 8192u
+#define RL_BYTE_LIMIT ((uint64_t)1 << 45)     /* 32 TiB */
 /* A range of this many blocks or more is *wide*: it closes the fast path
  * with the lock's window, not line by line. */
 #define RL_WIDE_BLOCKS 8
@@ -149,7 +153,10 @@ static inline uint32_t rl_group_bit(uint64_t block)
 
 /*
  * One cache line of the table.  A slot is 0 (free) or a fast holder's
- * range: first page << 8 | (pages - 1) << 2 | exclusive << 1 | 1.
+ * range, below 2^61: whole pages are
+ *     first page << 8 | (pages - 1) << 2 | exclusive << 1 | 1,
+ * other ranges (a byte slot, bit 60 set)
+ *     1 << 60 | start << 15 | (bytes - 1) << 2 | exclusive << 1 | 1.
  * `closed` is count << 32 | groups: how many narrow listed requests map to
  * this line, and the bits of the groups they map to it from (bit g % 32).
  * A claim in a block whose group's bit is set fails; the bits are cleared

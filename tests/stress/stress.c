@@ -12,9 +12,10 @@
  * is idle (destroy returns 0).
  *
  * Flipping between the fast path and the precise one is where bugs live:
- * --ragged N makes one range in N end a byte short of a page, which the
- * fast path never takes, so its line closes and reopens all the time
- * (EOF ranges do the same for every line); --base P moves the space to
+ * --ragged N makes one range in N end a byte short of a page: the fast
+ * path takes those of up to 8 KiB as byte slots, and the longer ones
+ * never, so its lines close and reopen all the time (EOF ranges do the
+ * same through the window); --base P moves the space to
  * start at page P, so that with P not a multiple of 64 it straddles two
  * blocks and requests map to two lines.  (Every range still starts on a
  * page, so a byte-short end overlaps exactly the pages the shadow counts.)

@@ -114,6 +114,22 @@ static const struct conflict_case conflict_table[] = {
 	{ 100, RANGELOCK_EOF, 'w', MAX - 1, MAX, 'r', true },
 	{ 0, RANGELOCK_EOF, 'w', MAX - 1, RANGELOCK_EOF, 'r', true },
 	{ 0, RANGELOCK_EOF, 'w', 0, 1, 'r', true },
+	/* byte slots (fast, up to 8 KiB inside a block): exact to the byte,
+	 * against each other and against whole pages */
+	{ 4000, 4096, 'w', 4096, 8192, 'w', false },
+	{ 4000, 4097, 'w', 4096, 8192, 'w', true },
+	{ 4095, 8193, 'w', 8192, 8200, 'r', true },
+	{ 4095, 8193, 'w', 8193, 8200, 'w', false },
+	{ 100, 8292, 'r', 8291, 8292, 'w', true },
+	{ 100, 8293, 'w', 8292, 8300, 'w', true },   /* 8193 bytes: precise */
+	/* across a block's edge (precise) against a byte slot inside it */
+	{ 262100, 262200, 'w', 262143, 262144, 'w', true },
+	{ 262100, 262200, 'w', 262200, 262300, 'w', false },
+	/* at the byte slots' limit, 2^45: below it fast, above it precise */
+	{ (1ull << 45) - 10, (1ull << 45) - 1, 'w', (1ull << 45) - 2,
+	  (1ull << 45) + 5, 'w', true },
+	{ (1ull << 45) - 10, 1ull << 45, 'w', 1ull << 45, (1ull << 45) + 5, 'w',
+	  false },
 	/* ends near UINT64_MAX: no overflow, exact adjacency */
 	{ MAX - 2, MAX - 1, 'w', MAX - 1, MAX, 'w', false },
 	{ MAX - 1, MAX, 'w', MAX - 2, MAX - 1, 'w', false },
@@ -136,9 +152,13 @@ static int lock_mode(rangelock_t *lk, rangelock_range_t *r, char m,
 			: rangelock_rdlock(lk, r, s, e);
 }
 
+/* Each case twice: on a fresh lock, whose first call takes the precise
+ * path (and sets up the fast path's table), and on a warm one, where a
+ * takes the fast path if it can, so that b meets it as a slot. */
 static void test_conflict_table(void)
 {
-	for (size_t i = 0; i < sizeof(conflict_table) / sizeof(conflict_table[0]); i++) {
+	for (size_t n = 0; n < 2 * sizeof(conflict_table) / sizeof(conflict_table[0]); n++) {
+		size_t i = n / 2;
 		const struct conflict_case *c = &conflict_table[i];
 		struct timespec past = { 0, 0 };
 		rangelock_t lk;
@@ -146,11 +166,16 @@ static void test_conflict_table(void)
 		int want = c->conflict ? EBUSY : 0;
 
 		CHECK_RC(rangelock_init(&lk, 0), 0);
+		if (n % 2) {   /* warm: the table exists */
+			CHECK_RC(rangelock_wrlock(&lk, &a, 1ull << 50, (1ull << 50) + 1), 0);
+			CHECK_RC(rangelock_unlock(&lk, &a), 0);
+		}
 		CHECK_RC(lock_mode(&lk, &a, c->am, c->a_start, c->a_end), 0);
 		int rc = try_mode(&lk, &b, c->bm, c->b_start, c->b_end);
 		if (rc != want)
-			t_fail(__FILE__, __LINE__, "case %zu: try = %s, want %s",
-			       i, t_errname(rc), t_errname(want));
+			t_fail(__FILE__, __LINE__, "case %zu (%s): try = %s, want %s",
+			       i, n % 2 ? "warm" : "fresh", t_errname(rc),
+			       t_errname(want));
 		if (rc == 0)
 			CHECK_RC(rangelock_unlock(&lk, &b), 0);
 		/* A timed call with a past deadline is one attempt. */
