@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * rangelock.c - the public API: argument checks, the fast path, the list.
+ * rangelock.c - the public API: argument checks, the fast path, the
+ * precise path's admission.
  *
  * A lock call first tries the fast path (rl_fast.c): one CAS on a slot of
  * the line its pages map to.  Whatever that cannot take goes to the precise
- * path here, under the guard: the request closes its lines, and if it
- * conflicts with nothing (no phantom, nothing on the list) it is appended
- * as held and the call returns; otherwise it is refused (try, past
+ * path here, under the guard: the request closes the fast path over its
+ * range, and if it conflicts with nothing (no phantom, nothing listed) it
+ * is appended as held and the call returns; otherwise it is refused (try, past
  * deadline) or appended as waiting, and the caller waits on its own
  * request's futex word (rl_wait.c) after dropping the guard.
  */

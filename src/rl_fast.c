@@ -131,7 +131,7 @@ void rl_fast_setup(struct rl_lock *l)
 	table = aligned_alloc(_Alignof(struct rl_segment),
 			      RL_SEGMENTS * sizeof(*table));
 	if (!table) {
-		l->flags |= RL_NO_TABLE;   /* the list alone is still correct */
+		l->flags |= RL_NO_TABLE;   /* the precise path alone is still correct */
 		return;
 	}
 	memset(table, 0, RL_SEGMENTS * sizeof(*table));

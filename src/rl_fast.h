@@ -173,7 +173,7 @@ rl_fast_lock(struct rl_lock *l, struct rl_request *q, uint64_t start,
 		uint64_t free_slot = 0;
 
 		if (i == RL_SLOTS)
-			return RL_FAST_NONE;   /* line full: the list takes it */
+			return RL_FAST_NONE;   /* line full: the precise path takes it */
 		/* relaxed: skip taken slots without a locked instruction. */
 		if (atomic_load_explicit(&seg->slot[i], memory_order_relaxed))
 			continue;

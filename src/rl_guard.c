@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * rl_guard.c - the slow path of the mutex that guards a lock's list.
+ * rl_guard.c - the slow path of the mutex that guards a lock's precise path.
  *
  * The guard word (Drepper, "Futexes Are Tricky", mutex 2):
  *   0  free;
@@ -11,7 +11,7 @@
  */
 #include "rl_internal.h"
 
-/* Critical sections are a short list walk: spin about that long. */
+/* Critical sections are a few index steps: spin about that long. */
 #define RL_GUARD_SPINS 100
 
 void rl_guard_lock_slowpath(_Atomic uint32_t *guard)

@@ -9,17 +9,20 @@
  *
  * The fast path (rl_fast.c): a lock owns a table of RL_SEGMENTS cache
  * lines; the object's pages map onto them in blocks of RL_BLOCK_PAGES.  A
- * range of 1..RL_FAST_MAX_PAGES whole pages inside one block is taken by
- * claiming a slot of its line with one CAS and checking the line's other
- * slots; it is released by clearing the slot.  Threads on distant pages
- * write different lines, and nothing is walked.
+ * range of 1..RL_FAST_MAX_PAGES whole pages, or of up to RL_BYTE_MAX bytes,
+ * inside one block is taken by claiming a slot of its line with one CAS
+ * and checking the line's other slots; it is released by clearing the
+ * slot.  Threads on distant pages write different lines, and nothing is
+ * walked.
  *
  * The precise path: every other request, and any fast one that meets a
- * conflict, goes on one list in arrival order, guarded by a small futex
- * mutex (the guard).  Before it looks for conflicts it *closes* the lines
- * its range maps to, so no new fast claim succeeds there; the fast holders
- * already in them ("phantoms") count as requests earlier than every request
- * on the list.  The invariant is
+ * conflict, is listed in arrival order (the index, rl_index.c: an interval
+ * tree), guarded by a small futex mutex (the guard).  Before it looks for
+ * conflicts it *closes* the fast path over its range (its group's bit in
+ * each of its lines, or the lock's window for a wide range), so no new fast
+ * claim overlapping it succeeds; the fast holders already there
+ * ("phantoms") count as requests earlier than every listed one.  The
+ * invariant is
  *
  *     a request on the list is held  <=>  it conflicts with no phantom and
  *                                         no earlier request on the list.
@@ -27,8 +30,9 @@
  * Requests only ever leave (unlock, timeout) or become weaker (downgrade),
  * so the waiters that can become unblocked are the ones that overlap the
  * request that left or weakened; rl_queue_grant_after() re-checks exactly
- * those.  A fast holder that leaves a closed line does the same re-check
- * under the guard.  A line reopens when no listed request maps to it.
+ * those.  A fast holder that leaves where its range was closed does the
+ * same re-check under the guard.  A line's bits clear when no listed
+ * request maps to it, the window empties when no wide one is listed.
  */
 #ifndef RL_INTERNAL_H
 #define RL_INTERNAL_H
@@ -205,14 +209,14 @@ rl_hidden int rl_futex_wait(_Atomic uint32_t *word, uint32_t expected,
 rl_hidden void rl_futex_wake(_Atomic uint32_t *word, int nr_waiters);
 rl_hidden void rl_cpu_relax(void);
 
-/* rl_guard.c: the mutex that guards a lock's list. */
+/* rl_guard.c: the mutex that guards a lock's precise path. */
 rl_hidden void rl_guard_lock_slowpath(_Atomic uint32_t *guard);
 
 static inline void rl_guard_lock(struct rl_lock *l)
 {
 	uint32_t free_value = 0;
 
-	/* acquire: the list as the last holder left it; pairs with the release
+	/* acquire: the index as the last holder left it; pairs with the release
 	 * in rl_guard_unlock(). */
 	if (rl_likely(atomic_compare_exchange_strong_explicit(
 		    &l->guard, &free_value, 1, memory_order_acquire,
@@ -223,7 +227,7 @@ static inline void rl_guard_lock(struct rl_lock *l)
 
 static inline void rl_guard_unlock(struct rl_lock *l)
 {
-	/* release: publish list changes; pairs with the acquire in
+	/* release: publish index changes; pairs with the acquire in
 	 * rl_guard_lock() and rl_guard_lock_slowpath(). */
 	if (rl_unlikely(atomic_exchange_explicit(&l->guard, 0,
 						 memory_order_release) == 2))
