@@ -210,6 +210,8 @@ static void add(struct spec *specs, int *n, int kind, int a, int b, int c,
 	va_start(ap, fmt);
 	vsnprintf(s->params, sizeof(s->params), fmt, ap);
 	va_end(ap);
+	if (strchr(s->params, ','))   /* a CSV field: plot.sh splits on commas */
+		bench_die("internal: parameters '%s' contain a comma", s->params);
 }
 
 #define MAX_SPECS 512
@@ -236,7 +238,7 @@ static int build_specs(struct spec *specs)
 		add(specs, &n, 1, h, true, 1, "wr %d held", h);
 		if (h == 0)
 			continue;
-		add(specs, &n, 1, h, true, 1 | 1 << 8, "wr %d held, 1G away", h);
+		add(specs, &n, 1, h, true, 1 | 1 << 8, "wr %d held 1G away", h);
 		if (!opt.quick || h == 1000)
 			add(specs, &n, 1, h, true, 16, "wr %d held of 16p", h);
 	}
@@ -285,9 +287,9 @@ static int build_specs(struct spec *specs)
 	const struct list *G = T->n ? T : &region_threads;
 
 	for (int i = 0; opt.use_workload[8] && i < G->n; i++)
-		add(specs, &n, 8, G->v[i], 0, 0, "1..256p, %d thr", G->v[i]);
+		add(specs, &n, 8, G->v[i], 0, 0, "1..256p %d thr", G->v[i]);
 	for (int k = 0; opt.use_workload[9] && k < EOF_CASES; k++)
-		add(specs, &n, 9, k, 0, 0, "2 thr below, EOF %s", eof_case_name[k]);
+		add(specs, &n, 9, k, 0, 0, "2 thr below EOF %s", eof_case_name[k]);
 	return n;
 }
 
