@@ -35,6 +35,13 @@ static bool rl_key_less(const struct rl_request *a, const struct rl_request *b)
 	return a->start < b->start || (a->start == b->start && a->seq < b->seq);
 }
 
+/* Keys are unique among the tree's nodes, so a handle with n's key that is
+ * not n is a copy of it (or a stale handle that looks like one). */
+static bool rl_key_same(const struct rl_request *a, const struct rl_request *b)
+{
+	return a->start == b->start && a->seq == b->seq;
+}
+
 /* rl_fix: recompute n's height and max_end from its children. */
 static void rl_fix(struct rl_request *n)
 {
@@ -139,8 +146,8 @@ static struct rl_request *rl_remove(struct rl_request *n,
 		min->right = n->right;
 		return rl_rebalance(min);
 	}
-	if (n->start == q->start && n->seq == q->seq)
-		return n;   /* q has the key of n but is not n: a copy */
+	if (rl_key_same(n, q))
+		return n;   /* a copy: not in the tree */
 	if (rl_key_less(q, n))
 		n->left = rl_remove(n->left, q, found);
 	else
@@ -166,8 +173,8 @@ bool rl_index_contains(const struct rl_lock *l, const struct rl_request *q)
 	const struct rl_request *n = l->root;
 
 	while (n && n != q) {
-		if (n->start == q->start && n->seq == q->seq)
-			return false;
+		if (rl_key_same(n, q))
+			return false;   /* a copy */
 		n = rl_key_less(q, n) ? n->left : n->right;
 	}
 	return n != NULL;

@@ -25,10 +25,10 @@ static bool rl_is_waiting(const struct rl_request *q)
 	return s == RL_WAITING || s == RL_SLEEPING;
 }
 
-/* What a visit of the index looks for. */
+/* What a visit of the index looks for (rl_index_any() passes only the
+ * requests that overlap the range it was given). */
 struct rl_probe {
 	struct rl_lock *l;
-	uint64_t start, end;
 	uint64_t before;     /* only requests that arrived before this seq */
 	uint64_t owner;      /* rl_queue_thread_overlaps() */
 	bool exclusive;
@@ -46,8 +46,7 @@ static bool rl_conflicts_earlier(struct rl_request *e, void *arg)
 bool rl_queue_conflicts(const struct rl_lock *l, uint64_t start, uint64_t end,
 			bool exclusive)
 {
-	struct rl_probe p = { .start = start, .end = end, .before = UINT64_MAX,
-			      .exclusive = exclusive };
+	struct rl_probe p = { .before = UINT64_MAX, .exclusive = exclusive };
 
 	return rl_index_any(l, start, end, rl_conflicts_earlier, &p);
 }
@@ -56,8 +55,7 @@ bool rl_queue_conflicts(const struct rl_lock *l, uint64_t start, uint64_t end,
  * with a phantom?  (Phantoms are earlier than every listed request.) */
 static bool rl_is_blocked(const struct rl_lock *l, const struct rl_request *q)
 {
-	struct rl_probe p = { .start = q->start, .end = q->end,
-			      .before = q->seq, .exclusive = q->exclusive };
+	struct rl_probe p = { .before = q->seq, .exclusive = q->exclusive };
 
 	return rl_index_any(l, q->start, q->end, rl_conflicts_earlier, &p) ||
 	       rl_fast_phantoms_conflict(l, q->start, q->end, q->exclusive);
