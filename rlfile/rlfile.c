@@ -13,10 +13,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "store.h"
 
 #define PAGE ((uint64_t)RLFILE_PAGE)
 #define NBUCKETS 256
@@ -30,10 +33,12 @@ struct rlfile_page {
 	bool uptodate;
 	_Atomic bool dirty;         /* written under the page lock; peeked at
 				     * without it by writeback's scan */
-	unsigned char *data;        /* PAGE bytes, right after the struct (one
-				     * allocation: not PAGE-aligned, which only
-				     * O_DIRECT would need, and which cost a
-				     * second page per page) */
+	unsigned char *data;        /* PAGE bytes: in the store once the file
+				     * is mapped (store.h), else right after
+				     * the struct (one allocation: not
+				     * PAGE-aligned, which only O_DIRECT would
+				     * need, and which cost a second page per
+				     * page) */
 };
 
 /*
@@ -78,6 +83,10 @@ struct rlfile {
 	pthread_mutex_t wb_mu;
 	pthread_cond_t wb_cv;
 	bool wb_stop;               /* wb_mu */
+	/* The pages' memory once the file is mapped (store.h); set once,
+	 * under [0, EOF) exclusive, by rlfile_mmap (store_mu). */
+	_Atomic(struct rlfile_store *) store;
+	pthread_mutex_t store_mu;
 };
 
 /* ---- the range lock, or its stand-ins -------------------------------- */
@@ -114,6 +123,27 @@ static void at(struct rlfile *f, enum rlfile_point point)
 
 static uint64_t page_floor(uint64_t off) { return off & ~(PAGE - 1); }
 static uint64_t page_ceil(uint64_t off) { return (off + PAGE - 1) & ~(PAGE - 1); }
+
+/* The store, or NULL while the file was never mapped.  acquire: pairs
+ * with the release in store_attach (page creators hold a range, which
+ * orders it too; writeback and eviction may not). */
+static struct rlfile_store *store_of(struct rlfile *f)
+{
+	return atomic_load_explicit(&f->store, memory_order_acquire);
+}
+
+static bool page_in_store(const struct rlfile_page *p)
+{
+	return p->data != (const unsigned char *)(p + 1);
+}
+
+/* The memfd follows the size (store.h); errors only where it must grow. */
+static int store_follow(struct rlfile *f, uint64_t size)
+{
+	struct rlfile_store *s = store_of(f);
+
+	return s ? store_resize(s, size) : 0;
+}
 
 static uint64_t size_of(struct rlfile *f)
 {
@@ -157,6 +187,22 @@ static void page_set_dirty(struct rlfile *f, struct rlfile_page *p, bool dirty)
 				  memory_order_relaxed);
 }
 
+/* A new page struct for pgoff, its memory in the store if the file is
+ * mapped (not up to date: its bytes are whatever the memory held). */
+static struct rlfile_page *page_new(struct rlfile *f, uint64_t pgoff)
+{
+	struct rlfile_store *s = store_of(f);
+	unsigned char *mem = s ? store_page(s, pgoff) : NULL;
+	struct rlfile_page *p = calloc(1, sizeof(*p) + (mem ? 0 : PAGE));
+
+	if (!p)
+		return NULL;
+	p->data = mem ? mem : (unsigned char *)(p + 1);
+	p->pgoff = pgoff;
+	pthread_mutex_init(&p->lock, NULL);
+	return p;
+}
+
 /* The cached page pgoff with a reference, created if `create`; NULL if
  * absent (or out of memory). */
 static struct rlfile_page *page_get(struct rlfile *f, uint64_t pgoff,
@@ -170,10 +216,7 @@ static struct rlfile_page *page_get(struct rlfile *f, uint64_t pgoff,
 	for (p = b->head; p; p = p->next)
 		if (p->pgoff == pgoff)
 			break;
-	if (!p && create && (p = calloc(1, sizeof(*p) + PAGE))) {
-		p->data = (unsigned char *)(p + 1);
-		p->pgoff = pgoff;
-		pthread_mutex_init(&p->lock, NULL);
+	if (!p && create && (p = page_new(f, pgoff))) {
 		p->next = b->head;
 		b->head = p;
 		created = true;
@@ -203,6 +246,14 @@ static void page_put(struct rlfile *f, struct rlfile_page *p)
 		page_free(p);
 }
 
+/* p has left its bucket (whose lock we hold): out of the store too, and so
+ * out of every mapping, before a new page for pgoff can be made there. */
+static void page_forget(struct rlfile *f, struct rlfile_page *p)
+{
+	if (page_in_store(p))
+		store_forget(store_of(f), p->pgoff);
+}
+
 /* Take p out of the cache (its page lock held), dirty or not (its data is
  * discarded); freed at the last put. */
 static void page_remove(struct rlfile *f, struct rlfile_page *p)
@@ -219,6 +270,7 @@ static void page_remove(struct rlfile *f, struct rlfile_page *p)
 		*pp = p->next;
 		p->removed = true;
 		count_cached(f, -1);
+		page_forget(f, p);
 	}
 	pthread_mutex_unlock(&b->lock);
 }
@@ -252,6 +304,7 @@ static void evict_clean(struct rlfile *f, size_t target)
 			}
 			*pp = p->next;
 			p->removed = true;
+			page_forget(f, p);
 			p->next = gone;
 			gone = p;
 			count_cached(f, -1);
@@ -433,12 +486,18 @@ static int page_writeback(struct rlfile *f, struct rlfile_page *p)
 	if (!atomic_load_explicit(&p->dirty, memory_order_relaxed) || p->removed)
 		return 0;
 	len = off >= size ? 0 : size - off < PAGE ? (size_t)(size - off) : PAGE;
+	/* a store through a mapping from here on faults, and waits for our
+	 * page lock to dirty the page again: it cannot land unseen between
+	 * the copy to disk and the page's marking clean */
+	if (page_in_store(p) && !(f->opt.test_flags & RLFILE_TEST_NO_WRITEPROTECT))
+		store_protect(store_of(f), p->pgoff);
 	if (len)
 		pwrite_all(f->fd, p->data, len, off, &rc);
 	if (rc) {
 		error_record(f, rc);
 		return rc;
 	}
+	at(f, RLFILE_WRITEBACK_WRITTEN);
 	page_set_dirty(f, p, false);
 	return 0;
 }
@@ -493,12 +552,25 @@ static void forget_beyond(struct rlfile *f, uint64_t size)
 	drop_pages(f, page_ceil(size) / PAGE, UINT64_MAX, false);
 	if (size % PAGE)
 		zero_cached(f, size / PAGE, size % PAGE, PAGE);
+	store_follow(f, size);   /* shrinking cannot fail */
+}
+
+/* Before the size grows (the caller holds [size, EOF) exclusive): zeros
+ * from the end of file to the end of its page, where a store through a
+ * mapping may have put bytes past the end (never written, and never to
+ * be seen once the file grows, as with the kernel's mmap). */
+static void zero_past_end(struct rlfile *f)
+{
+	uint64_t size = size_of(f);
+
+	if (size % PAGE)
+		zero_cached(f, size / PAGE, size % PAGE, PAGE);
 }
 
 /* ---- operations -------------------------------------------------------- */
 
-int rlfile_read(struct rlfile *f, void *buf, size_t len, uint64_t off,
-		size_t *done)
+static int read_cached(struct rlfile *f, void *buf, size_t len, uint64_t off,
+		       size_t *done)
 {
 	rangelock_range_t r;
 	uint64_t end, size;
@@ -563,10 +635,17 @@ static int hold_for_write(struct rlfile *f, rangelock_range_t *r, uint64_t off,
  * reads below it see zeros before writeback, as i_size does in a kernel. */
 static int set_size_at_least(struct rlfile *f, uint64_t end)
 {
+	int rc;
+
 	if (end <= size_of(f))
 		return 0;
-	if (ftruncate(f->fd, (off_t)end) != 0)
-		return errno;
+	if ((rc = store_follow(f, end)))
+		return rc;
+	if (ftruncate(f->fd, (off_t)end) != 0) {
+		rc = errno;
+		store_follow(f, size_of(f));
+		return rc;
+	}
 	/* relaxed: under [old size, EOF) exclusive */
 	atomic_store_explicit(&f->size, end, memory_order_relaxed);
 	return 0;
@@ -605,6 +684,31 @@ static size_t write_pages(struct rlfile *f, const void *buf, size_t len,
 	return (size_t)(pos - off);
 }
 
+/* write_pages under a write's range from hold_for_write; an extending one
+ * also moves the size (and the store first: its pages are made before the
+ * size moves).  What the cache took past the end of a write that fell
+ * short must not show when the file grows. */
+static size_t write_locked(struct rlfile *f, const void *buf, size_t len,
+			   uint64_t off, bool extends, int *err)
+{
+	size_t n;
+	int rc;
+
+	if (extends) {
+		if ((*err = store_follow(f, off + len)))
+			return 0;
+		zero_past_end(f);
+	}
+	n = write_pages(f, buf, len, off, err);
+	if (extends) {
+		if (n && (rc = set_size_at_least(f, off + n)))
+			n = 0, *err = rc;
+		if (n < len)
+			forget_beyond(f, size_of(f));
+	}
+	return n;
+}
+
 /* What pwrite(2) answers for a write that did `done` of its bytes and then
  * met err: the error only when nothing was done. */
 static int partial(size_t done, int err, size_t *out)
@@ -630,8 +734,8 @@ static int throttle(struct rlfile *f)
 	return throttle_slow(f);
 }
 
-int rlfile_write(struct rlfile *f, const void *buf, size_t len, uint64_t off,
-		 size_t *done)
+static int write_cached(struct rlfile *f, const void *buf, size_t len,
+			uint64_t off, size_t *done)
 {
 	rangelock_range_t r;
 	bool extends;
@@ -648,13 +752,8 @@ int rlfile_write(struct rlfile *f, const void *buf, size_t len, uint64_t off,
 	rc = hold_for_write(f, &r, off, off + len, false, &extends);
 	if (rc)
 		return rc;
-	n = write_pages(f, buf, len, off, &err);
-	if (n && extends && (rc = set_size_at_least(f, off + n))) {
-		/* the size did not move: nothing was written, and what the
-		 * cache took past the end must not show when the file grows */
-		forget_beyond(f, size_of(f));
-		n = 0, err = rc;
-	}
+	at(f, RLFILE_WRITE_LOCKED);
+	n = write_locked(f, buf, len, off, extends, &err);
 	release(f, &r);
 	return partial(n, err, done);
 }
@@ -708,7 +807,7 @@ static bool direct_ok(const void *buf, size_t len, uint64_t off)
 	return ((uintptr_t)buf | len | off) % PAGE == 0 && off + len >= off;
 }
 
-int rlfile_direct_read(struct rlfile *f, void *buf, size_t len, uint64_t off,
+static int read_direct(struct rlfile *f, void *buf, size_t len, uint64_t off,
 		       size_t *done)
 {
 	rangelock_range_t r;
@@ -738,7 +837,7 @@ int rlfile_direct_read(struct rlfile *f, void *buf, size_t len, uint64_t off,
 	return rc;
 }
 
-int rlfile_direct_write(struct rlfile *f, const void *buf, size_t len,
+static int write_direct(struct rlfile *f, const void *buf, size_t len,
 			uint64_t off, size_t *done)
 {
 	rangelock_range_t r;
@@ -758,6 +857,8 @@ int rlfile_direct_write(struct rlfile *f, const void *buf, size_t len,
 	 * page we overwrite whole cannot exist (pages are whole), so
 	 * dropping without writeback would do; flushing keeps it simple */
 	err = drop_pages(f, off / PAGE, (off + len) / PAGE, true);
+	if (extends)
+		zero_past_end(f);
 	at(f, RLFILE_DIRECT_WRITE_FLUSHED);
 	if (!err)
 		n = pwrite_all(f->dfd, buf, len, off, &err);
@@ -766,6 +867,95 @@ int rlfile_direct_write(struct rlfile *f, const void *buf, size_t len,
 		n = 0, err = rc;
 	release(f, &r);
 	return partial(n, err, done);
+}
+
+/*
+ * The caller's buffer may be a mapping of an rlfile, this one or another:
+ * copying to or from it may fault, and a fault takes a shared range.
+ * Under our own range that can deadlock: the fault's range waits behind an
+ * exclusive request queued after ours, which waits for ours.  So such a
+ * buffer is copied through a bounce buffer while we hold no range (the
+ * source faulted in before the range is taken, as a kernel's
+ * fault_in_iov_iter_readable does).  A buffer elsewhere is used directly.
+ */
+static bool in_mapping(struct rlfile *f, const void *buf, size_t len)
+{
+	return !(f->opt.test_flags & RLFILE_TEST_NAIVE_MAPPED_BUFFERS) &&
+	       store_overlaps(buf, len);
+}
+
+/* A bounce buffer for len bytes, page-aligned (for O_DIRECT). */
+static void *bounce_alloc(size_t len)
+{
+	return len > SIZE_MAX / 2 ? NULL : aligned_alloc(PAGE, page_ceil(len));
+}
+
+int rlfile_read(struct rlfile *f, void *buf, size_t len, uint64_t off,
+		size_t *done)
+{
+	void *bounce;
+	int rc;
+
+	if (!in_mapping(f, buf, len))
+		return read_cached(f, buf, len, off, done);
+	*done = 0;
+	if (!(bounce = bounce_alloc(len)))
+		return ENOMEM;
+	rc = read_cached(f, bounce, len, off, done);
+	memcpy(buf, bounce, *done);   /* faults here, holding no range */
+	free(bounce);
+	return rc;
+}
+
+int rlfile_write(struct rlfile *f, const void *buf, size_t len, uint64_t off,
+		 size_t *done)
+{
+	void *bounce;
+	int rc;
+
+	if (!in_mapping(f, buf, len))
+		return write_cached(f, buf, len, off, done);
+	*done = 0;
+	if (!(bounce = bounce_alloc(len)))
+		return ENOMEM;
+	memcpy(bounce, buf, len);     /* faults here, holding no range */
+	rc = write_cached(f, bounce, len, off, done);
+	free(bounce);
+	return rc;
+}
+
+int rlfile_direct_read(struct rlfile *f, void *buf, size_t len, uint64_t off,
+		       size_t *done)
+{
+	void *bounce;
+	int rc;
+
+	if (!direct_ok(buf, len, off) || !in_mapping(f, buf, len))
+		return read_direct(f, buf, len, off, done);
+	*done = 0;
+	if (!(bounce = bounce_alloc(len)))
+		return ENOMEM;
+	rc = read_direct(f, bounce, len, off, done);
+	memcpy(buf, bounce, *done);
+	free(bounce);
+	return rc;
+}
+
+int rlfile_direct_write(struct rlfile *f, const void *buf, size_t len,
+			uint64_t off, size_t *done)
+{
+	void *bounce;
+	int rc;
+
+	if (!direct_ok(buf, len, off) || !in_mapping(f, buf, len))
+		return write_direct(f, buf, len, off, done);
+	*done = 0;
+	if (!(bounce = bounce_alloc(len)))
+		return ENOMEM;
+	memcpy(bounce, buf, len);
+	rc = write_direct(f, bounce, len, off, done);
+	free(bounce);
+	return rc;
 }
 
 int rlfile_truncate(struct rlfile *f, uint64_t size)
@@ -786,11 +976,19 @@ int rlfile_truncate(struct rlfile *f, uint64_t size)
 			break;
 		release(f, &r);   /* the size moved before we got the range */
 	}
+	if (size > old)
+		zero_past_end(f);
 	forget_beyond(f, size);
+	if (size > old && (rc = store_follow(f, size))) {
+		store_follow(f, old);
+		release(f, &r);
+		return rc;
+	}
 	at(f, RLFILE_TRUNCATE_DROPPED);
-	if (ftruncate(f->fd, (off_t)size) != 0)
+	if (ftruncate(f->fd, (off_t)size) != 0) {
 		rc = errno;
-	else
+		store_follow(f, size_of(f));
+	} else
 		/* relaxed: under [size, EOF) exclusive */
 		atomic_store_explicit(&f->size, size, memory_order_relaxed);
 	release(f, &r);
@@ -845,8 +1043,10 @@ int rlfile_allocate(struct rlfile *f, uint64_t off, uint64_t len,
 	if (fallocate(f->fd, keep_size ? FALLOC_FL_KEEP_SIZE : 0, (off_t)off,
 		      (off_t)len) != 0)
 		rc = errno;
-	if (!rc && extends)
+	if (!rc && extends) {
+		zero_past_end(f);
 		rc = set_size_at_least(f, end);
+	}
 	release(f, &r);
 	return rc;
 }
@@ -1041,9 +1241,7 @@ int rlfile_copy_within(struct rlfile *f, uint64_t dst_off, uint64_t src_off,
 				pthread_mutex_unlock(&src[i]->lock);
 			}
 			if (!gone)
-				write_pages(f, bounce, len, dst_off, &rc);
-			if (!rc && !gone && extends)
-				rc = set_size_at_least(f, dst_off + len);
+				write_locked(f, bounce, len, dst_off, extends, &rc);
 			release(f, &r);
 		}
 		for (uint64_t i = 0; i < npages; i++)
@@ -1057,6 +1255,83 @@ int rlfile_copy_within(struct rlfile *f, uint64_t dst_off, uint64_t src_off,
 	free(src);
 	free(bounce);
 	return rc;
+}
+
+/* ---- mappings: their faults, served as a file system's ->fault ------- */
+
+/* A fault on a mapping (a store's thread): the page under a shared range
+ * and its page lock, as rlfile_fault gives it, mapped before both are let
+ * go; a store also dirties it (page_mkwrite).  Beyond the end of file the
+ * thread is only woken: the memfd is as short as the file, so its retry
+ * is SIGBUS. */
+static void serve_fault(void *arg, struct store_fault *fault)
+{
+	struct rlfile *f = arg;
+	struct rlfile_fault flt;
+
+	if (rlfile_fault(f, fault->pgoff, fault->write, &flt) != 0) {
+		store_wake(store_of(f), fault);
+		return;
+	}
+	if (fault->write)   /* before the store it lets through is made */
+		page_set_dirty(f, flt.page, true);
+	store_install(store_of(f), fault);
+	rlfile_fault_done(f, &flt);
+}
+
+/* The store, made at the first mapping.  The pages cached until then live
+ * in ordinary memory: under [0, EOF) exclusive they are written back and
+ * dropped, so that every page made afterwards is the store's. */
+static int store_attach(struct rlfile *f, struct rlfile_store **out)
+{
+	rangelock_range_t r;
+	int rc = 0;
+
+	pthread_mutex_lock(&f->store_mu);
+	/* relaxed: written only under store_mu */
+	*out = atomic_load_explicit(&f->store, memory_order_relaxed);
+	if (!*out && !(rc = hold(f, &r, 0, RANGELOCK_EOF, true))) {
+		rc = drop_pages(f, 0, UINT64_MAX, true);
+		if (!rc)
+			rc = store_create(size_of(f), serve_fault, f, out);
+		if (!rc)
+			/* release: pairs with the acquire in store_of */
+			atomic_store_explicit(&f->store, *out, memory_order_release);
+		release(f, &r);
+	}
+	pthread_mutex_unlock(&f->store_mu);
+	return rc;
+}
+
+int rlfile_mmap_supported(const char **why)
+{
+	return store_supported(why);
+}
+
+int rlfile_mmap(struct rlfile *f, uint64_t off, size_t len, int prot,
+		void **addr)
+{
+	struct rlfile_store *s;
+	int rc;
+
+	if (len == 0 || off % PAGE || len > SIZE_MAX - PAGE ||
+	    !(prot & (PROT_READ | PROT_WRITE)) || (prot & ~(PROT_READ | PROT_WRITE)))
+		return EINVAL;
+	/* acquire: the descriptors (rlfile_make_writable) */
+	if ((prot & PROT_WRITE) && !atomic_load_explicit(&f->writable, memory_order_acquire))
+		return EACCES;
+	if ((rc = store_supported(NULL)) || (rc = store_attach(f, &s)))
+		return rc;
+	return store_map(s, off, (size_t)page_ceil(len), prot, addr);
+}
+
+int rlfile_munmap(struct rlfile *f, void *addr, size_t len)
+{
+	struct rlfile_store *s = store_of(f);
+
+	if (!s || len == 0 || len > SIZE_MAX - PAGE)
+		return EINVAL;
+	return store_unmap(s, addr, (size_t)page_ceil(len));
 }
 
 /* ---- writeback thread, open, close ------------------------------------- */
@@ -1208,7 +1483,8 @@ int rlfile_open_fd(int fd, const struct rlfile_options *opt,
 	off_t end;
 	int rc;
 
-	if (!opt || opt->lock > RLFILE_LOCK_NONE || opt->writeback_ms > 60000)
+	if (!opt || opt->lock > RLFILE_LOCK_NONE || opt->writeback_ms > 60000 ||
+	    opt->test_flags & ~(RLFILE_TEST_NAIVE_MAPPED_BUFFERS | RLFILE_TEST_NO_WRITEPROTECT))
 		return EINVAL;
 	if (fstat(fd, &st) != 0)
 		return errno;
@@ -1247,6 +1523,8 @@ int rlfile_open_fd(int fd, const struct rlfile_options *opt,
 		pthread_mutex_init(&f->bucket[i].lock, NULL);
 	pthread_mutex_init(&f->wb_mu, NULL);
 	pthread_cond_init(&f->wb_cv, NULL);
+	pthread_mutex_init(&f->store_mu, NULL);
+	atomic_init(&f->store, NULL);
 	if (opt->writeback_ms && pthread_create(&f->writeback, NULL,
 						writeback_main, f) != 0) {
 		rc = EAGAIN;
@@ -1292,8 +1570,11 @@ size_t rlfile_cached_pages(struct rlfile *f)
 
 int rlfile_close(struct rlfile *f)
 {
+	struct rlfile_store *s = store_of(f);
 	int rc;
 
+	if (s)   /* no more faults, nor stores through a mapping */
+		store_stop(s);
 	if (f->opt.writeback_ms) {
 		pthread_mutex_lock(&f->wb_mu);
 		f->wb_stop = true;
@@ -1303,6 +1584,8 @@ int rlfile_close(struct rlfile *f)
 	}
 	rc = rlfile_sync(f);   /* pages that failed before stayed dirty */
 	drop_pages(f, 0, UINT64_MAX, false);
+	if (s)
+		store_destroy(s);
 	budget_leave(f);
 	if (rangelock_destroy(&f->rl) != 0 && !rc)
 		rc = EBUSY;

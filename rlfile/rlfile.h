@@ -9,6 +9,8 @@
  *                             old end of file to RANGELOCK_EOF when it
  *                             extends the file (see "size", below)
  *   page fault                shared, one page, held until rlfile_fault_done
+ *                             (rlfile_fault), or until the page is mapped
+ *                             (a load or store through rlfile_mmap)
  *   writeback (thread, sync)  shared, the page written
  *   direct read / write       exclusive, the pages touched
  *   truncate                  exclusive, from the new size's page to EOF
@@ -59,6 +61,23 @@ enum rlfile_point {
 	RLFILE_TRUNCATE_DROPPED,      /* truncate: pages dropped, not yet cut */
 	RLFILE_DIRECT_WRITE_FLUSHED,  /* direct write: cache dropped, not yet
 				       * written */
+	RLFILE_WRITE_LOCKED,          /* buffered write: its range held,
+				       * nothing copied yet */
+	RLFILE_WRITEBACK_WRITTEN,     /* writeback: a page written to disk,
+				       * not yet marked clean (page lock
+				       * held) */
+};
+
+/* Tests only (rlfile_options.test_flags): each turns one protection off,
+ * for the tests that show what it prevents. */
+enum {
+	/* copy to and from a caller's buffer that is a mapping of an rlfile
+	 * directly, under the operation's range: a fault there can deadlock
+	 * (rlfile_mmap, "buffers in mappings") */
+	RLFILE_TEST_NAIVE_MAPPED_BUFFERS = 1u << 0,
+	/* write back without write-protecting the page in the mappings: a
+	 * store during writeback can be lost */
+	RLFILE_TEST_NO_WRITEPROTECT = 1u << 1,
 };
 
 struct rlfile_options {
@@ -77,6 +96,7 @@ struct rlfile_options {
 	/* Tests only: called at each point, with the range still held. */
 	void (*test_hook)(void *arg, enum rlfile_point point);
 	void *test_hook_arg;
+	unsigned test_flags;          /* RLFILE_TEST_*; EINVAL for others */
 };
 
 /* A page budget for several rlfiles (rlfile_options.budget): max_pages in
@@ -178,6 +198,59 @@ uint64_t rlfile_error_mark(struct rlfile *f);
 int rlfile_error_check(struct rlfile *f, uint64_t *mark);
 /* Write back and drop every cached page. */
 int rlfile_drop_cache(struct rlfile *f);
+
+/*
+ * Memory mappings, whose page faults are served by rlfile as a file
+ * system's ->fault and ->page_mkwrite: MAP_SHARED views of the file's
+ * bytes.  Loads see what rlfile_read sees; stores are what rlfile_read,
+ * writeback and direct reads see afterwards.  An access to a page wholly
+ * beyond the end of file is SIGBUS, as with the kernel's mmap (bytes past
+ * the end in the last page read as zeros, and stores there are not
+ * written).
+ *
+ * How: once a file is mapped, its cache pages live in a memfd, which the
+ * mappings map; the mappings are registered with a userfaultfd (missing,
+ * minor and write-protect faults), read by rlfile's fault threads.  A
+ * fault takes the shared range of its page, fills the page and maps it
+ * (write-protected while clean); the first store to a clean page faults
+ * again and dirties it; writeback write-protects a page before it writes
+ * it.  Hole punch, truncate, direct I/O and cache drops remove the pages
+ * from every mapping under their exclusive range, before the disk changes,
+ * so the next access faults and waits for them.
+ *
+ * Buffers in mappings: rlfile's calls may be given a buffer that is a
+ * mapping of an rlfile (a write from a mapping of the same file).  Such a
+ * buffer is copied through a bounce buffer while rlfile holds no range,
+ * since a fault taken under the operation's range would wait behind an
+ * exclusive request queued after it: a deadlock.
+ *
+ * Limits: a file is mapped below 64 GiB (EFBIG beyond).  Where the process
+ * may use userfaultfd for user-mode faults only (vm.unprivileged_userfaultfd
+ * = 0, without CAP_SYS_PTRACE), a system call given a mapping as its buffer
+ * (write(2) from it, say) fails with EFAULT unless the pages are mapped
+ * already; rlfile's own calls copy through a bounce buffer and are not
+ * affected.  A fork's child does not see the mapping's faults served (its
+ * accesses to pages not yet mapped in it hang): map after fork, not before.
+ */
+
+/* Whether rlfile_mmap works here: 0, or ENOSYS / EPERM with *why (if not
+ * NULL) saying what is missing (userfaultfd, its minor or write-protect
+ * faults on shmem, permission). */
+int rlfile_mmap_supported(const char **why);
+/* Map [off, off + len) of the file: off a multiple of RLFILE_PAGE, len
+ * rounded up to pages, prot PROT_READ, PROT_WRITE or both (PROT_WRITE
+ * needs a file open for writing: EACCES).  *addr is the mapping.  The
+ * first mapping of a file writes back and drops its cache (the pages move
+ * into the memfd; a write-back error is returned and nothing is mapped).
+ * EINVAL for bad arguments, EFBIG beyond 64 GiB, rlfile_mmap_supported's
+ * errno, or mmap's (ENOMEM).  The mapping may be used past the end of
+ * file, and after the file grows it shows the new bytes. */
+int rlfile_mmap(struct rlfile *f, uint64_t off, size_t len, int prot,
+		void **addr);
+/* Unmap a mapping rlfile_mmap made, whole (EINVAL otherwise: nothing is
+ * unmapped).  Stores through it are in the cache already: dirty pages are
+ * written back as any others.  rlfile_close unmaps the mappings left. */
+int rlfile_munmap(struct rlfile *f, void *addr, size_t len);
 
 /* A buffered write whose source is [src_off, src_off + len) of the same
  * file, the way a file system does it: fault the source pages in and pin
