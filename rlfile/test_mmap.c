@@ -211,6 +211,7 @@ static void test_coherence(void)
  * the test's teeth. */
 struct wb_race {
 	volatile unsigned char *m;
+	atomic_bool armed;           /* the sync's writeback, not the others */
 	atomic_int phase;            /* 1: in the window; 2: the store done */
 };
 
@@ -218,7 +219,8 @@ static void wb_hook(void *arg, enum rlfile_point point)
 {
 	struct wb_race *r = arg;
 
-	if (point != RLFILE_WRITEBACK_WRITTEN || atomic_load(&r->phase))
+	if (point != RLFILE_WRITEBACK_WRITTEN || !atomic_load(&r->armed) ||
+	    atomic_load(&r->phase))
 		return;
 	atomic_store(&r->phase, 1);
 	for (int i = 0; i < 300 && atomic_load(&r->phase) != 2; i++)
@@ -250,6 +252,7 @@ static bool store_during_writeback_kept(unsigned flags)
 	r.m = map(f, 0, PAGE, PROT_READ | PROT_WRITE);
 	r.m[1] = 0x22;                    /* dirty through the mapping */
 	pthread_create(&t, NULL, wb_storer, &r);
+	atomic_store(&r.armed, true);
 	rlfile_sync(f);                   /* the hook holds the window open */
 	pthread_join(t, NULL);
 	rlfile_sync(f);
@@ -315,8 +318,11 @@ static void dl_child(unsigned flags)
 /* 0: completed; 1: failed; 2: hung (killed after `seconds`). */
 static int run_child(void (*fn)(unsigned), unsigned flags, int seconds)
 {
-	pid_t pid = fork();
+	pid_t pid;
 	int status;
+
+	fflush(stdout);   /* not printed twice by the child */
+	pid = fork();
 
 	if (pid == 0)
 		fn(flags);

@@ -14,6 +14,11 @@
  * the file again by writing.  At the end the file is synced, the cache
  * dropped, and the whole file on disk compared with the oracle.
  *
+ * With --mmap, workers also load and store through one rlfile_mmap mapping
+ * of the whole file (map-load, map-store): real page faults, served by
+ * rlfile under the range lock, checked by the same oracle.  A load of a
+ * page beyond the end of file must be SIGBUS, and only there.
+ *
  * With --path, the same workers are processes that drive a file by system
  * calls instead (a file on an rlfs mount, say): each opens it twice, once
  * with O_DIRECT; a fault is a store or load through mmap, a punch is
@@ -28,9 +33,12 @@
  *          [--mix read=30,write=15,...]  (the weights of the operations
  *          named; those not named keep theirs; 0 turns one off)
  *          [--cache-pages N]  (rlfile evicts clean pages beyond N)
+ *          [--mmap]  (map-load and map-store join the mix; exit 77 where
+ *          rlfile_mmap is not supported)
  *        rlfile-torture --path PATH [the same options but --lock and --file]
  * Exit 0 when no violation was seen (with --expect-violations: when some
- * were, the proof that the test has teeth).
+ * were, the proof that the test has teeth; with --mmap too, some seen
+ * through the mapping).
  */
 #include "rlfile.h"
 
@@ -39,6 +47,8 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,14 +64,19 @@
 #define ABSENT UINT64_MAX      /* beyond the end of file */
 
 enum op { OP_READ, OP_WRITE, OP_FAULT_READ, OP_FAULT_WRITE, OP_DIRECT_READ,
-	  OP_DIRECT_WRITE, OP_PUNCH, OP_SYNC, OP_DROP, OP_TRUNCATE, NOPS };
+	  OP_DIRECT_WRITE, OP_PUNCH, OP_SYNC, OP_DROP, OP_TRUNCATE, OP_MAP_LOAD,
+	  OP_MAP_STORE, NOPS };
 static const char *const op_name[NOPS] = {
 	"read", "write", "fault-read", "fault-write", "direct-read",
-	"direct-write", "punch", "sync", "drop-cache", "truncate",
+	"direct-write", "punch", "sync", "drop-cache", "truncate", "map-load",
+	"map-store",
 };
 /* The mix, in parts (truncate only for the last thread; for the others
- * its share becomes reads); --mix changes it. */
-static int op_weight[NOPS] = { 30, 15, 15, 8, 8, 8, 8, 2, 1, 5 };
+ * its share becomes reads); --mix changes it, --mmap turns the mapping's
+ * on. */
+static int op_weight[NOPS] = { 30, 15, 15, 8, 8, 8, 8, 2, 1, 5, 0, 0 };
+#define MAP_LOAD_WEIGHT 15
+#define MAP_STORE_WEIGHT 8
 static int op_total = 100;
 static bool op_named[NOPS];  /* by --mix */
 
@@ -89,15 +104,18 @@ static struct {
 	const char *sys_path;        /* --path */
 	bool expect_violations;
 	size_t cache_pages;          /* rlfile's limit; 0: none */
-} cfg = { RLFILE_LOCK_RANGE, 3.0, 4, 16, 0, NULL, NULL, false, 0 };
+	bool mmap;
+} cfg = { RLFILE_LOCK_RANGE, 3.0, 4, 16, 0, NULL, NULL, false, 0, false };
 
 static struct rlfile *file;
+static unsigned char *file_map;  /* --mmap: the whole file, mapped */
 
 /* What the workers share, in memory shared with them whether they are
  * threads or processes. */
 static struct shared {
 	atomic_bool stop;
 	atomic_long violations;
+	atomic_long map_violations;   /* of them, seen through the mapping */
 } *shared;
 
 static void *shared_alloc(size_t size)
@@ -129,7 +147,9 @@ static void fill(unsigned char *p, uint64_t stamp)
 static void violation(struct worker *w, const char *what, uint64_t page,
 		      uint64_t want, uint64_t got)
 {
-	/* relaxed: a counter read after join */
+	/* relaxed: counters read after join */
+	if (!strncmp(what, "map ", 4))
+		atomic_fetch_add_explicit(&shared->map_violations, 1, memory_order_relaxed);
 	if (atomic_fetch_add_explicit(&shared->violations, 1, memory_order_relaxed) < 10)
 		fprintf(stderr, "rlfile-torture: thread %d: %s page %" PRIu64
 			": expected %#" PRIx64 ", found %#" PRIx64 "\n",
@@ -398,6 +418,71 @@ static void do_fault(struct worker *w, bool write)
 	io_fault_done(&flt);
 }
 
+/* Copy n bytes between a mapping and ordinary memory: false if that was
+ * SIGBUS (beyond the end of file). */
+static _Thread_local sigjmp_buf *volatile bus_jump;
+
+static void on_sigbus(int sig)
+{
+	static const char msg[] = "rlfile-torture: SIGBUS inside rlfile: it touched "
+				  "a page a truncate cut (without the range lock, "
+				  "nothing orders them; run --lock=none --mmap with "
+				  "truncate=0)\n";
+
+	(void)sig;
+	if (bus_jump)
+		siglongjmp(*bus_jump, 1);
+	if (write(2, msg, sizeof(msg) - 1) < 0)
+		_exit(3);
+	_exit(3);
+}
+
+static bool map_copy(void *dst, const void *src, size_t n)
+{
+	sigjmp_buf here;
+	bool ok = false;
+
+	if (!sigsetjmp(here, 1)) {
+		bus_jump = &here;
+		memcpy(dst, src, n);
+		ok = true;
+	}
+	bus_jump = NULL;
+	return ok;
+}
+
+static void do_map_load(struct worker *w)
+{
+	bool own = rng_next(&w->rng) % 2;
+	uint64_t n, page = own ? pick_own(w, &n) : rng_next(&w->rng) % total_pages();
+	bool loaded = map_copy(w->buf, file_map + page * PAGE, PAGE);
+
+	if (!own) {
+		if (loaded)   /* beyond EOF is SIGBUS; another's truncate */
+			check(w, "map load", page, w->buf, false, 0);
+	} else if (loaded != (*expect_of(w, page) != ABSENT)) {
+		violation(w, loaded ? "map load succeeded past EOF at"
+				    : "map load SIGBUS below EOF at",
+			  page, *expect_of(w, page), 0);
+	} else if (loaded) {
+		check(w, "map load", page, w->buf, true, *expect_of(w, page));
+	}
+}
+
+static void do_map_store(struct worker *w)
+{
+	uint64_t n, page = pick_own(w, &n), v = stamp(w, page);
+	bool beyond = *expect_of(w, page) == ABSENT;
+
+	fill(w->buf, v);
+	if (map_copy(file_map + page * PAGE, w->buf, PAGE) == beyond)
+		violation(w, beyond ? "map store succeeded past EOF at"
+				    : "map store SIGBUS below EOF at",
+			  page, *expect_of(w, page), 0);
+	else if (!beyond)
+		*expect_of(w, page) = v;
+}
+
 static void do_punch(struct worker *w)
 {
 	uint64_t n, first = pick_own(w, &n);
@@ -466,6 +551,8 @@ static void *worker_main(void *arg)
 		case OP_SYNC: rc = io_sync(w); break;
 		case OP_DROP: rc = io_drop(w); break;
 		case OP_TRUNCATE: do_truncate(w); break;
+		case OP_MAP_LOAD: do_map_load(w); break;
+		case OP_MAP_STORE: do_map_store(w); break;
 		}
 		if (rc)
 			violation(w, op_name[op], 0, 0, (uint64_t)rc);
@@ -521,7 +608,7 @@ static void usage_to(FILE *to, int code)
 	fprintf(to, "usage: rlfile-torture [--lock=range|file|none | --path PATH] "
 		    "[--seconds S] [--threads 2..64] [--pages-per-thread 1..4096] "
 		    "[--seed X] [--file PATH] [--expect-violations] "
-		    "[--mix OP=WEIGHT,...] [--cache-pages N] [--help]\n"
+		    "[--mix OP=WEIGHT,...] [--cache-pages N] [--mmap] [--help]\n"
 		    "operations:");
 	for (int op = 0; op < NOPS; op++)
 		fprintf(to, " %s", op_name[op]);
@@ -566,6 +653,7 @@ static void parse(int argc, char **argv)
 		{ "mix", required_argument, NULL, 'm' },
 		{ "path", required_argument, NULL, 'p' },
 		{ "cache-pages", required_argument, NULL, 'c' },
+		{ "mmap", no_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -588,13 +676,23 @@ static void parse(int argc, char **argv)
 		case 'm': parse_mix(optarg); break;
 		case 'p': cfg.sys_path = optarg; break;
 		case 'c': cfg.cache_pages = strtoull(optarg, NULL, 0); break;
+		case 'M': cfg.mmap = true; break;
 		case 'h': usage_to(stdout, 0); break;
 		default: usage();
 		}
 	}
 	if (optind < argc || cfg.seconds <= 0 || cfg.seconds > 86400 ||
 	    cfg.threads < 2 || cfg.threads > 64 || cfg.k < 1 || cfg.k > 4096 ||
-	    (cfg.sys_path && cfg.path))
+	    (cfg.sys_path && cfg.path) || (cfg.sys_path && cfg.mmap))
+		usage();
+	if (cfg.mmap) {
+		if (!op_named[OP_MAP_LOAD])
+			op_weight[OP_MAP_LOAD] = MAP_LOAD_WEIGHT;
+		if (!op_named[OP_MAP_STORE])
+			op_weight[OP_MAP_STORE] = MAP_STORE_WEIGHT;
+	}
+	/* the mapping's operations need --mmap */
+	if (!cfg.mmap && (op_weight[OP_MAP_LOAD] || op_weight[OP_MAP_STORE]))
 		usage();
 	/* no mmap on an rlfs mount unless asked for */
 	if (cfg.sys_path)
@@ -657,6 +755,28 @@ static int first_writes(struct worker *w)
 	if (cfg.sys_path)
 		sys_close(w);
 	return rc;
+}
+
+/* --mmap: the whole file, read and write; 77 (skipped) where mappings
+ * are not supported. */
+static int map_file(void)
+{
+	const char *why;
+	void *a;
+	int rc = rlfile_mmap_supported(&why);
+
+	if (rc) {
+		printf("rlfile-torture: skipped: rlfile_mmap: %s\n", why);
+		return 77;
+	}
+	rc = rlfile_mmap(file, 0, total_pages() * PAGE, PROT_READ | PROT_WRITE, &a);
+	if (rc) {
+		fprintf(stderr, "rlfile_mmap: %s\n", strerror(rc));
+		return 2;
+	}
+	file_map = a;
+	signal(SIGBUS, on_sigbus);
+	return 0;
 }
 
 static int wait_for(pid_t pid, int *status)
@@ -728,10 +848,12 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	printf("rlfile-torture: %s%s threads=%d pages=%" PRIu64 " seconds=%.1f seed=%" PRIu64 "\n",
+	if (cfg.mmap && (rc = map_file()))
+		return rc;
+	printf("rlfile-torture: %s%s%s threads=%d pages=%" PRIu64 " seconds=%.1f seed=%" PRIu64 "\n",
 	       cfg.sys_path ? "processes on " : "lock=",
-	       cfg.sys_path ? cfg.sys_path : lock_name[cfg.lock], cfg.threads,
-	       total_pages(), cfg.seconds, cfg.seed);
+	       cfg.sys_path ? cfg.sys_path : lock_name[cfg.lock],
+	       cfg.mmap ? " mmap" : "", cfg.threads, total_pages(), cfg.seconds, cfg.seed);
 	fflush(stdout);
 	run_workers(ws);
 	final_check(ws);
@@ -746,9 +868,16 @@ int main(int argc, char **argv)
 		printf(" %s %.0f/s", op_name[op], (double)n / cfg.seconds);
 	}
 	long bad = atomic_load(&shared->violations);
+	long map_bad = atomic_load(&shared->map_violations);
 
-	printf("\nrlfile-torture: %ld ops (%.0f/s), %ld violations\n", total,
+	printf("\nrlfile-torture: %ld ops (%.0f/s), %ld violations", total,
 	       (double)total / cfg.seconds, bad);
+	if (cfg.mmap)
+		printf(" (%ld through the mapping)", map_bad);
+	printf("\n");
+	/* with --mmap, the proof of teeth is a race seen through the mapping */
+	if (cfg.mmap && cfg.expect_violations)
+		bad = map_bad;
 	rc = file ? rlfile_close(file) : 0;
 	if (rc)
 		fprintf(stderr, "rlfile_close: %s\n", strerror(rc));
