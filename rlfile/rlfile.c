@@ -1264,11 +1264,64 @@ int rlfile_copy_within(struct rlfile *f, uint64_t dst_off, uint64_t src_off,
  * go; a store also dirties it (page_mkwrite).  Beyond the end of file the
  * thread is only woken: the memfd is as short as the file, so its retry
  * is SIGBUS. */
+/*
+ * A load fault maps the cached pages around it too, up to
+ * STORE_FAULT_AROUND (the kernel's fault-around, with its readahead: the
+ * ones not cached are read): one shared range over them all, each page
+ * filled under its page lock and referenced until it is mapped, so that
+ * neither eviction nor a drop can take it meanwhile.  Only pages below the
+ * end of file.
+ */
+static void serve_load(struct rlfile *f, struct store_fault *fault)
+{
+	struct rlfile_page *pages[STORE_FAULT_AROUND];
+	uint64_t first = fault->around, end = first + fault->n_around, size;
+	rangelock_range_t r;
+	unsigned n = 0;
+	bool ok = false;
+
+	if (hold(f, &r, first * PAGE, end * PAGE, false) != 0) {
+		store_wake(store_of(f), fault);
+		return;
+	}
+	size = size_of(f);
+	if (end > page_ceil(size) / PAGE)
+		end = page_ceil(size) / PAGE;
+	for (uint64_t p = first; p < end; p++) {
+		struct rlfile_page *pg = page_get(f, p, true);
+		int rc = pg ? 0 : ENOMEM;
+
+		if (pg) {
+			pthread_mutex_lock(&pg->lock);
+			rc = page_fill(f, pg);
+			pthread_mutex_unlock(&pg->lock);
+		}
+		if (rc) {                 /* map the run up to here */
+			if (pg)
+				page_put(f, pg);
+			break;
+		}
+		pages[n++] = pg;
+		ok |= p == fault->pgoff;
+	}
+	if (ok)
+		store_install_around(store_of(f), fault, first, n);
+	else   /* beyond EOF now (SIGBUS when it retries), or out of memory */
+		store_wake(store_of(f), fault);
+	while (n)
+		page_put(f, pages[--n]);
+	release(f, &r);
+}
+
 static void serve_fault(void *arg, struct store_fault *fault)
 {
 	struct rlfile *f = arg;
 	struct rlfile_fault flt;
 
+	if (!fault->write) {
+		serve_load(f, fault);
+		return;
+	}
 	if (rlfile_fault(f, fault->pgoff, fault->write, &flt) != 0) {
 		store_wake(store_of(f), fault);
 		return;

@@ -156,9 +156,17 @@ static void serve_one(struct rlfile_store *s, const struct uffd_msg *msg)
 	pthread_rwlock_rdlock(&maps_lock);
 	m = map_find(s, addr);
 	if (m) {
+		uint64_t first = m->off / PAGE, end = first + m->len / PAGE;
+
 		fault.pgoff = (m->off + (addr - m->addr)) / PAGE;
 		fault.write = msg->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE;
 		fault.map_id = m->id;
+		fault.around = fault.pgoff & ~(uint64_t)(STORE_FAULT_AROUND - 1);
+		if (fault.around < first)
+			fault.around = first;
+		end = end < fault.around + STORE_FAULT_AROUND ? end
+							      : fault.around + STORE_FAULT_AROUND;
+		fault.n_around = (unsigned)(end - fault.around);
 	}
 	pthread_rwlock_unlock(&maps_lock);
 	if (m)
@@ -279,6 +287,29 @@ void store_install(struct rlfile_store *s, const struct store_fault *fault)
 	pthread_rwlock_unlock(&maps_lock);
 	if (m)   /* mapped by another fault, or the mapping changed: retry */
 		uffd_wake(s, fault->addr);
+}
+
+void store_install_around(struct rlfile_store *s, const struct store_fault *fault,
+			  uint64_t first, unsigned n)
+{
+	struct store_map *m;
+
+	pthread_rwlock_rdlock(&maps_lock);
+	m = map_find(s, fault->addr);
+	for (uint64_t p = first; m && m->id == fault->map_id && p < first + n; p++) {
+		struct uffdio_continue c = {
+			.range = { .start = fault->addr + (p - fault->pgoff) * PAGE,
+				   .len = PAGE },
+			.mode = UFFDIO_CONTINUE_MODE_DONTWAKE |
+				(m->writable ? UFFDIO_CONTINUE_MODE_WP : 0),
+		};
+
+		/* EEXIST: mapped already; nobody waits on these */
+		if (p != fault->pgoff)
+			ioctl(s->uffd, UFFDIO_CONTINUE, &c);
+	}
+	pthread_rwlock_unlock(&maps_lock);
+	store_install(s, fault);
 }
 
 void store_wake(struct rlfile_store *s, const struct store_fault *fault)

@@ -40,11 +40,19 @@
 
 struct rlfile_store;
 
+/* Pages a load fault may map at once (the kernel's fault_around_bytes):
+ * the aligned block of them around the fault, inside its mapping. */
+#define STORE_FAULT_AROUND 16
+
 /* A fault read from the userfaultfd, for the serve function to resolve:
- * the file page it is on, whether it is a store, and where. */
+ * the file page it is on, whether it is a store, and where; and the
+ * pages around it [around, around + n_around) that a load may map too
+ * (store_install_around). */
 struct store_fault {
 	uint64_t pgoff;
 	bool write;
+	uint64_t around;
+	unsigned n_around;
 	/* private */
 	uintptr_t addr;
 	unsigned map_id;
@@ -98,6 +106,11 @@ bool store_overlaps(const void *buf, size_t len);
  * lift the protection of a page mapped already.  Wakes the faulting
  * thread. */
 void store_install(struct rlfile_store *s, const struct store_fault *fault);
+/* For a load: map the pages of [first, first + n) (inside the fault's
+ * around block) that are not mapped yet, write-protected, then the
+ * fault's own page as store_install does. */
+void store_install_around(struct rlfile_store *s, const struct store_fault *fault,
+			  uint64_t first, unsigned n);
 /* Wake the faulting thread without mapping anything: it faults again. */
 void store_wake(struct rlfile_store *s, const struct store_fault *fault);
 
