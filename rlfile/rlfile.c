@@ -884,78 +884,82 @@ static bool in_mapping(struct rlfile *f, const void *buf, size_t len)
 	       store_overlaps(buf, len);
 }
 
-/* A bounce buffer for len bytes, page-aligned (for O_DIRECT). */
-static void *bounce_alloc(size_t len)
+/* Whether buf must go through a bounce buffer: then *bounce is one,
+ * page-aligned (for O_DIRECT), or NULL for want of memory. */
+static bool needs_bounce(struct rlfile *f, const void *buf, size_t len,
+			 size_t *done, void **bounce)
 {
-	return len > SIZE_MAX / 2 ? NULL : aligned_alloc(PAGE, page_ceil(len));
+	if (!in_mapping(f, buf, len))
+		return false;
+	*done = 0;
+	*bounce = len > SIZE_MAX / 2 ? NULL : aligned_alloc(PAGE, page_ceil(len));
+	return true;
 }
 
-int rlfile_read(struct rlfile *f, void *buf, size_t len, uint64_t off,
-		size_t *done)
+typedef int read_fn(struct rlfile *f, void *buf, size_t len, uint64_t off,
+		    size_t *done);
+typedef int write_fn(struct rlfile *f, const void *buf, size_t len,
+		     uint64_t off, size_t *done);
+
+static int read_via_bounce(struct rlfile *f, read_fn *fn, void *buf, size_t len,
+			   uint64_t off, size_t *done)
 {
 	void *bounce;
 	int rc;
 
-	if (!in_mapping(f, buf, len))
-		return read_cached(f, buf, len, off, done);
-	*done = 0;
-	if (!(bounce = bounce_alloc(len)))
+	if (!needs_bounce(f, buf, len, done, &bounce))
+		return fn(f, buf, len, off, done);
+	if (!bounce)
 		return ENOMEM;
-	rc = read_cached(f, bounce, len, off, done);
+	rc = fn(f, bounce, len, off, done);
 	memcpy(buf, bounce, *done);   /* faults here, holding no range */
 	free(bounce);
 	return rc;
 }
 
-int rlfile_write(struct rlfile *f, const void *buf, size_t len, uint64_t off,
-		 size_t *done)
+static int write_via_bounce(struct rlfile *f, write_fn *fn, const void *buf,
+			    size_t len, uint64_t off, size_t *done)
 {
 	void *bounce;
 	int rc;
 
-	if (!in_mapping(f, buf, len))
-		return write_cached(f, buf, len, off, done);
-	*done = 0;
-	if (!(bounce = bounce_alloc(len)))
+	if (!needs_bounce(f, buf, len, done, &bounce))
+		return fn(f, buf, len, off, done);
+	if (!bounce)
 		return ENOMEM;
 	memcpy(bounce, buf, len);     /* faults here, holding no range */
-	rc = write_cached(f, bounce, len, off, done);
+	rc = fn(f, bounce, len, off, done);
 	free(bounce);
 	return rc;
 }
 
+int rlfile_read(struct rlfile *f, void *buf, size_t len, uint64_t off,
+		size_t *done)
+{
+	return read_via_bounce(f, read_cached, buf, len, off, done);
+}
+
+int rlfile_write(struct rlfile *f, const void *buf, size_t len, uint64_t off,
+		 size_t *done)
+{
+	return write_via_bounce(f, write_cached, buf, len, off, done);
+}
+
+/* direct_ok first: the bounce buffer is aligned where buf may not be */
 int rlfile_direct_read(struct rlfile *f, void *buf, size_t len, uint64_t off,
 		       size_t *done)
 {
-	void *bounce;
-	int rc;
-
-	if (!direct_ok(buf, len, off) || !in_mapping(f, buf, len))
-		return read_direct(f, buf, len, off, done);
-	*done = 0;
-	if (!(bounce = bounce_alloc(len)))
-		return ENOMEM;
-	rc = read_direct(f, bounce, len, off, done);
-	memcpy(buf, bounce, *done);
-	free(bounce);
-	return rc;
+	if (!direct_ok(buf, len, off))
+		return read_direct(f, buf, len, off, done);   /* EINVAL */
+	return read_via_bounce(f, read_direct, buf, len, off, done);
 }
 
 int rlfile_direct_write(struct rlfile *f, const void *buf, size_t len,
 			uint64_t off, size_t *done)
 {
-	void *bounce;
-	int rc;
-
-	if (!direct_ok(buf, len, off) || !in_mapping(f, buf, len))
-		return write_direct(f, buf, len, off, done);
-	*done = 0;
-	if (!(bounce = bounce_alloc(len)))
-		return ENOMEM;
-	memcpy(bounce, buf, len);
-	rc = write_direct(f, bounce, len, off, done);
-	free(bounce);
-	return rc;
+	if (!direct_ok(buf, len, off))
+		return write_direct(f, buf, len, off, done);  /* EINVAL */
+	return write_via_bounce(f, write_direct, buf, len, off, done);
 }
 
 int rlfile_truncate(struct rlfile *f, uint64_t size)

@@ -14,7 +14,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <setjmp.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -25,17 +24,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "test_check.h"
+#include "test_sigbus.h"
+
 #define PAGE RLFILE_PAGE
 
-static int failed, passed;
-
-#define CHECK(cond) do {                                                  \
-	if (cond) { passed++; } else {                                     \
-		failed++;                                                  \
-		fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__,     \
-			__LINE__, #cond);                                  \
-	}                                                                  \
-} while (0)
 
 static char path[4096];
 
@@ -84,30 +77,6 @@ static bool read_is(struct rlfile *f, uint64_t page, unsigned char v)
 	       all(buf, PAGE, v);
 }
 
-/* A load that may be SIGBUS: the byte, or -1. */
-static _Thread_local sigjmp_buf *volatile bus_jump;
-
-static void on_sigbus(int sig)
-{
-	(void)sig;
-	if (bus_jump)
-		siglongjmp(*bus_jump, 1);
-	abort();
-}
-
-static int load(const volatile unsigned char *p)
-{
-	sigjmp_buf here;
-	int v = -1;
-
-	if (!sigsetjmp(here, 1)) {
-		bus_jump = &here;
-		v = *p;
-	}
-	bus_jump = NULL;
-	return v;
-}
-
 static void *map(struct rlfile *f, uint64_t off, size_t len, int prot)
 {
 	void *a = NULL;
@@ -135,7 +104,7 @@ static void test_arguments(void)
 	a = map(f, 0, 2 * PAGE, PROT_READ);
 	CHECK(rlfile_munmap(f, a, PAGE) == EINVAL);      /* not the whole */
 	CHECK(rlfile_munmap(f, (char *)a + PAGE, PAGE) == EINVAL);
-	CHECK(load(a) == 1);                             /* still mapped */
+	CHECK(sigbus_load(a) == 1);                             /* still mapped */
 	CHECK(rlfile_munmap(f, a, 2 * PAGE) == 0);
 	CHECK(rlfile_close(f) == 0);
 }
@@ -153,7 +122,7 @@ static void test_coherence(void)
 	m = map(f, 0, 8 * PAGE, PROT_READ | PROT_WRITE);
 	CHECK(rlfile_cached_pages(f) == 0);             /* moved to the store */
 	CHECK(all(m, 3 * PAGE, 0xa1));
-	CHECK(load(m + 3 * PAGE) == -1);                 /* beyond EOF: SIGBUS */
+	CHECK(sigbus_load(m + 3 * PAGE) == -1);                 /* beyond EOF: SIGBUS */
 	/* a store is what rlfile_read sees, and it dirties the page */
 	CHECK(rlfile_dirty_pages(f) == 0);
 	memset((void *)(m + PAGE), 0xb2, PAGE);
@@ -183,11 +152,11 @@ static void test_coherence(void)
 	/* truncate: SIGBUS beyond; the part of the last page past the end
 	 * reads as zeros, and grows back as zeros */
 	CHECK(rlfile_truncate(f, PAGE + 100) == 0);
-	CHECK(load(m + 2 * PAGE) == -1);
-	CHECK(load(m + PAGE + 99) == 0 && load(m + PAGE + 100) == 0);
+	CHECK(sigbus_load(m + 2 * PAGE) == -1);
+	CHECK(sigbus_load(m + PAGE + 99) == 0 && sigbus_load(m + PAGE + 100) == 0);
 	m[PAGE + 200] = 7;                                /* past EOF: not kept */
 	CHECK(rlfile_truncate(f, 3 * PAGE) == 0);
-	CHECK(load(m + PAGE + 200) == 0);
+	CHECK(sigbus_load(m + PAGE + 200) == 0);
 	CHECK(all(m + 2 * PAGE, PAGE, 0));
 	/* an extending write: its pages show */
 	put(f, 5, 0xf6, 1);
@@ -403,7 +372,7 @@ int main(int argc, char **argv)
 		printf("SKIP: rlfile_mmap unsupported here: %s (%s)\n", why, strerror(rc));
 		return 77;
 	}
-	signal(SIGBUS, on_sigbus);
+	sigbus_catch(NULL);
 	snprintf(path, sizeof(path), "%s/test_mmap.dat", argv[1]);
 	test_arguments();
 	test_coherence();

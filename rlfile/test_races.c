@@ -32,7 +32,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <setjmp.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <stdio.h>
@@ -40,6 +39,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "test_sigbus.h"
 
 #define PAGE RLFILE_PAGE
 
@@ -53,30 +54,6 @@ struct race {
 	enum { BY_READ, BY_FAULT, BY_MAP_LOAD } how;   /* the racer's access */
 	volatile unsigned char *map;   /* BY_MAP_LOAD: the file's first pages */
 };
-
-/* A load through a mapping that may be SIGBUS: the byte, or -1. */
-static _Thread_local sigjmp_buf *volatile bus_jump;
-
-static void on_sigbus(int sig)
-{
-	(void)sig;
-	if (bus_jump)
-		siglongjmp(*bus_jump, 1);
-	abort();
-}
-
-static int load(const volatile unsigned char *p)
-{
-	sigjmp_buf here;
-	int v = -1;
-
-	if (!sigsetjmp(here, 1)) {
-		bus_jump = &here;
-		v = *p;
-	}
-	bus_jump = NULL;
-	return v;
-}
 
 static void hook(void *arg, enum rlfile_point point)
 {
@@ -114,7 +91,7 @@ static void *racer(void *arg)
 		if (rlfile_fault(r->f, r->page, false, &flt) == 0)
 			rlfile_fault_done(r->f, &flt);
 	} else if (r->how == BY_MAP_LOAD) {
-		load(r->map + r->page * PAGE);
+		sigbus_load(r->map + r->page * PAGE);
 	} else {
 		rlfile_read(r->f, buf, PAGE, r->page * PAGE, &done);
 	}
@@ -172,7 +149,7 @@ static bool map_is(struct race *r, uint64_t p, unsigned char v)
 	if (r->how != BY_MAP_LOAD)
 		return true;
 	for (size_t i = 0; i < PAGE; i++)
-		if (load(r->map + p * PAGE + i) != v)
+		if (sigbus_load(r->map + p * PAGE + i) != v)
 			return false;
 	return true;
 }
@@ -294,7 +271,7 @@ int main(int argc, char **argv)
 	if (argc == 3)
 		lock_mode = RLFILE_LOCK_NONE;
 	snprintf(path, sizeof(path), "%s/test_races.dat", argv[1]);
-	signal(SIGBUS, on_sigbus);
+	sigbus_catch(NULL);
 	for (size_t i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++) {
 		if (scenarios[i].mapped && no_mmap) {
 			printf("%-26s skipped (rlfile_mmap: %s)\n", scenarios[i].name, why);

@@ -17,17 +17,10 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "test_check.h"
+
 #define PAGE RLFILE_PAGE
 
-static int failed, passed;
-
-#define CHECK(cond) do {                                                  \
-	if (cond) { passed++; } else {                                     \
-		failed++;                                                  \
-		fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__,     \
-			__LINE__, #cond);                                  \
-	}                                                                  \
-} while (0)
 
 static char path[4096];
 

@@ -47,7 +47,6 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <setjmp.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -58,6 +57,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "test_sigbus.h"
 
 #define PAGE RLFILE_PAGE
 #define WORDS (PAGE / 8)
@@ -418,44 +419,11 @@ static void do_fault(struct worker *w, bool write)
 	io_fault_done(&flt);
 }
 
-/* Copy n bytes between a mapping and ordinary memory: false if that was
- * SIGBUS (beyond the end of file). */
-static _Thread_local sigjmp_buf *volatile bus_jump;
-
-static void on_sigbus(int sig)
-{
-	static const char msg[] = "rlfile-torture: SIGBUS inside rlfile: it touched "
-				  "a page a truncate cut (without the range lock, "
-				  "nothing orders them; run --lock=none --mmap with "
-				  "truncate=0)\n";
-
-	(void)sig;
-	if (bus_jump)
-		siglongjmp(*bus_jump, 1);
-	if (write(2, msg, sizeof(msg) - 1) < 0)
-		_exit(3);
-	_exit(3);
-}
-
-static bool map_copy(void *dst, const void *src, size_t n)
-{
-	sigjmp_buf here;
-	bool ok = false;
-
-	if (!sigsetjmp(here, 1)) {
-		bus_jump = &here;
-		memcpy(dst, src, n);
-		ok = true;
-	}
-	bus_jump = NULL;
-	return ok;
-}
-
 static void do_map_load(struct worker *w)
 {
 	bool own = rng_next(&w->rng) % 2;
 	uint64_t n, page = own ? pick_own(w, &n) : rng_next(&w->rng) % total_pages();
-	bool loaded = map_copy(w->buf, file_map + page * PAGE, PAGE);
+	bool loaded = sigbus_copy(w->buf, file_map + page * PAGE, PAGE);
 
 	if (!own) {
 		if (loaded)   /* beyond EOF is SIGBUS; another's truncate */
@@ -475,7 +443,7 @@ static void do_map_store(struct worker *w)
 	bool beyond = *expect_of(w, page) == ABSENT;
 
 	fill(w->buf, v);
-	if (map_copy(file_map + page * PAGE, w->buf, PAGE) == beyond)
+	if (sigbus_copy(file_map + page * PAGE, w->buf, PAGE) == beyond)
 		violation(w, beyond ? "map store succeeded past EOF at"
 				    : "map store SIGBUS below EOF at",
 			  page, *expect_of(w, page), 0);
@@ -775,7 +743,9 @@ static int map_file(void)
 		return 2;
 	}
 	file_map = a;
-	signal(SIGBUS, on_sigbus);
+	sigbus_catch("rlfile-torture: SIGBUS inside rlfile: it touched a page a "
+		     "truncate cut (without the range lock nothing orders them; "
+		     "run --lock=none --mmap with truncate=0)\n");
 	return 0;
 }
 
