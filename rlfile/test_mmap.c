@@ -128,6 +128,10 @@ static void test_coherence(void)
 	memset((void *)(m + PAGE), 0xb2, PAGE);
 	CHECK(rlfile_dirty_pages(f) == 1);
 	CHECK(read_is(f, 1, 0xb2));
+	/* and what a direct read sees (it writes the page back first) */
+	unsigned char *dbuf = aligned_alloc(PAGE, PAGE);
+	CHECK(rlfile_direct_read(f, dbuf, PAGE, PAGE, &done) == 0 && done == PAGE &&
+	      all(dbuf, PAGE, 0xb2));
 	/* rlfile_write is what a load sees, at once */
 	put(f, 2, 0xc3, 1);
 	CHECK(all(m + 2 * PAGE, PAGE, 0xc3));
@@ -144,7 +148,6 @@ static void test_coherence(void)
 	CHECK(rlfile_punch(f, PAGE, PAGE) == 0);
 	CHECK(all(m + PAGE, PAGE, 0));
 	/* a direct write: the mapping shows it */
-	unsigned char *dbuf = aligned_alloc(PAGE, PAGE);
 	memset(dbuf, 0xe5, PAGE);
 	CHECK(rlfile_direct_write(f, dbuf, PAGE, 2 * PAGE, &done) == 0);
 	CHECK(all(m + 2 * PAGE, PAGE, 0xe5));

@@ -17,7 +17,9 @@
  * With --mmap, workers also load and store through one rlfile_mmap mapping
  * of the whole file (map-load, map-store): real page faults, served by
  * rlfile under the range lock, checked by the same oracle.  A load of a
- * page beyond the end of file must be SIGBUS, and only there.
+ * page beyond the end of file must be SIGBUS, and only there.  map-write
+ * rewrites pages with rlfile_write from their own mapping, which must
+ * neither hang nor change them.
  *
  * With --path, the same workers are processes that drive a file by system
  * calls instead (a file on an rlfs mount, say): each opens it twice, once
@@ -66,18 +68,19 @@
 
 enum op { OP_READ, OP_WRITE, OP_FAULT_READ, OP_FAULT_WRITE, OP_DIRECT_READ,
 	  OP_DIRECT_WRITE, OP_PUNCH, OP_SYNC, OP_DROP, OP_TRUNCATE, OP_MAP_LOAD,
-	  OP_MAP_STORE, NOPS };
+	  OP_MAP_STORE, OP_MAP_WRITE, NOPS };
 static const char *const op_name[NOPS] = {
 	"read", "write", "fault-read", "fault-write", "direct-read",
 	"direct-write", "punch", "sync", "drop-cache", "truncate", "map-load",
-	"map-store",
+	"map-store", "map-write",
 };
 /* The mix, in parts (truncate only for the last thread; for the others
  * its share becomes reads); --mix changes it, --mmap turns the mapping's
  * on. */
-static int op_weight[NOPS] = { 30, 15, 15, 8, 8, 8, 8, 2, 1, 5, 0, 0 };
+static int op_weight[NOPS] = { 30, 15, 15, 8, 8, 8, 8, 2, 1, 5, 0, 0, 0 };
 #define MAP_LOAD_WEIGHT 15
 #define MAP_STORE_WEIGHT 8
+#define MAP_WRITE_WEIGHT 5
 static int op_total = 100;
 static bool op_named[NOPS];  /* by --mix */
 
@@ -451,6 +454,23 @@ static void do_map_store(struct worker *w)
 		*expect_of(w, page) = v;
 }
 
+/* A buffered write whose source is the mapping of the same pages (the
+ * write-from-own-mapping case): they keep what they hold, and it must
+ * never hang (rlfile faults the source in before taking the range). */
+static void do_map_write(struct worker *w)
+{
+	uint64_t n, first = pick_own(w, &n);
+	size_t done;
+	int rc;
+
+	for (uint64_t i = 0; i < n; i++)
+		if (*expect_of(w, first + i) == ABSENT)
+			return;   /* the source would be SIGBUS */
+	rc = rlfile_write(file, file_map + first * PAGE, n * PAGE, first * PAGE, &done);
+	if (rc || done != n * PAGE)
+		violation(w, "map write failed", first, n * PAGE, rc ? (uint64_t)rc : done);
+}
+
 static void do_punch(struct worker *w)
 {
 	uint64_t n, first = pick_own(w, &n);
@@ -521,6 +541,7 @@ static void *worker_main(void *arg)
 		case OP_TRUNCATE: do_truncate(w); break;
 		case OP_MAP_LOAD: do_map_load(w); break;
 		case OP_MAP_STORE: do_map_store(w); break;
+		case OP_MAP_WRITE: do_map_write(w); break;
 		}
 		if (rc)
 			violation(w, op_name[op], 0, 0, (uint64_t)rc);
@@ -658,9 +679,12 @@ static void parse(int argc, char **argv)
 			op_weight[OP_MAP_LOAD] = MAP_LOAD_WEIGHT;
 		if (!op_named[OP_MAP_STORE])
 			op_weight[OP_MAP_STORE] = MAP_STORE_WEIGHT;
+		if (!op_named[OP_MAP_WRITE])
+			op_weight[OP_MAP_WRITE] = MAP_WRITE_WEIGHT;
 	}
 	/* the mapping's operations need --mmap */
-	if (!cfg.mmap && (op_weight[OP_MAP_LOAD] || op_weight[OP_MAP_STORE]))
+	if (!cfg.mmap && (op_weight[OP_MAP_LOAD] || op_weight[OP_MAP_STORE] ||
+			  op_weight[OP_MAP_WRITE]))
 		usage();
 	/* no mmap on an rlfs mount unless asked for */
 	if (cfg.sys_path)
