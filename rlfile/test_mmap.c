@@ -183,6 +183,8 @@ static void test_coherence(void)
  * the test's teeth. */
 struct wb_race {
 	volatile unsigned char *m;
+	/* seq_cst, both: flags between two threads of a test, where the
+	 * simplest order is the clearest */
 	atomic_bool armed;           /* the sync's writeback, not the others */
 	atomic_int phase;            /* 1: in the window; 2: the store done */
 };
@@ -191,11 +193,11 @@ static void wb_hook(void *arg, enum rlfile_point point)
 {
 	struct wb_race *r = arg;
 
-	if (point != RLFILE_WRITEBACK_WRITTEN || !atomic_load(&r->armed) ||
-	    atomic_load(&r->phase))
+	if (point != RLFILE_WRITEBACK_WRITTEN || !atomic_load_explicit(&r->armed, memory_order_seq_cst) ||
+	    atomic_load_explicit(&r->phase, memory_order_seq_cst))
 		return;
-	atomic_store(&r->phase, 1);
-	for (int i = 0; i < 300 && atomic_load(&r->phase) != 2; i++)
+	atomic_store_explicit(&r->phase, 1, memory_order_seq_cst);
+	for (int i = 0; i < 300 && atomic_load_explicit(&r->phase, memory_order_seq_cst) != 2; i++)
 		usleep(1000);   /* the store waits for our page lock */
 }
 
@@ -203,10 +205,10 @@ static void *wb_storer(void *arg)
 {
 	struct wb_race *r = arg;
 
-	while (atomic_load(&r->phase) == 0)
+	while (atomic_load_explicit(&r->phase, memory_order_seq_cst) == 0)
 		usleep(100);
 	r->m[0] = 0x99;
-	atomic_store(&r->phase, 2);
+	atomic_store_explicit(&r->phase, 2, memory_order_seq_cst);
 	return NULL;
 }
 
@@ -224,7 +226,7 @@ static bool store_during_writeback_kept(unsigned flags)
 	r.m = map(f, 0, PAGE, PROT_READ | PROT_WRITE);
 	r.m[1] = 0x22;                    /* dirty through the mapping */
 	pthread_create(&t, NULL, wb_storer, &r);
-	atomic_store(&r.armed, true);
+	atomic_store_explicit(&r.armed, true, memory_order_seq_cst);
 	rlfile_sync(f);                   /* the hook holds the window open */
 	pthread_join(t, NULL);
 	rlfile_sync(f);
@@ -312,7 +314,7 @@ static int run_child(void (*fn)(unsigned), unsigned flags, int seconds)
  * same file while others punch them and drop the cache; none may hang. */
 static struct rlfile *tf;
 static unsigned char *tmap;
-static atomic_bool tstop;
+static atomic_bool tstop;   /* relaxed: a stop flag; join orders the rest */
 
 static void *t_copier(void *arg)
 {
@@ -356,7 +358,7 @@ static void torture_child(unsigned flags)
 	for (uintptr_t i = 0; i < 4; i++)
 		pthread_create(&t[i], NULL, i < 2 ? t_copier : t_puncher, (void *)(i + 1));
 	usleep(1500 * 1000);
-	atomic_store(&tstop, true);
+	atomic_store_explicit(&tstop, true, memory_order_relaxed);
 	for (int i = 0; i < 4; i++)
 		pthread_join(t[i], NULL);
 	_exit(rlfile_close(tf) == 0 ? 0 : 1);
