@@ -176,6 +176,33 @@ static void test_coherence(void)
 	close(fd);
 }
 
+/* Buffers that are mappings of another rlfile: a write from one, a
+ * buffered and a direct read into one (its pages fault, as stores, while
+ * the first file's ranges are not held). */
+static void test_other_file_buffers(void)
+{
+	char other[4200];
+	struct rlfile *f = open_fresh(), *g;
+	unsigned char *m;
+	size_t done;
+
+	snprintf(other, sizeof(other), "%s.other", path);
+	unlink(other);
+	if (rlfile_open(other, &(struct rlfile_options){ .lock = RLFILE_LOCK_RANGE }, &g))
+		exit(2);
+	put(f, 0, 0x5a, 2);
+	put(g, 0, 0x6b, 3);
+	m = map(g, 0, 3 * PAGE, PROT_READ | PROT_WRITE);
+	CHECK(rlfile_write(f, m, PAGE, PAGE, &done) == 0 && done == PAGE);
+	CHECK(read_is(f, 1, 0x6b));
+	CHECK(rlfile_read(f, m + PAGE, PAGE, 0, &done) == 0 && done == PAGE);
+	CHECK(all(m + PAGE, PAGE, 0x5a) && read_is(g, 1, 0x5a));
+	CHECK(rlfile_direct_read(f, m + 2 * PAGE, PAGE, 0, &done) == 0 && done == PAGE);
+	CHECK(read_is(g, 2, 0x5a) && rlfile_dirty_pages(g) == 2);
+	CHECK(rlfile_close(g) == 0 && rlfile_close(f) == 0);
+	unlink(other);
+}
+
 /* A store through the mapping while writeback is between writing a page
  * and marking it clean: it must fault and wait (the page is protected),
  * so the page ends dirty and the store reaches the disk.  Without the
@@ -381,6 +408,7 @@ int main(int argc, char **argv)
 	snprintf(path, sizeof(path), "%s/test_mmap.dat", argv[1]);
 	test_arguments();
 	test_coherence();
+	test_other_file_buffers();
 	CHECK(store_during_writeback_kept(0));
 	bool lost = !store_during_writeback_kept(RLFILE_TEST_NO_WRITEPROTECT);
 	printf("store during writeback: kept; without write-protect: %s\n",
