@@ -31,6 +31,9 @@ struct rlfile_page {
 	bool removed;               /* out of the cache; bucket lock + page lock */
 	pthread_mutex_t lock;       /* the page lock: data, uptodate, dirty */
 	bool uptodate;
+	bool mapped_writable;       /* a mapping may store to it without a
+				     * fault (page lock): set by a store's
+				     * fault, cleared by write-protecting */
 	_Atomic bool dirty;         /* written under the page lock; peeked at
 				     * without it by writeback's scan */
 	unsigned char *data;        /* PAGE bytes: in the store once the file
@@ -489,8 +492,10 @@ static int page_writeback(struct rlfile *f, struct rlfile_page *p)
 	/* a store through a mapping from here on faults, and waits for our
 	 * page lock to dirty the page again: it cannot land unseen between
 	 * the copy to disk and the page's marking clean */
-	if (page_in_store(p) && !(f->opt.test_flags & RLFILE_TEST_NO_WRITEPROTECT))
+	if (p->mapped_writable && !(f->opt.test_flags & RLFILE_TEST_NO_WRITEPROTECT)) {
 		store_protect(store_of(f), p->pgoff);
+		p->mapped_writable = false;
+	}
 	if (len)
 		pwrite_all(f->fd, p->data, len, off, &rc);
 	if (rc) {
@@ -1330,8 +1335,10 @@ static void serve_fault(void *arg, struct store_fault *fault)
 		store_wake(store_of(f), fault);
 		return;
 	}
-	if (fault->write)   /* before the store it lets through is made */
+	if (fault->write) {   /* before the store it lets through is made */
 		page_set_dirty(f, flt.page, true);
+		flt.page->mapped_writable = true;
+	}
 	store_install(store_of(f), fault);
 	rlfile_fault_done(f, &flt);
 }
