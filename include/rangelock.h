@@ -31,7 +31,7 @@
  *     (neighbouring blocks never share one; distant blocks, at any stride,
  *     by a 1-in-32 chance), unless it meets a conflict, a full line, or a
  *     request of the precise path that overlaps its 8 MiB group (ranges of
- *     2 MiB or more, and to RANGELOCK_EOF: only where they lie).  The
+ *     1 MiB or more, and to RANGELOCK_EOF: only where they lie).  The
  *     precise path takes every other range under a mutex and finds the
  *     ranges it meets in an interval tree: O(log n) in the n held or
  *     waiting there, plus those that overlap it.
