@@ -84,8 +84,12 @@ static rl_always_inline bool rl_fast_closed_to(struct rl_lock *l,
 {
 	/* seq_cst: Dekker with rl_fast_close() (pairs with its store); as an
 	 * acquire, with the release store of rl_fast_reopen(). */
-	return (atomic_load_explicit(&q->fast.seg->closed, memory_order_seq_cst) &
-		q->fast.group_bit) ||
+	uint64_t closed = atomic_load_explicit(&q->fast.seg->closed,
+					       memory_order_seq_cst);
+
+	/* the group's bit only when some bit is set: usually none is */
+	return (closed && (closed & rl_group_bit(q->start >> (RL_PAGE_SHIFT +
+							       RL_BLOCK_SHIFT)))) ||
 	       rl_window_meets(l, q->start, q->end);
 }
 
@@ -162,13 +166,7 @@ rl_fast_lock(struct rl_lock *l, struct rl_request *q, uint64_t start,
 		return RL_FAST_NONE;
 
 	struct rl_segment *seg = rl_segment_of(table, start);
-	uint32_t group_bit =
-		rl_group_bit(start >> (RL_PAGE_SHIFT + RL_BLOCK_SHIFT));
 	unsigned i;
-
-	/* relaxed: a way out early; rl_fast_alone() decides. */
-	if (atomic_load_explicit(&seg->closed, memory_order_relaxed) & group_bit)
-		return RL_FAST_NONE;
 	for (i = 0;; i++) {
 		uint64_t free_slot = 0;
 
@@ -187,7 +185,6 @@ rl_fast_lock(struct rl_lock *l, struct rl_request *q, uint64_t start,
 	}
 	q->fast.seg = seg;
 	q->fast.value = value;
-	q->fast.group_bit = group_bit;
 	q->fast.slot = (uint8_t)i;
 	q->start = start;
 	q->end = end;

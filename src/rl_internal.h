@@ -94,7 +94,6 @@ struct rl_request {
 			 * original's slot.  (A copy of a listed handle is
 			 * not found in the index.) */
 			const struct rl_request *self;
-			uint32_t group_bit;       /* its group's bit of `closed` */
 			uint8_t slot;             /* index of its slot in seg */
 		} fast;
 	};
