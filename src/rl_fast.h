@@ -166,7 +166,14 @@ rl_fast_lock(struct rl_lock *l, struct rl_request *q, uint64_t start,
 		return RL_FAST_NONE;
 
 	struct rl_segment *seg = rl_segment_of(table, start);
+	/* relaxed: a way out early, without a claim to give back under the
+	 * guard; rl_fast_alone() decides. */
+	uint64_t closed = atomic_load_explicit(&seg->closed, memory_order_relaxed);
 	unsigned i;
+
+	if (closed &&
+	    (closed & rl_group_bit(start >> (RL_PAGE_SHIFT + RL_BLOCK_SHIFT))))
+		return RL_FAST_NONE;
 	for (i = 0;; i++) {
 		uint64_t free_slot = 0;
 
