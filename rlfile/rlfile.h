@@ -9,8 +9,9 @@
  *                             old end of file to RANGELOCK_EOF when it
  *                             extends the file (see "size", below)
  *   page fault                shared, one page, held until rlfile_fault_done
- *                             (rlfile_fault), or until the page is mapped
- *                             (a load or store through rlfile_mmap)
+ *                             (rlfile_fault); through rlfile_mmap, the
+ *                             aligned 16 pages around a load's fault (one
+ *                             page for a store's) until they are mapped
  *   writeback (thread, sync)  shared, the page written
  *   direct read / write       exclusive, the pages touched
  *   truncate                  exclusive, from the new size's page to EOF
@@ -210,11 +211,13 @@ int rlfile_drop_cache(struct rlfile *f);
  *
  * How: once a file is mapped, its cache pages live in a memfd, which the
  * mappings map; the mappings are registered with a userfaultfd (missing,
- * minor and write-protect faults), read by rlfile's fault threads.  A
- * fault takes the shared range of its page, fills the page and maps it
- * (write-protected while clean); the first store to a clean page faults
- * again and dirties it; writeback write-protects a page before it writes
- * it.  Hole punch, truncate, direct I/O and cache drops remove the pages
+ * minor and write-protect faults), read by rlfile's fault threads (one
+ * pinned to each CPU, and one free).  A load's fault takes the shared
+ * range of the aligned 16 pages around it (inside the mapping, below the
+ * end of file), fills them and maps them write-protected (fault-around);
+ * a store's takes its page's range and dirties the page before mapping it
+ * writable, so the first store to a clean page faults (page_mkwrite);
+ * writeback write-protects a page before it writes it.  Hole punch, truncate, direct I/O and cache drops remove the pages
  * from every mapping under their exclusive range, before the disk changes,
  * so the next access faults and waits for them.
  *

@@ -16,7 +16,9 @@
  * Faults: every mapping is registered with one userfaultfd (missing and
  * minor faults, and write-protect faults when writable).  The store's
  * threads read the faults and hand each to the cache's serve function,
- * which takes the page's range, fills the page and calls store_install.
+ * which takes the range (of the page for a store, of the block of
+ * STORE_FAULT_AROUND pages around it for a load), fills the pages and
+ * calls store_install (or store_install_around).
  * Clean pages are mapped write-protected, so the first store to one faults
  * (the page_mkwrite step) and the cache marks it dirty before it is made
  * writable; writeback write-protects a page (store_protect) before it
