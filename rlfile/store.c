@@ -298,8 +298,7 @@ void store_install_around(struct rlfile_store *s, const struct store_fault *faul
 	m = map_find(s, fault->addr);
 	for (uint64_t p = first; m && m->id == fault->map_id && p < first + n; p++) {
 		struct uffdio_continue c = {
-			.range = { .start = fault->addr + (p - fault->pgoff) * PAGE,
-				   .len = PAGE },
+			.range = { .start = m->addr + (p * PAGE - m->off), .len = PAGE },
 			.mode = UFFDIO_CONTINUE_MODE_DONTWAKE |
 				(m->writable ? UFFDIO_CONTINUE_MODE_WP : 0),
 		};
