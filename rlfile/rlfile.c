@@ -1268,11 +1268,6 @@ int rlfile_copy_within(struct rlfile *f, uint64_t dst_off, uint64_t src_off,
 
 /* ---- mappings: their faults, served as a file system's ->fault ------- */
 
-/* A fault on a mapping (a store's thread): the page under a shared range
- * and its page lock, as rlfile_fault gives it, mapped before both are let
- * go; a store also dirties it (page_mkwrite).  Beyond the end of file the
- * thread is only woken: the memfd is as short as the file, so its retry
- * is SIGBUS. */
 /*
  * A load fault maps the cached pages around it too, up to
  * STORE_FAULT_AROUND (the kernel's fault-around, with its readahead: the
@@ -1322,6 +1317,11 @@ static void serve_load(struct rlfile *f, struct store_fault *fault)
 	release(f, &r);
 }
 
+/* A fault on a mapping (a store's thread).  A store's: its page under a
+ * shared range and its page lock, as rlfile_fault gives it, dirtied before
+ * it is mapped writable (page_mkwrite), both let go after.  Beyond the end
+ * of file the thread is only woken: the memfd is as short as the file, so
+ * its retry is SIGBUS. */
 static void serve_fault(void *arg, struct store_fault *fault)
 {
 	struct rlfile *f = arg;
@@ -1331,14 +1331,12 @@ static void serve_fault(void *arg, struct store_fault *fault)
 		serve_load(f, fault);
 		return;
 	}
-	if (rlfile_fault(f, fault->pgoff, fault->write, &flt) != 0) {
+	if (rlfile_fault(f, fault->pgoff, true, &flt) != 0) {
 		store_wake(store_of(f), fault);
 		return;
 	}
-	if (fault->write) {   /* before the store it lets through is made */
-		page_set_dirty(f, flt.page, true);
-		flt.page->mapped_writable = true;
-	}
+	page_set_dirty(f, flt.page, true);   /* before the store it lets through */
+	flt.page->mapped_writable = true;
 	store_install(store_of(f), fault);
 	rlfile_fault_done(f, &flt);
 }
