@@ -12,6 +12,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,12 +197,17 @@ static void *serve_main(void *arg)
 	return NULL;
 }
 
-/* The fault threads: pinned one to each CPU of ours, and one free. */
+/* The fault threads: pinned one to each CPU of ours, and one free.  They
+ * block every signal, so that the process's signals reach its own
+ * threads, never a fault thread in the middle of a fault. */
 static void start_threads(struct rlfile_store *s)
 {
 	cpu_set_t cpus;
+	sigset_t all, old;
 	int cpu = 0, ncpus;
 
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	if (sched_getaffinity(0, sizeof(cpus), &cpus) != 0)
 		CPU_ZERO(&cpus);
 	ncpus = CPU_COUNT(&cpus);
@@ -227,6 +233,7 @@ static void start_threads(struct rlfile_store *s)
 		if (rc != 0)
 			break;
 	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 /* The userfaultfd and its threads, at the first mapping (s->mu held). */
