@@ -79,6 +79,14 @@ static rl_always_inline bool rl_window_meets(struct rl_lock *l,
 
 /* Is the fast path closed to q's range, by its line's group bit or by the
  * window?  (After q's claim or release: see rl_window_meets().) */
+/* Does a line's `closed` word have the bit of the group start lies in?
+ * The bit is computed only when some bit is set: usually none is. */
+static rl_always_inline bool rl_group_closed(uint64_t closed, uint64_t start)
+{
+	return closed &&
+	       (closed & rl_group_bit(start >> (RL_PAGE_SHIFT + RL_BLOCK_SHIFT)));
+}
+
 static rl_always_inline bool rl_fast_closed_to(struct rl_lock *l,
 					       const struct rl_request *q)
 {
@@ -87,9 +95,7 @@ static rl_always_inline bool rl_fast_closed_to(struct rl_lock *l,
 	uint64_t closed = atomic_load_explicit(&q->fast.seg->closed,
 					       memory_order_seq_cst);
 
-	/* the group's bit only when some bit is set: usually none is */
-	return (closed && (closed & rl_group_bit(q->start >> (RL_PAGE_SHIFT +
-							       RL_BLOCK_SHIFT)))) ||
+	return rl_group_closed(closed, q->start) ||
 	       rl_window_meets(l, q->start, q->end);
 }
 
@@ -166,13 +172,12 @@ rl_fast_lock(struct rl_lock *l, struct rl_request *q, uint64_t start,
 		return RL_FAST_NONE;
 
 	struct rl_segment *seg = rl_segment_of(table, start);
-	/* relaxed: a way out early, without a claim to give back under the
-	 * guard; rl_fast_alone() decides. */
-	uint64_t closed = atomic_load_explicit(&seg->closed, memory_order_relaxed);
 	unsigned i;
 
-	if (closed &&
-	    (closed & rl_group_bit(start >> (RL_PAGE_SHIFT + RL_BLOCK_SHIFT))))
+	/* relaxed: a way out early, without a claim to give back under the
+	 * guard; rl_fast_alone() decides. */
+	if (rl_group_closed(atomic_load_explicit(&seg->closed, memory_order_relaxed),
+			    start))
 		return RL_FAST_NONE;
 	for (i = 0;; i++) {
 		uint64_t free_slot = 0;
