@@ -65,9 +65,7 @@ static void die(const char *what, int err)
 	exit(2);
 }
 
-/* One round of the four measures on a mapping of `pages` pages at m,
- * given the page order for random faults; remap() gives a fresh mapping
- * (nothing mapped) between the fault measures. */
+/* A contender's mapping of the file, made afresh by map_fresh(). */
 struct mapping {
 	struct rlfile *f;            /* RLFILE */
 	int fd;                      /* KERNEL */
@@ -98,6 +96,9 @@ static void map_fresh(int who, struct mapping *mp)
 	mp->m = a;
 }
 
+/* One round of the four measures on mp's `pages` pages, given the page
+ * order for random faults; map_fresh() leaves nothing mapped before each
+ * fault measure. */
 static void round_of(int who, struct mapping *mp, const uint32_t *order,
 		     size_t pages, double out[NMEASURES])
 {

@@ -552,24 +552,22 @@ static void zero_cached(struct rlfile *f, uint64_t pgoff, size_t from,
 /* Drop what the cache holds at and beyond size, and zero the rest of the
  * page size falls in: nothing past the end of file may come back when the
  * file grows again.  The caller holds [size, EOF) exclusive. */
+/* Zeros from size to the end of its page, if it is cached: after a
+ * truncate, and before the size grows past it (the caller holds
+ * [size, EOF) exclusive), where a store through a mapping may have put
+ * bytes past the end (never written, and never to be seen once the file
+ * grows, as with the kernel's mmap). */
+static void zero_past(struct rlfile *f, uint64_t size)
+{
+	if (size % PAGE)
+		zero_cached(f, size / PAGE, size % PAGE, PAGE);
+}
+
 static void forget_beyond(struct rlfile *f, uint64_t size)
 {
 	drop_pages(f, page_ceil(size) / PAGE, UINT64_MAX, false);
-	if (size % PAGE)
-		zero_cached(f, size / PAGE, size % PAGE, PAGE);
+	zero_past(f, size);
 	store_follow(f, size);   /* shrinking cannot fail */
-}
-
-/* Before the size grows (the caller holds [size, EOF) exclusive): zeros
- * from the end of file to the end of its page, where a store through a
- * mapping may have put bytes past the end (never written, and never to
- * be seen once the file grows, as with the kernel's mmap). */
-static void zero_past_end(struct rlfile *f)
-{
-	uint64_t size = size_of(f);
-
-	if (size % PAGE)
-		zero_cached(f, size / PAGE, size % PAGE, PAGE);
 }
 
 /* ---- operations -------------------------------------------------------- */
@@ -702,7 +700,7 @@ static size_t write_locked(struct rlfile *f, const void *buf, size_t len,
 	if (extends) {
 		if ((*err = store_follow(f, off + len)))
 			return 0;
-		zero_past_end(f);
+		zero_past(f, size_of(f));
 	}
 	n = write_pages(f, buf, len, off, err);
 	if (extends) {
@@ -863,7 +861,7 @@ static int write_direct(struct rlfile *f, const void *buf, size_t len,
 	 * dropping without writeback would do; flushing keeps it simple */
 	err = drop_pages(f, off / PAGE, (off + len) / PAGE, true);
 	if (extends)
-		zero_past_end(f);
+		zero_past(f, size_of(f));
 	at(f, RLFILE_DIRECT_WRITE_FLUSHED);
 	if (!err)
 		n = pwrite_all(f->dfd, buf, len, off, &err);
@@ -986,7 +984,7 @@ int rlfile_truncate(struct rlfile *f, uint64_t size)
 		release(f, &r);   /* the size moved before we got the range */
 	}
 	if (size > old)
-		zero_past_end(f);
+		zero_past(f, size_of(f));
 	forget_beyond(f, size);
 	if (size > old && (rc = store_follow(f, size))) {
 		store_follow(f, old);
@@ -1053,7 +1051,7 @@ int rlfile_allocate(struct rlfile *f, uint64_t off, uint64_t len,
 		      (off_t)len) != 0)
 		rc = errno;
 	if (!rc && extends) {
-		zero_past_end(f);
+		zero_past(f, size_of(f));
 		rc = set_size_at_least(f, end);
 	}
 	release(f, &r);
