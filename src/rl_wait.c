@@ -3,23 +3,28 @@
  * rl_wait.c - the requester's side of waiting for a range.
  *
  * The request is on the list in state RL_WAITING when we get here, and the
- * guard is released.  We spin on the request's own state word for a while
- * (a conflicting holder usually lets go within a short critical section),
- * then yield the CPU a few times (when threads outnumber cores, the holder
- * or the thread that must grant us may be waiting for our CPU: measured in
- * doc/design.md; a timed wait yields only while its deadline is further
- * off than a time slice), then announce RL_SLEEPING and sleep on the word.  The granter exchanges
- * the word to RL_HELD and calls futex_wake only if it took RL_SLEEPING away,
- * so no wake-up is lost: if our CAS to RL_SLEEPING fails, the word is
- * already RL_HELD; if it succeeds, the granter will see RL_SLEEPING, and
- * futex_wait returns at once if the word changed before we slept.
+ * guard is released.  We spin on the request's own state word briefly (a
+ * holder running on another CPU lets go within a short critical section;
+ * longer spins take the CPU from holders that are not running when threads
+ * outnumber cores), then yield the CPU a few times (the holder, or the
+ * thread that must grant us, may be waiting for our CPU: measured in
+ * doc/design.md; a timed wait yields only while its deadline is further off
+ * than a time slice), then announce RL_SLEEPING and sleep on the word.  The
+ * granter exchanges the word to RL_HELD and calls futex_wake only if it
+ * took RL_SLEEPING away, so no wake-up is lost: if our CAS to RL_SLEEPING
+ * fails, the word is already RL_HELD; if it succeeds, the granter will see
+ * RL_SLEEPING, and futex_wait returns at once if the word changed before
+ * we slept.  A deadline that passes while we spin or yield ends the wait in
+ * futex_wait, which returns ETIMEDOUT at once for a past deadline.
  */
 #include <errno.h>
 #include <sched.h>
 
 #include "rl_internal.h"
 
-#define RL_WAIT_SPINS 200
+#ifndef RL_WAIT_SPINS   /* a build option only for measuring it */
+#define RL_WAIT_SPINS 20   /* about a microsecond: doc/design.md */
+#endif
 #ifndef RL_WAIT_YIELDS   /* a build option only for measuring it */
 #define RL_WAIT_YIELDS 16
 #endif
@@ -76,10 +81,6 @@ int rl_wait_granted(struct rl_lock *l, struct rl_request *q,
 	for (int i = 0; i < RL_WAIT_SPINS; i++) {
 		if (rl_is_granted(q))
 			return 0;
-		/* past the deadline, every moment on the CPU is a moment the
-		 * load can preempt us for a time slice: stop spinning then */
-		if (abstime && i % 32 == 31 && rl_deadline_within(abstime, 0))
-			return rl_withdraw(l, q);
 		rl_cpu_relax();
 	}
 	for (int i = 0; i < RL_WAIT_YIELDS; i++) {
