@@ -27,18 +27,24 @@
  *     unblocks.
  *   - Cost: a range of 1..64 whole 4096-byte pages inside one 256 KiB
  *     block, or of up to 8 KiB inside one below 32 TiB, is taken with one
- *     compare-and-swap and released with one store, on one of 32 cache lines chosen by a hash of the block
- *     (neighbouring blocks never share one; distant blocks, at any stride,
- *     by a 1-in-32 chance), unless it meets a conflict, a full line, or a
- *     request of the precise path that overlaps its 8 MiB group (ranges of
- *     1 MiB or more, and to RANGELOCK_EOF: only where they lie).  The
+ *     compare-and-swap and released with one store, on one of 32 cache
+ *     lines chosen by a hash of the block (128 once threads are seen
+ *     meeting in them; neighbouring blocks never share one; distant
+ *     blocks, at any stride, by a 1-in-32 or 1-in-128 chance), unless it
+ *     meets a conflict, a full line, or a request of the precise path that
+ *     overlaps its group of blocks (8 or 32 MiB; ranges of 1 MiB or more,
+ *     and to RANGELOCK_EOF: only where they lie).  The
  *     precise path takes every other range under a mutex and finds the
  *     ranges it meets in an interval tree: O(log n) in the n held or
  *     waiting there, plus those that overlap it.
- *   - Memory: besides the two types, a lock allocates one 2 KiB table (for
- *     the fast path) the first time a lock call needs it; rangelock_destroy
- *     frees it.  No other call allocates, and no lock call fails for lack
- *     of memory: without the table the lock is only slower.
+ *   - Memory: besides the two types, a lock allocates a 2 KiB table (for
+ *     the fast path, plus a 64-byte head) the first time a lock call needs
+ *     it, and once, when claims of different threads keep meeting in its
+ *     lines, an 8 KiB one that replaces it (the small one is kept until
+ *     destroy); rangelock_destroy frees both.  A lock only one thread at a
+ *     time uses does not grow.  No other call allocates, and no lock call
+ *     fails for lack of memory: without a table the lock is only slower,
+ *     without the larger one only less parallel.
  *   - Locks are private to one process (FUTEX_PRIVATE): do not put a
  *     rangelock_t in memory shared between processes.
  *
@@ -171,10 +177,10 @@ RANGELOCK_API int rangelock_init(rangelock_t *lk, unsigned flags)
  * rangelock_destroy: end the life of lk.
  *
  * Returns 0, or EBUSY while any range is held or waited for; then lk is
- * left as it was and may still be used.  After 0, lk's table (if any) has
- * been freed, and lk may be freed or initialised again.  A lock made with
- * RANGELOCK_INITIALIZER that is never destroyed keeps its table for the
- * life of the process.  Any use of lk after 0 but rangelock_init (a second
+ * left as it was and may still be used.  After 0, lk's tables (if any)
+ * have been freed, and lk may be freed or initialised again.  A lock made
+ * with RANGELOCK_INITIALIZER that is never destroyed keeps its tables for
+ * the life of the process.  Any use of lk after 0 but rangelock_init (a second
  * destroy included) is undefined.
  */
 RANGELOCK_API int rangelock_destroy(rangelock_t *lk) RANGELOCK_NONNULL(1);

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * rl_fast.c - the slot table's slow halves and its life under the guard:
- * setup, closing lines for the precise path, phantoms, reopening, teardown.
- * The fast path itself is inline in rl_fast.h, with the protocol.
+ * setup, closing lines for the precise path, phantoms, reopening, growing
+ * (a small table replaced by a larger one while both have holders: the
+ * small one drains), teardown.  The fast path itself is inline in
+ * rl_fast.h, with the protocol; doc/design.md has the argument.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -33,8 +35,9 @@ static bool rl_slot_conflicts(uint64_t v, uint64_t start, uint64_t end,
 }
 
 /*
- * The lines [start, end) maps to: every line when it spans RL_SEGMENTS
- * blocks or more, else the line of each of its blocks.  The k-th of the
+ * The lines [start, end) maps to in a table of 1 << shift lines: every line
+ * when it spans that many blocks or more, else the line of each of its
+ * blocks.  The k-th of the
  * n is rl_span_line(&s, k); a line may come twice (across a group's edge),
  * and close and reopen then count it twice alike.  A range of
  * RL_WIDE_BLOCKS blocks or more is wide: it closes the fast path through
@@ -43,23 +46,31 @@ static bool rl_slot_conflicts(uint64_t v, uint64_t start, uint64_t end,
 struct rl_span {
 	uint64_t first_block;
 	unsigned n;
+	unsigned shift;
 	bool all;
 	bool wide;
 };
 
-static struct rl_span rl_span_of(uint64_t start, uint64_t end)
+static struct rl_span rl_span_of(uint64_t start, uint64_t end, unsigned shift)
 {
 	uint64_t b0 = start >> (RL_PAGE_SHIFT + RL_BLOCK_SHIFT);
 	uint64_t b1 = (end - 1) >> (RL_PAGE_SHIFT + RL_BLOCK_SHIFT);
-	bool all = b1 - b0 >= RL_SEGMENTS;
+	bool all = b1 - b0 >= (1u << shift);
 
-	return (struct rl_span){ b0, all ? RL_SEGMENTS : (unsigned)(b1 - b0 + 1),
-				 all, b1 - b0 >= RL_WIDE_BLOCKS - 1 };
+	return (struct rl_span){ b0, all ? 1u << shift : (unsigned)(b1 - b0 + 1),
+				 shift, all, b1 - b0 >= RL_WIDE_BLOCKS - 1 };
 }
 
 static unsigned rl_span_line(const struct rl_span *s, unsigned k)
 {
-	return s->all ? k : rl_line_of_block(s->first_block + k);
+	return s->all ? k : rl_line_of_block(s->first_block + k, s->shift);
+}
+
+static struct rl_table rl_table_now(const struct rl_lock *l)
+{
+	/* relaxed: written only under the guard, which the callers hold. */
+	return rl_table_decode(atomic_load_explicit(&l->table,
+						    memory_order_relaxed));
 }
 
 /* ---- without the guard ---------------------------------------------- */
@@ -70,42 +81,90 @@ static unsigned rl_span_line(const struct rl_span *s, unsigned k)
  * slot conflicts and the line is open; otherwise free the slot and return
  * false for the precise path to decide.
  */
+/* A tag of the calling thread: the address of a thread-local byte, which
+ * no other live thread shares. */
+static _Thread_local char rl_thread_anchor;
+
+/*
+ * rl_fast_note_settler: a claim in the small table met another slot taken.
+ * Count it when the thread doing so is not the one that did last; after
+ * RL_GROW_AFTER changes, grow the table.  One thread holding many ranges
+ * in a line never grows its lock; threads that meet in lines do.
+ */
+static __attribute__((noinline)) void rl_fast_note_settler(struct rl_lock *l)
+{
+	/* acquire: the table's head as set up; pairs with the release store
+	 * in rl_fast_setup(). */
+	struct rl_table t = rl_table_decode(
+		atomic_load_explicit(&l->table, memory_order_acquire));
+	uint32_t tag = (uint32_t)((uintptr_t)&rl_thread_anchor >> 3);
+	_Atomic uint64_t *settlers;
+	uint64_t v;
+
+	if (t.shift != RL_SMALL_SHIFT)
+		return;
+	settlers = &rl_table_head(t.line)->settlers;
+	/* relaxed: a heuristic's count; a lost update only delays growth. */
+	v = atomic_load_explicit(settlers, memory_order_relaxed);
+	if ((uint32_t)v == tag)
+		return;
+	v = ((v >> 32) + 1) << 32 | tag;
+	/* relaxed: as above. */
+	atomic_store_explicit(settlers, v, memory_order_relaxed);
+	if (v >> 32 == RL_GROW_AFTER)
+		rl_fast_grow(l);
+}
+
+/* Does a holder in a line of the small table that l's grown one replaced
+ * conflict with q?  (q claimed in the grown table while it drains.) */
+static bool rl_old_line_conflicts(struct rl_lock *l, const struct rl_request *q);
+
 bool rl_fast_settle(struct rl_lock *l, struct rl_request *q)
 {
 	struct rl_segment *seg = q->fast.seg;
-	bool skipped_own = false, refused;
-
+	bool skipped_own = false, met = false, refused;
 	/* read after our claim, as in rl_fast_alone(), which this repeats in
 	 * full */
-	refused = rl_fast_closed_to(l, q);
+	uint64_t closed = rl_fast_closed_word(q);
+
+	refused = rl_fast_closed_by(l, q, closed);
 	for (unsigned j = 0; j < RL_SLOTS && !refused; j++) {
 		/* seq_cst: as in rl_fast_alone(). */
 		uint64_t v = atomic_load_explicit(&seg->slot[j],
 						  memory_order_seq_cst);
 
-		if (v == q->fast.value && !skipped_own)
+		if (v == q->fast.value && !skipped_own) {
 			skipped_own = true;   /* ours (or its twin: same range) */
-		else
+		} else {
+			met |= v != 0;
 			refused = rl_slot_conflicts(v, q->start, q->end,
 						    q->exclusive);
+		}
 	}
+	if (!refused && (closed & RL_LINE_DRAINING))
+		refused = rl_old_line_conflicts(l, q);
 	if (refused) {
 		rl_fast_release(l, q, 0);
-		return false;
+	} else {
+		q->fast.self = q;
+		/* relaxed: the owner's own bookkeeping. */
+		atomic_store_explicit(&q->state, RL_FAST, memory_order_relaxed);
 	}
-	q->fast.self = q;
-	/* relaxed: the owner's own bookkeeping. */
-	atomic_store_explicit(&q->state, RL_FAST, memory_order_relaxed);
-	return true;
+	if (met && q->fast.shift == RL_SMALL_SHIFT)
+		rl_fast_note_settler(l);
+	return !refused;
 }
 
 /* Under the guard: a fast range left where the fast path was closed to it;
  * its waiters may go. */
+static void rl_fast_drain_check(struct rl_lock *l);
+
 void rl_fast_release_slow(struct rl_lock *l, uint64_t start,
 				 uint64_t end)
 {
 	rl_guard_lock(l);
 	rl_queue_grant_after(l, 0, start, end);
+	rl_fast_drain_check(l);
 	rl_guard_unlock(l);
 }
 
@@ -121,23 +180,42 @@ int rl_fast_downgrade(struct rl_lock *l, struct rl_request *q)
 
 /* ---- with the guard --------------------------------------------------- */
 
+/* A zeroed table of 1 << shift lines after its head, or NULL. */
+static struct rl_segment *rl_table_alloc(unsigned shift)
+{
+	size_t size = ((size_t)1 << shift) * sizeof(struct rl_segment) +
+		      sizeof(struct rl_table_head);
+	struct rl_segment *base = aligned_alloc(_Alignof(struct rl_segment), size);
+
+	_Static_assert(sizeof(struct rl_table_head) == sizeof(struct rl_segment),
+		       "the head is one line");
+	if (!base)
+		return NULL;
+	memset(base, 0, size);
+	return base + 1;
+}
+
+static void rl_table_free(struct rl_segment *line)
+{
+	if (line)
+		free(rl_table_head(line));
+}
+
 void rl_fast_setup(struct rl_lock *l)
 {
-	struct rl_segment *table;
+	struct rl_segment *line;
 
 	if (atomic_load_explicit(&l->table, memory_order_relaxed) ||
 	    (l->flags & (RANGELOCK_DEBUG | RL_NO_TABLE)))
 		return;
-	table = aligned_alloc(_Alignof(struct rl_segment),
-			      RL_SEGMENTS * sizeof(*table));
-	if (!table) {
+	line = rl_table_alloc(RL_SMALL_SHIFT);
+	if (!line) {
 		l->flags |= RL_NO_TABLE;   /* the precise path alone is still correct */
 		return;
 	}
-	memset(table, 0, RL_SEGMENTS * sizeof(*table));
 	/* release: the zeroed lines before the pointer; pairs with the
 	 * acquire load in rl_fast_lock(). */
-	atomic_store_explicit(&l->table, table, memory_order_release);
+	atomic_store_explicit(&l->table, (uintptr_t)line, memory_order_release);
 }
 
 /*
@@ -200,26 +278,34 @@ static void rl_window_widen(struct rl_lock *l, uint64_t start, uint64_t end)
 		rl_close_store(&l->wide_hi, end, false);
 }
 
-void rl_fast_close(struct rl_lock *l, uint64_t start, uint64_t end)
+/* Count a narrow [start, end) in the lines of t it maps, with its group's
+ * bit (rl_close_store()'s `alone` for each store). */
+static void rl_lines_close(struct rl_table t, const struct rl_span *s,
+			   bool alone)
 {
-	/* relaxed: written only under the guard, which we hold. */
-	struct rl_segment *table = atomic_load_explicit(&l->table,
-							memory_order_relaxed);
-	struct rl_span s = rl_span_of(start, end);
-
-	if (!table)
-		return;
-	if (s.wide)
-		rl_window_widen(l, start, end);
-	for (unsigned k = 0; !s.wide && k < s.n; k++) {
-		_Atomic uint64_t *closed = &table[rl_span_line(&s, k)].closed;
+	for (unsigned k = 0; k < s->n; k++) {
+		_Atomic uint64_t *closed = &t.line[rl_span_line(s, k)].closed;
 		/* relaxed: our own earlier store, under the guard. */
 		uint64_t v = atomic_load_explicit(closed, memory_order_relaxed);
 
 		rl_close_store(closed, (v + RL_COUNT_ONE) |
-					       rl_group_bit(s.first_block + k),
-			       s.n == 1);
+					       rl_group_bit(s->first_block + k,
+							    s->shift),
+			       alone);
 	}
+}
+
+void rl_fast_close(struct rl_lock *l, uint64_t start, uint64_t end)
+{
+	struct rl_table t = rl_table_now(l);
+	struct rl_span s = rl_span_of(start, end, t.shift);
+
+	if (!t.line)
+		return;
+	if (s.wide)
+		rl_window_widen(l, start, end);
+	else
+		rl_lines_close(t, &s, s.n == 1);
 	rl_close_done(!s.wide && s.n == 1);
 }
 
@@ -233,12 +319,10 @@ static void rl_reopen_store(_Atomic uint64_t *word, uint64_t value)
 
 void rl_fast_reopen(struct rl_lock *l, uint64_t start, uint64_t end)
 {
-	/* relaxed: written only under the guard, which we hold. */
-	struct rl_segment *table = atomic_load_explicit(&l->table,
-							memory_order_relaxed);
-	struct rl_span s = rl_span_of(start, end);
+	struct rl_table t = rl_table_now(l);
+	struct rl_span s = rl_span_of(start, end, t.shift);
 
-	if (!table)
+	if (!t.line)
 		return;
 	if (s.wide) {
 		if (--l->wide == 0)
@@ -246,12 +330,14 @@ void rl_fast_reopen(struct rl_lock *l, uint64_t start, uint64_t end)
 		return;
 	}
 	for (unsigned k = 0; k < s.n; k++) {
-		_Atomic uint64_t *closed = &table[rl_span_line(&s, k)].closed;
+		_Atomic uint64_t *closed = &t.line[rl_span_line(&s, k)].closed;
 		/* relaxed: our own earlier store, under the guard. */
 		uint64_t v = atomic_load_explicit(closed, memory_order_relaxed);
 
 		v -= RL_COUNT_ONE;
-		rl_reopen_store(closed, v >> 32 ? v : 0);
+		rl_reopen_store(closed, (v & ~RL_LINE_DRAINING) >> 32
+						? v
+						: v & RL_LINE_DRAINING);
 	}
 }
 
@@ -298,47 +384,191 @@ static rl_always_inline bool rl_line_conflicts(const struct rl_segment *seg,
 	       rl_line_decode_conflicts(seg, start, end, exclusive);
 }
 
-bool rl_fast_phantoms_conflict(const struct rl_lock *l, uint64_t start,
-			       uint64_t end, bool exclusive)
+/* Does a fast holder in t conflict with [start, end)? */
+static bool rl_table_conflicts(struct rl_table t, uint64_t start, uint64_t end,
+			       bool exclusive)
 {
-	/* relaxed: written only under the guard, which we hold. */
-	const struct rl_segment *table = atomic_load_explicit(&l->table,
-							      memory_order_relaxed);
-	struct rl_span s = rl_span_of(start, end);
+	struct rl_span s = rl_span_of(start, end, t.shift);
 
-	if (!table)
-		return false;
 	if (s.all) {   /* every line, in order: no hashing */
-		for (unsigned k = 0; k < RL_SEGMENTS; k++)
-			if (rl_line_conflicts(&table[k], start, end, exclusive))
+		for (unsigned k = 0; k < s.n; k++)
+			if (rl_line_conflicts(&t.line[k], start, end, exclusive))
 				return true;
 		return false;
 	}
 	for (unsigned k = 0; k < s.n; k++)
-		if (rl_line_conflicts(&table[rl_line_of_block(s.first_block + k)],
+		if (rl_line_conflicts(&t.line[rl_line_of_block(s.first_block + k,
+							       t.shift)],
 				      start, end, exclusive))
 			return true;
 	return false;
 }
 
+/* The small table that t, grown, replaced; none if t is the small one. */
+static struct rl_table rl_table_replaced(struct rl_table t)
+{
+	if (!t.line || t.shift == RL_SMALL_SHIFT)
+		return (struct rl_table){ NULL, 0 };
+	return (struct rl_table){ rl_table_head(t.line)->old, RL_SMALL_SHIFT };
+}
+
+/* The small table a grown one replaced, while fast holders may remain in
+ * it (RL_DRAINING); guard. */
+static struct rl_table rl_table_draining(const struct rl_lock *l)
+{
+	if (!(l->flags & RL_DRAINING))
+		return (struct rl_table){ NULL, 0 };
+	return rl_table_replaced(rl_table_now(l));
+}
+
+bool rl_fast_phantoms_conflict(const struct rl_lock *l, uint64_t start,
+			       uint64_t end, bool exclusive)
+{
+	struct rl_table t = rl_table_now(l);
+	struct rl_table old = rl_table_draining(l);
+
+	return (t.line && rl_table_conflicts(t, start, end, exclusive)) ||
+	       (old.line && rl_table_conflicts(old, start, end, exclusive));
+}
+
+/* Is a slot of t taken?  (Under the guard: seq_cst as in the scans; at
+ * destroy, which runs alone, any order would do.) */
+static bool rl_table_occupied(struct rl_table t)
+{
+	for (unsigned i = 0; t.line && i < 1u << t.shift; i++)
+		if (rl_line_occupied(&t.line[i]))
+			return true;
+	return false;
+}
+
+/*
+ * rl_fast_drain_check: guard held.  Once no slot of the replaced table is
+ * taken, stop scanning it.  A claim made there after this scan reads its
+ * line retired (the retiring stores precede this scan) and backs off, so
+ * nobody needs to see it.
+ */
+static void rl_fast_drain_check(struct rl_lock *l)
+{
+	struct rl_table t = rl_table_now(l);
+	struct rl_table old = rl_table_draining(l);
+
+	if (!old.line || rl_table_occupied(old))
+		return;
+	l->flags &= ~RL_DRAINING;
+	for (unsigned i = 0; i < 1u << t.shift; i++) {
+		_Atomic uint64_t *closed = &t.line[i].closed;
+		/* relaxed: our own earlier store, under the guard. */
+		uint64_t v = atomic_load_explicit(closed, memory_order_relaxed);
+
+		/* release, after the scan above (seq_cst loads): a claimer
+		 * that reads the bit gone sees no holder left to check */
+		rl_reopen_store(closed, v & ~RL_LINE_DRAINING);
+	}
+}
+
+/* Close for one listed narrow request in the table being built (not yet
+ * published: the release store of the table orders these stores). */
+static bool rl_close_listed(struct rl_request *e, void *arg)
+{
+	const struct rl_table *t = arg;
+	struct rl_span s = rl_span_of(e->start, e->end, t->shift);
+
+	if (!s.wide)
+		rl_lines_close(*t, &s, false);
+	return false;   /* every one */
+}
+
+/*
+ * rl_fast_grow: replace the small table by one of 1 << RL_GROWN_SHIFT
+ * lines, once.  Under the guard: the new table is closed for every listed
+ * narrow request (wide ones are in the window, which both tables share),
+ * published, and then every line of the small one is retired (all group
+ * bits, never reopened), so that a claim there backs off; its holders
+ * count as phantoms until they leave (RL_DRAINING).  The small table stays
+ * allocated until destroy: a claimer may still hold a pointer to it.  A
+ * failed allocation leaves the lock as it was.
+ */
+void rl_fast_grow(struct rl_lock *l)
+{
+	struct rl_table old, grown;
+
+	rl_guard_lock(l);
+	rl_fast_setup(l);
+	old = rl_table_now(l);
+	if (!old.line || old.shift != RL_SMALL_SHIFT)
+		goto out;   /* no table, or grown already */
+	grown = (struct rl_table){ rl_table_alloc(RL_GROWN_SHIFT), RL_GROWN_SHIFT };
+	if (!grown.line)
+		goto out;
+	rl_table_head(grown.line)->old = old.line;
+	for (unsigned i = 0; i < 1u << RL_GROWN_SHIFT; i++)
+		/* relaxed: not yet published (the release store below) */
+		atomic_store_explicit(&grown.line[i].closed, RL_LINE_DRAINING,
+				      memory_order_relaxed);
+	rl_index_any(l, 0, UINT64_MAX, rl_close_listed, &grown);
+	for (unsigned i = 0; i < 1u << RL_SMALL_SHIFT; i++)
+		rl_close_store(&old.line[i].closed, RL_LINE_RETIRED, false);
+	/* seq_cst (in rl_close_done()): the retiring stores before the
+	 * publication and before any later scan of the small table (Dekker
+	 * with its claimers, as in rl_fast_close()): a claim there that
+	 * stands came before this fence, so every claimer in the grown table
+	 * (rl_old_line_conflicts()) and every scan sees it. */
+	rl_close_done(false);
+	/* release: the new table's lines and `closed` words before it is
+	 * seen; pairs with the acquire load in rl_fast_lock(). */
+	atomic_store_explicit(&l->table,
+			      (uintptr_t)grown.line | (RL_GROWN_SHIFT - RL_SMALL_SHIFT),
+			      memory_order_release);
+	l->flags |= RL_DRAINING;
+	rl_fast_drain_check(l);
+out:
+	rl_guard_unlock(l);
+}
+
+static bool rl_old_line_conflicts(struct rl_lock *l, const struct rl_request *q)
+{
+	/* acquire: the grown table's head (`old`), as in
+	 * rl_fast_in_old_table() */
+	struct rl_table old = rl_table_replaced(rl_table_decode(
+		atomic_load_explicit(&l->table, memory_order_acquire)));
+
+	/* The small table's holders that matter claimed before its lines
+	 * were retired, which was before the grown table was published, which
+	 * was before our claim: the seq_cst loads here see them.  (No small
+	 * table to check cannot happen: only a grown line drains.) */
+	return !old.line ||
+	       rl_line_conflicts(rl_segment_of(old, q->start), q->start, q->end,
+				 q->exclusive);
+}
+
+bool rl_fast_in_old_table(const struct rl_lock *l, const struct rl_segment *seg)
+{
+	/* acquire: the grown table's head (`old`); pairs with the release
+	 * store in rl_fast_grow().  (A holder of a slot in the small table
+	 * unlocks without the guard.) */
+	struct rl_table t = rl_table_decode(
+		atomic_load_explicit(&l->table, memory_order_acquire));
+
+	return rl_table_has(rl_table_replaced(t), seg);
+}
+
 bool rl_fast_busy(const struct rl_lock *l)
 {
-	/* relaxed: destroy runs alone (rangelock.h); any value left is a
-	 * holder that was never released. */
-	struct rl_segment *table = atomic_load_explicit(&l->table,
-							memory_order_relaxed);
+	/* destroy runs alone (rangelock.h); any value left is a holder that
+	 * was never released.  The small table a grown one replaced is
+	 * checked too: a holder there is not gone either. */
+	struct rl_table t = rl_table_now(l);
 
-	for (unsigned i = 0; table && i < RL_SEGMENTS; i++)
-		for (unsigned j = 0; j < RL_SLOTS; j++)
-			if (atomic_load_explicit(&table[i].slot[j],
-						 memory_order_relaxed))
-				return true;
-	return false;
+	return rl_table_occupied(t) || rl_table_occupied(rl_table_replaced(t));
 }
 
 void rl_fast_teardown(struct rl_lock *l)
 {
-	free(atomic_load_explicit(&l->table, memory_order_relaxed));
+	struct rl_table t = rl_table_now(l);
+
+	rl_table_free(rl_table_replaced(t).line);
+	rl_table_free(t.line);
 	/* relaxed: destroy runs alone. */
-	atomic_store_explicit(&l->table, NULL, memory_order_relaxed);
+	atomic_store_explicit(&l->table, 0, memory_order_relaxed);
+	l->flags &= ~RL_DRAINING;
 }

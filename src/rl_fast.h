@@ -81,28 +81,43 @@ static rl_always_inline bool rl_window_meets(struct rl_lock *l,
  * window?  (After q's claim or release: see rl_window_meets().) */
 /* Does a line's `closed` word have the bit of the group start lies in?
  * The bit is computed only when some bit is set: usually none is. */
-static rl_always_inline bool rl_group_closed(uint64_t closed, uint64_t start)
+static rl_always_inline bool rl_group_closed(uint64_t closed, uint64_t start,
+					     unsigned shift)
 {
 	return closed &&
-	       (closed & rl_group_bit(start >> (RL_PAGE_SHIFT + RL_BLOCK_SHIFT)));
+	       (closed & rl_group_bit(start >> (RL_PAGE_SHIFT + RL_BLOCK_SHIFT),
+				      shift));
+}
+
+/* q's line's `closed` word, read after q's claim or release (seq_cst:
+ * Dekker with rl_fast_close() and rl_fast_grow(), pairs with their stores;
+ * as an acquire, with the release stores of rl_fast_reopen()). */
+static rl_always_inline uint64_t rl_fast_closed_word(const struct rl_request *q)
+{
+	return atomic_load_explicit(&q->fast.seg->closed, memory_order_seq_cst);
+}
+
+/* Is the fast path closed to q's range, by the group bit in its line's
+ * `closed` word or by the window? */
+static rl_always_inline bool rl_fast_closed_by(struct rl_lock *l,
+					       const struct rl_request *q,
+					       uint64_t closed)
+{
+	return rl_group_closed(closed, q->start, q->fast.shift) ||
+	       rl_window_meets(l, q->start, q->end);
 }
 
 static rl_always_inline bool rl_fast_closed_to(struct rl_lock *l,
 					       const struct rl_request *q)
 {
-	/* seq_cst: Dekker with rl_fast_close() (pairs with its store); as an
-	 * acquire, with the release store of rl_fast_reopen(). */
-	uint64_t closed = atomic_load_explicit(&q->fast.seg->closed,
-					       memory_order_seq_cst);
-
-	return rl_group_closed(closed, q->start) ||
-	       rl_window_meets(l, q->start, q->end);
+	return rl_fast_closed_by(l, q, rl_fast_closed_word(q));
 }
 
-static rl_always_inline struct rl_segment *rl_segment_of(struct rl_segment *table,
-					       uint64_t start)
+static rl_always_inline struct rl_segment *rl_segment_of(struct rl_table t,
+							  uint64_t start)
 {
-	return &table[rl_line_of_block(start >> (RL_PAGE_SHIFT + RL_BLOCK_SHIFT))];
+	return &t.line[rl_line_of_block(start >> (RL_PAGE_SHIFT + RL_BLOCK_SHIFT),
+					t.shift)];
 }
 
 /* After q claimed a slot for `value`: is it alone in its line, and is the
@@ -129,7 +144,13 @@ static rl_always_inline bool rl_fast_alone(struct rl_lock *l,
 	sum += atomic_load_explicit(&seg->slot[4], memory_order_seq_cst);
 	sum += atomic_load_explicit(&seg->slot[5], memory_order_seq_cst);
 	sum += atomic_load_explicit(&seg->slot[6], memory_order_seq_cst);
-	return sum == value && !rl_fast_closed_to(l, q);
+
+	uint64_t closed = rl_fast_closed_word(q);
+
+	/* RL_LINE_DRAINING: the small table's holders must be checked too,
+	 * which rl_fast_settle() does */
+	return sum == value && !(closed & RL_LINE_DRAINING) &&
+	       !rl_fast_closed_by(l, q, closed);
 }
 
 /* Store `value` (0: free) in q's slot, then wake whom the old one blocked. */
@@ -162,22 +183,22 @@ static rl_always_inline enum rl_fast_result
 rl_fast_lock(struct rl_lock *l, struct rl_request *q, uint64_t start,
 	     uint64_t end, bool exclusive)
 {
-	/* acquire: the table's zeroed lines; pairs with the release store in
-	 * rl_fast_setup(). */
-	struct rl_segment *table = atomic_load_explicit(&l->table,
-							memory_order_acquire);
+	/* acquire: the table's lines as set up or grown; pairs with the
+	 * release stores in rl_fast_setup() and rl_fast_grow(). */
+	uintptr_t word = atomic_load_explicit(&l->table, memory_order_acquire);
 	uint64_t value = rl_fast_value(start, end, exclusive);
 
-	if (!table || !value)
+	if (!word || !value)
 		return RL_FAST_NONE;
 
-	struct rl_segment *seg = rl_segment_of(table, start);
+	struct rl_table t = rl_table_decode(word);
+	struct rl_segment *seg = rl_segment_of(t, start);
 	unsigned i;
 
 	/* relaxed: a way out early, without a claim to give back under the
 	 * guard; rl_fast_alone() decides. */
 	if (rl_group_closed(atomic_load_explicit(&seg->closed, memory_order_relaxed),
-			    start))
+			    start, t.shift))
 		return RL_FAST_NONE;
 	for (i = 0;; i++) {
 		uint64_t free_slot = 0;
@@ -198,6 +219,7 @@ rl_fast_lock(struct rl_lock *l, struct rl_request *q, uint64_t start,
 	q->fast.seg = seg;
 	q->fast.value = value;
 	q->fast.slot = (uint8_t)i;
+	q->fast.shift = (uint8_t)t.shift;
 	q->start = start;
 	q->end = end;
 	q->exclusive = exclusive;
@@ -209,16 +231,32 @@ rl_fast_lock(struct rl_lock *l, struct rl_request *q, uint64_t start,
 	return RL_FAST_TAKEN;
 }
 
+/* Is seg a line of t? */
+static rl_always_inline bool rl_table_has(struct rl_table t,
+					  const struct rl_segment *seg)
+{
+	uintptr_t off = (uintptr_t)seg - (uintptr_t)t.line;
+
+	return t.line && off < (sizeof(*seg) << t.shift) &&
+	       off % sizeof(*seg) == 0;
+}
+
+/* rl_fast.c: is seg a line of the small table that l's grown one replaced? */
+rl_hidden bool rl_fast_in_old_table(const struct rl_lock *l,
+				    const struct rl_segment *seg);
+
 /* Is q's slot really q's?  (A stale or forged handle is EINVAL.) */
 static rl_always_inline bool rl_fast_owns_slot(const struct rl_lock *l,
 				     const struct rl_request *q)
 {
-	/* relaxed: the owner loaded it with acquire when it locked. */
-	struct rl_segment *table = atomic_load_explicit(&l->table,
-							memory_order_relaxed);
+	/* relaxed: the owner loaded the table with acquire when it locked;
+	 * a later table keeps the earlier one (rl_fast_in_old_table()). */
+	struct rl_table t = rl_table_decode(
+		atomic_load_explicit(&l->table, memory_order_relaxed));
 
 	/* relaxed: our own slot; only we change it while it holds our value. */
-	return table && (uintptr_t)(q->fast.seg - table) < RL_SEGMENTS &&
+	return (rl_table_has(t, q->fast.seg) ||
+		rl_fast_in_old_table(l, q->fast.seg)) &&
 	       q->fast.self == q && q->fast.slot < RL_SLOTS &&
 	       atomic_load_explicit(&q->fast.seg->slot[q->fast.slot],
 				    memory_order_relaxed) == q->fast.value;

@@ -7,8 +7,8 @@
  *
  * The protocol in two paragraphs (doc/design.md has the argument).
  *
- * The fast path (rl_fast.c): a lock owns a table of RL_SEGMENTS cache
- * lines; the object's pages map onto them in blocks of RL_BLOCK_PAGES.  A
+ * The fast path (rl_fast.c): a lock owns a table of cache lines (32, or
+ * more once threads meet in them); the object's pages map onto them in blocks of RL_BLOCK_PAGES.  A
  * range of 1..RL_FAST_MAX_PAGES whole pages, or of up to RL_BYTE_MAX bytes,
  * inside one block is taken by claiming a slot of its line with one CAS
  * and checking the line's other slots; it is released by clearing the
@@ -95,6 +95,7 @@ struct rl_request {
 			 * not found in the index.) */
 			const struct rl_request *self;
 			uint8_t slot;             /* index of its slot in seg */
+			uint8_t shift;            /* seg's table has 1 << shift lines */
 		} fast;
 	};
 	uint64_t start;           /* [start, end); guard, or owner while FAST */
@@ -106,17 +107,27 @@ struct rl_request {
 
 /*
  * The fast path's geometry.  Page p belongs to block p / RL_BLOCK_PAGES;
- * block b to line (b + rotation of its group) % RL_SEGMENTS, where a group
- * is RL_SEGMENTS consecutive blocks (8 MiB) and its rotation a hash of the
+ * block b to line (b + rotation of its group) % n of a table of n lines,
+ * where a group is n consecutive blocks and its rotation a hash of the
  * group's number (rl_line_of_block).  Neighbouring blocks keep distinct
- * lines, as with b % RL_SEGMENTS; blocks a multiple of 8 MiB apart (power
- * of two strides: per-thread regions, striping) no longer all share one.
+ * lines, as with b % n; blocks a multiple of a group apart (power of two
+ * strides: per-thread regions, striping) do not all share one.
+ *
+ * A lock's first table has 32 lines (2 KiB, groups of 8 MiB).  Once
+ * threads are seen to meet in its lines, it is replaced, once, by a table
+ * of 1 << RL_GROWN_SHIFT lines (rl_fast_grow(), doc/design.md).
  */
 #define RL_PAGE_SHIFT 12
 #define RL_BLOCK_SHIFT 6                      /* 64 pages, 256 KiB */
 #define RL_BLOCK_PAGES (1u << RL_BLOCK_SHIFT)
-#ifndef RL_SEGMENTS
-#define RL_SEGMENTS 32                        /* 2 KiB per lock */
+#define RL_SMALL_SHIFT 5                      /* 32 lines, 2 KiB */
+#ifndef RL_GROWN_SHIFT   /* -DRL_GROWN_SHIFT=n: only for measuring */
+#define RL_GROWN_SHIFT 7                      /* 128 lines, 8 KiB */
+#endif
+#ifndef RL_GROW_AFTER    /* -DRL_GROW_AFTER=n: only for measuring */
+/* how many times the thread settling a claim in the small table must
+ * change before the lock grows (rl_fast_settle()) */
+#define RL_GROW_AFTER 64
 #endif
 #define RL_SLOTS 7
 #define RL_FAST_MAX_PAGES RL_BLOCK_PAGES      /* up to a whole block */
@@ -130,27 +141,29 @@ struct rl_request {
 #define RL_WIDE_BLOCKS 4                      /* 1 MiB: doc/design.md */
 #endif
 
-static inline unsigned rl_line_of_block(uint64_t block)
+/* The line of block b in a table of 1 << shift lines. */
+static inline unsigned rl_line_of_block(uint64_t block, unsigned shift)
 {
 	/* the top bits of the group's number times 2^64 / golden ratio
 	 * (Fibonacci hashing): a rotation that differs between groups a
 	 * power of two apart, however far */
-	uint64_t rotation = (block / RL_SEGMENTS) * 0x9E3779B97F4A7C15ull >> 58;
+	uint64_t rotation = (block >> shift) * 0x9E3779B97F4A7C15ull >> (63 - shift);
 
-	_Static_assert(RL_SEGMENTS <= 64, "the rotation has 6 bits");
-#ifdef RL_LINE_MODULO   /* version 2's b % RL_SEGMENTS: only for measuring */
+	_Static_assert(RL_GROWN_SHIFT > RL_SMALL_SHIFT && RL_GROWN_SHIFT <= 10,
+		       "a grown table is larger, and its lines fit a short");
+#ifdef RL_LINE_MODULO   /* version 2's b % 32: only for measuring */
 	rotation = 0;
 #endif
-	return (unsigned)((block + rotation) & (RL_SEGMENTS - 1));
+	return (unsigned)((block + rotation) & ((1u << shift) - 1));
 }
 
 /* The bit of block b's group in its line's `closed` word: consecutive
- * groups get distinct bits, and runs of 32 groups (256 MiB) are rotated by
- * a hash of their number, as lines are, so that groups a power of two apart
- * do not all share a bit. */
-static inline uint32_t rl_group_bit(uint64_t block)
+ * groups get distinct bits, and runs of 32 groups are rotated by a hash of
+ * their number, as lines are, so that groups a power of two apart do not
+ * all share a bit. */
+static inline uint32_t rl_group_bit(uint64_t block, unsigned shift)
 {
-	uint64_t group = block / RL_SEGMENTS;
+	uint64_t group = block >> shift;
 	uint64_t rotation = (group / 32) * 0x9E3779B97F4A7C15ull >> 59;
 
 	return 1u << ((group + rotation) & 31);
@@ -163,8 +176,9 @@ static inline uint32_t rl_group_bit(uint64_t block)
  * other ranges (a byte slot, bit 60 set)
  *     1 << 60 | start << 15 | (bytes - 1) << 2 | exclusive << 1 | 1.
  * `closed` is count << 32 | groups: how many narrow listed requests map to
- * this line, and the bits of the groups they map to it from (bit g % 32).
- * A claim in a block whose group's bit is set fails; the bits are cleared
+ * this line, and the bits of the groups they map to it from (bit g % 32),
+ * with RL_LINE_DRAINING (bit 63) set for a while after a table grew.  A
+ * claim in a block whose group's bit is set fails; the bits are cleared
  * when the count reaches zero.
  */
 struct rl_segment {
@@ -172,17 +186,54 @@ struct rl_segment {
 	_Atomic uint64_t slot[RL_SLOTS];
 };
 
+/* A line of a closed table (one that a grown table replaced): every group
+ * bit set, and never reopened. */
+#define RL_LINE_RETIRED UINT64_MAX
+/* The top bit of a grown table's `closed` words while the small table it
+ * replaced may still have holders: a claim must check the small table's
+ * line of its block too (rl_fast_settle()).  Not a group bit, and not part
+ * of the count (bits 32..62). */
+#define RL_LINE_DRAINING ((uint64_t)1 << 63)
+
+/* The line before a table's first. */
+struct rl_table_head {
+	/* the small table that this grown one replaced; guard */
+	_Alignas(64) struct rl_segment *old;
+	/* small table: how many times the thread settling a claim changed
+	 * << 32 | the last one's tag (rl_fast_settle(); a heuristic, relaxed) */
+	_Atomic uint64_t settlers;
+};
+
+/* A table as the lock's `table` word names it: its first line | (shift -
+ * RL_SMALL_SHIFT), lines being 64-byte aligned; 0 for none. */
+struct rl_table {
+	struct rl_segment *line;
+	unsigned shift;           /* 1 << shift lines */
+};
+
+static inline struct rl_table rl_table_decode(uintptr_t word)
+{
+	return (struct rl_table){ (struct rl_segment *)(word & ~(uintptr_t)63),
+				  RL_SMALL_SHIFT + (unsigned)(word & 63) };
+}
+
+static inline struct rl_table_head *rl_table_head(struct rl_segment *line)
+{
+	return (struct rl_table_head *)(void *)(line - 1);
+}
+
 /* The private layout of rangelock_t.  All zero is an unlocked lock. */
 struct rl_lock {
 	_Atomic uint32_t guard;   /* 0 free, 1 locked, 2 locked with sleepers */
-	uint32_t flags;           /* RANGELOCK_DEBUG, RL_NO_TABLE; guard */
+	uint32_t flags;           /* RANGELOCK_DEBUG, RL_NO_TABLE, RL_DRAINING;
+				   * guard */
 	struct rl_request *root;  /* the index of listed requests; guard */
 	uint64_t arrivals;        /* seq of the newest request; guard */
 	uint32_t waiting;         /* listed requests not granted; guard */
 	uint32_t wide;            /* listed wide requests; guard */
-	/* The fast path's table, or NULL: set once under the guard, freed by
-	 * destroy. */
-	_Atomic(struct rl_segment *) table;
+	/* The fast path's table (struct rl_table, encoded), or 0: set under
+	 * the guard, at most twice (set up, grown); freed by destroy. */
+	_Atomic uintptr_t table;
 	/* The window: [wide_lo, wide_hi) covers every listed wide request's
 	 * range (their hull since `wide` was last zero); empty when
 	 * wide_hi == 0.  Written under the guard, read by fast claims. */
@@ -190,8 +241,11 @@ struct rl_lock {
 	_Atomic uint64_t wide_hi;
 };
 
-/* flags bit: allocating the table failed, do not try again. */
+/* flags bits: allocating the table failed, do not try again; the table
+ * grew, and fast holders may remain in the small one (its phantoms are
+ * scanned too until none is left). */
 #define RL_NO_TABLE 0x80000000u
+#define RL_DRAINING 0x40000000u
 
 static inline struct rl_lock *rl_lock_of(rangelock_t *lk)
 {
@@ -268,6 +322,7 @@ rl_hidden void rl_queue_grant_after(struct rl_lock *l, uint64_t after,
  * rl_fast_downgrade runs without the guard; the rest need it. */
 rl_hidden int rl_fast_downgrade(struct rl_lock *l, struct rl_request *q);
 rl_hidden void rl_fast_setup(struct rl_lock *l);
+rl_hidden void rl_fast_grow(struct rl_lock *l);   /* takes the guard */
 rl_hidden void rl_fast_close(struct rl_lock *l, uint64_t start, uint64_t end);
 rl_hidden void rl_fast_reopen(struct rl_lock *l, uint64_t start, uint64_t end);
 rl_hidden bool rl_fast_phantoms_conflict(const struct rl_lock *l,

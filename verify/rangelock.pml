@@ -18,6 +18,12 @@
  * [wlo, whi), one word at a time, and counts itself in wcnt; the window
  * empties (whi = 0) when wcnt reaches zero.  A claimer reads `closed` and
  * then each bound of the window in a step of its own, as the C code does.
+ * With GROW, a grower process replaces the table at any moment, as
+ * rl_fast_grow() does: the second table's line is closed for every listed
+ * narrow request and marked draining, the first one's line is retired
+ * (every bit), then the second is published; claimers read the table word
+ * first, a claim in a draining line checks the first table's line too, and
+ * the precise path scans both tables until the first is empty.
  * Each step of the model is one atomic access of the C code; the guard's
  * critical sections are sequences of steps that other threads' fast paths
  * interleave with.  doc/verification.md explains why sequential consistency
@@ -33,7 +39,9 @@
  *   liveness   with -a and weak fairness: every waiting request is
  *              eventually granted or times out (LTL `granted`);
  *   debug      with DEBUG: a thread that asks for a range overlapping one
- *              it holds gets EDEADLK, and nothing deadlocks.
+ *              it holds gets EDEADLK, and nothing deadlocks;
+ *   grow       with GROW: all of safety and fifo (and liveness) while the
+ *              table grows under the threads.
  * Each has a broken variant (BROKEN_* below) that SPIN must reject.
  */
 
@@ -59,13 +67,21 @@ mtype = { IDLE, WAITING, SLEEPING, HELD, FAST };
 
 /* rangelock_t */
 bool guard;                     /* the futex mutex, as a test-and-set */
-byte lcount;                       /* narrow listed requests in the line */
-byte mask;                      /* closed's group bits: bit k for page k */
+/* The fast path's tables: table 0 is the first (small) one, table 1 the
+ * one that replaces it when the lock grows (GROW: the grower process).
+ * Each has one line: its slots, its narrow listed count, its group bits. */
+byte lcount[2];                 /* narrow listed requests in the line */
+byte mask[2];                   /* closed's group bits: bit k for page k */
+bit cur;                        /* the lock's table word: which is current */
+bool retired;                   /* table 0's line retired (every bit set) */
+bool drain1;                    /* table 1's line has RL_LINE_DRAINING */
+bool draining;                  /* RL_DRAINING: table 0 is scanned too (guard) */
 byte wcnt;                      /* listed wide requests */
 byte wlo, whi;                  /* the window, pages [wlo, whi); whi 0: empty */
 byte list[NH];                  /* listed handles, oldest first */
 byte nlist;
-byte slot[NSLOTS];              /* 0 free, else 1 + handle of a fast holder */
+byte slot[2 * NSLOTS];          /* table t's slot j is slot[t * NSLOTS + j]:
+				 * 0 free, else 1 + handle of a fast holder */
 
 /* rangelock_range_t, one per handle */
 byte rng[NH];                   /* pages: bit 0 = page 0, bit 1 = page 1 */
@@ -74,6 +90,7 @@ bool fastable[NH];              /* whole pages: may take the fast path */
 bool wide[NH];                  /* closes the window, not the line */
 mtype st[NH] = IDLE;            /* the futex word */
 bool asleep[NH];                /* in futex_wait, not yet woken */
+bit htab[NH];                   /* the table of a fast holder's slot */
 byte owner[NH];                 /* acquiring thread (debug mode) */
 
 /* the shadow of what is held, and the liveness observers */
@@ -85,6 +102,8 @@ bool waiting0;                  /* thread 0's first handle waits */
 #define LO(h) ((rng[h] & 1) -> 0 : 1)  /* first page of h */
 #define HI(h) ((rng[h] & 2) -> 2 : 1)  /* one past its last */
 #define IS_WAITING(a) (st[a] == WAITING || st[a] == SLEEPING)
+/* table t's `closed` group bits: a retired line has them all */
+#define CLOSED_BITS(t) (((t) == 0 && retired) -> 3 : mask[t])
 
 ltl granted { [] (waiting0 -> <> !waiting0) }
 
@@ -150,22 +169,23 @@ inline shadow_downgrade(h) {
 
 /* ---- the precise path's helpers (guard held) -------------------------- */
 
-/* blocked := q, at list position pos, conflicts with an earlier listed
- * request or a phantom (each slot read is one seq_cst load) */
-inline is_blocked(q, pos) {
-	blocked = false;
+/* rl_fast_phantoms_conflict: blocked := blocked, or a slot of the current
+ * table, or of table 0 while it drains, conflicts with q (each slot read is
+ * one seq_cst load) */
+inline scan_phantoms(q) {
 	j = 0;
 	do
-	:: j < pos -> if :: CONFLICT(list[j], q) -> blocked = true :: else -> skip fi; j++
-	:: else -> break
-	od;
-	j = 0;
-	do
-	:: j < NSLOTS ->
+	:: j < 2 * NSLOTS ->
 		atomic {
 			v = slot[j];
 			if
-			:: v != 0 && CONFLICT(v - 1, q) -> blocked = true
+#ifdef BROKEN_GROW_SCAN
+			/* wrong: only the current table's phantoms */
+			:: j / NSLOTS == cur && v != 0 && CONFLICT(v - 1, q) -> blocked = true
+#else
+			:: (j / NSLOTS == cur || (j < NSLOTS && draining)) &&
+			   v != 0 && CONFLICT(v - 1, q) -> blocked = true
+#endif
 			:: else -> skip
 			fi;
 			v = 0
@@ -174,6 +194,36 @@ inline is_blocked(q, pos) {
 	:: else -> break
 	od;
 	j = 0
+}
+
+/* rl_fast_drain_check (guard held): once table 0 has no slot taken, stop
+ * scanning it and clear table 1's draining bit */
+inline drain_check() {
+	if
+	:: draining ->
+		slow = true;
+		j = 0;
+		do
+		:: j < NSLOTS -> if :: slot[j] != 0 -> slow = false :: else -> skip fi; j++
+		:: else -> break
+		od;
+		j = 0;
+		if :: slow -> draining = false; drain1 = false :: else -> skip fi;
+		slow = false
+	:: else -> skip
+	fi
+}
+
+/* blocked := q, at list position pos, conflicts with an earlier listed
+ * request or a phantom */
+inline is_blocked(q, pos) {
+	blocked = false;
+	j = 0;
+	do
+	:: j < pos -> if :: CONFLICT(list[j], q) -> blocked = true :: else -> skip fi; j++
+	:: else -> break
+	od;
+	scan_phantoms(q);
 }
 
 /* FIFO: q may be granted only if no earlier listed waiting request
@@ -250,7 +300,7 @@ inline list_remove(h) {
 /* rl_fast_closed_to: slow := the fast path is closed to h's range; three
  * seq_cst loads: `closed`, then the window's two bounds */
 inline closed_to(h) {
-	slow = (mask & rng[h]) != 0;
+	slow = (CLOSED_BITS(htab[h]) & rng[h]) != 0;
 	v = whi;
 	atomic { if :: LO(h) < v && wlo < HI(h) -> slow = true :: else -> skip fi; v = 0 }
 }
@@ -258,13 +308,14 @@ inline closed_to(h) {
 /* rl_fast_release: store the slot (seq_cst), then read `closed` and the
  * window; if a listed request may wait for h, re-check under the guard */
 inline fast_release(h, s) {
-	slot[s] = 0;
+	slot[htab[h] * NSLOTS + s] = 0;
 #ifndef BROKEN_RELEASE
 	closed_to(h);
 	if
 	:: slow ->
 		guard_lock();
 		grant_after(0, rng[h]);
+		drain_check();
 		guard_unlock()
 	:: else -> skip
 	fi;
@@ -293,8 +344,8 @@ inline fast_close(h) {
 		if :: HI(h) > whi -> whi = HI(h) :: else -> skip fi
 #endif
 	:: else ->
-		lcount++;
-		mask = mask | rng[h]
+		lcount[cur]++;
+		mask[cur] = mask[cur] | rng[h]
 	fi
 }
 
@@ -305,12 +356,12 @@ inline fast_reopen(h) {
 		wcnt--;
 		if :: wcnt == 0 -> whi = 0 :: else -> skip fi
 	:: else ->
-		lcount--;
+		lcount[cur]--;
 #ifdef BROKEN_MASK
 		/* wrong: clears its own bits while others may still need them */
-		mask = mask & (3 - rng[h])
+		mask[cur] = mask[cur] & (3 - rng[h])
 #else
-		if :: lcount == 0 -> mask = 0 :: else -> skip fi
+		if :: lcount[cur] == 0 -> mask[cur] = 0 :: else -> skip fi
 #endif
 	fi
 }
@@ -326,13 +377,16 @@ inline fast_lock(h) {
 #else
 	:: fastable[h] ->
 #endif
+		htab[h] = cur;          /* the acquire load of the table word */
 		/* the relaxed peek at `closed` may read any value: go on to
 		 * claim, or give up at once */
 		if
 		:: atomic {             /* the CAS on the first free slot */
 			if
-			:: slot[0] == 0 -> slot[0] = h + 1; s = 0
-			:: slot[0] != 0 && slot[1] == 0 -> slot[1] = h + 1; s = 1
+			:: slot[htab[h] * NSLOTS] == 0 ->
+				slot[htab[h] * NSLOTS] = h + 1; s = 0
+			:: slot[htab[h] * NSLOTS] != 0 && slot[htab[h] * NSLOTS + 1] == 0 ->
+				slot[htab[h] * NSLOTS + 1] = h + 1; s = 1
 			:: else -> skip /* line full */
 			fi
 		   }
@@ -347,7 +401,7 @@ inline fast_lock(h) {
 			:: j < NSLOTS ->
 #ifndef BROKEN_SLOTS
 				atomic {
-					v = slot[j];
+					v = slot[htab[h] * NSLOTS + j];
 					if
 					:: j != s && v != 0 && CONFLICT(v - 1, h) -> refused = true
 					:: else -> skip
@@ -367,9 +421,11 @@ inline fast_lock(h) {
 			 * claim as a phantom. */
 			atomic {
 #ifndef BROKEN_CLOSED
-				if :: (mask & rng[h]) != 0 -> refused = true :: else -> skip fi;
+				if :: (CLOSED_BITS(htab[h]) & rng[h]) != 0 -> refused = true :: else -> skip fi;
 #endif
-				if :: !refused -> assert_no_listed(h, false) :: else -> skip fi
+				if :: !refused -> assert_no_listed(h, false) :: else -> skip fi;
+				/* the same load: the draining bit */
+				slow = htab[h] == 1 && drain1
 			};
 			atomic {
 				v = whi;
@@ -386,6 +442,23 @@ inline fast_lock(h) {
 				fi;
 				v = 0
 			};
+			/* rl_old_line_conflicts: while table 1 drains, a claim
+			 * there checks table 0's line too */
+#ifndef BROKEN_GROW_DRAIN
+			j = 0;
+			do
+			:: slow && !refused && j < NSLOTS ->
+				atomic {
+					v = slot[j];
+					if :: v != 0 && CONFLICT(v - 1, h) -> refused = true :: else -> skip fi;
+					v = 0
+				};
+				j++
+			:: else -> break
+			od;
+			j = 0;
+#endif
+			slow = false;
 			if
 			:: refused -> fast_release(h, s)
 			:: else -> st[h] = FAST; hslot = s; gave_up = false
@@ -439,18 +512,7 @@ inline lock(h, how) {
 			};
 			if
 			:: !blocked ->                   /* then the phantoms */
-				j = 0;
-				do
-				:: j < NSLOTS ->
-					atomic {
-						v = slot[j];
-						if :: v != 0 && CONFLICT(v - 1, h) -> blocked = true :: else -> skip fi;
-						v = 0
-					};
-					j++
-				:: else -> break
-				od;
-				j = 0
+				scan_phantoms(h)
 			:: else -> skip
 			fi;
 #ifdef BROKEN_WINDOW
@@ -541,7 +603,7 @@ inline downgrade(h) {
 		ex[h] = false;
 		closed_to(h);
 		if
-		:: slow -> guard_lock(); grant_after(0, rng[h]); guard_unlock()
+		:: slow -> guard_lock(); grant_after(0, rng[h]); drain_check(); guard_unlock()
 		:: else -> skip
 		fi;
 		slow = false
@@ -627,6 +689,46 @@ proctype thread(byte me)
 	od
 }
 
+/* rl_fast_grow: under the guard, table 1 replaces table 0, at any moment */
+proctype grower()
+{
+	byte i, j;
+	bool slow;
+
+	guard_lock();
+	atomic {        /* table 1 is not yet published: one step */
+#ifndef BROKEN_GROW_RECLOSE
+		i = 0;
+		do
+		:: i < nlist ->
+			if
+			:: !wide[list[i]] ->
+				lcount[1]++;
+				mask[1] = mask[1] | rng[list[i]]
+			:: else -> skip
+			fi;
+			i++
+		:: else -> break
+		od;
+		i = 0;
+#endif
+		drain1 = true
+	};
+#ifdef BROKEN_GROW_ORDER
+	/* wrong: published before table 0 is retired */
+	cur = 1;
+	retired = true;
+#else
+#ifndef BROKEN_GROW_RETIRE
+	retired = true;                 /* the retiring stores, then the fence */
+#endif
+	cur = 1;                        /* the release store of the table word */
+#endif
+	draining = true;
+	drain_check();
+	guard_unlock()
+}
+
 init {
 	byte t;
 
@@ -635,6 +737,9 @@ init {
 		do
 		:: t < NT -> run thread(t); t++
 		:: else -> break
-		od
+		od;
+#ifdef GROW
+		run grower()
+#endif
 	}
 }

@@ -6,6 +6,7 @@
 import os
 
 LOCK, TRY, PAST, SHORT, UNLOCK, DOWN, DESTROY = 0, 2, 3, 4, 5, 7, 8
+GROW = DESTROY   # with bit 7 of the page byte (a_extra=0x80)
 
 def op(kind, h, page=0, pages=1, shape=0, excl=False, a_extra=0, scale=0):
     b0 = next(b for b in range(256) if b % 9 == kind and bool(b & 0x10) == excl)
@@ -55,6 +56,19 @@ seeds = {
                     op(LOCK, 2, page=0), op(LOCK, 4, page=9, excl=True),
                     op(LOCK, 5, page=56, pages=4, scale=3), op(UNLOCK, 0), op(UNLOCK, 2),
                     op(UNLOCK, 4), op(UNLOCK, 5), op(TRY, 1, page=9), op(UNLOCK, 1)],
+    # the table grows with fast holders in the small one, a waiter behind
+    # one of them, a listed narrow holder and a wide one; later claims go
+    # to the grown table (GROW is destroy with bit 7 of the page byte)
+    "grow_under_holders": [op(LOCK, 0, page=3, excl=True), op(LOCK, 1, page=3),
+                           op(LOCK, 2, page=5, shape=RAGGED, pages=2, excl=True),
+                           op(LOCK, 3, page=8, scale=2), op(GROW, 0, a_extra=0x80),
+                           op(TRY, 5, page=3), op(LOCK, 6, page=4, excl=True),
+                           op(TRY, 5, page=6, excl=True), op(UNLOCK, 0), op(UNLOCK, 2),
+                           op(UNLOCK, 3), op(LOCK, 5, page=5, excl=True), op(UNLOCK, 1),
+                           op(UNLOCK, 5), op(UNLOCK, 6), op(GROW, 0, a_extra=0x80),
+                           op(LOCK, 0, page=3), op(UNLOCK, 0), op(DESTROY, 0),
+                           op(LOCK, 1, page=9, excl=True), op(GROW, 0, a_extra=0x80),
+                           op(TRY, 2, page=9), op(UNLOCK, 1)],
     "eof_over_fast": [op(LOCK, 0, page=3), op(LOCK, 1, page=2, shape=EOF, excl=True),
                       op(TRY, 2, page=1, excl=True), op(LOCK, 4, page=4), op(UNLOCK, 0),
                       op(UNLOCK, 2), op(UNLOCK, 1), op(UNLOCK, 4)],

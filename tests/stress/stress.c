@@ -26,8 +26,14 @@
  * index; --long N makes one range in N up to 1024 pages, which spans many
  * blocks.
  *
+ * A lock's fast-path table grows once, when threads first meet in its
+ * lines, which in a run on one lock happens in its first milliseconds:
+ * --phase MS stops the threads every MS milliseconds, destroys the lock
+ * (which must succeed), makes a new one and lets them go again, so that
+ * the growth happens under load once a phase.
+ *
  * usage: stress [--threads N] [--seconds S] [--units U] [--seed X] [--debug]
- *               [--ragged N] [--base P] [--held N] [--long N]
+ *               [--ragged N] [--base P] [--held N] [--long N] [--phase MS]
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -48,6 +54,7 @@ struct config {
 	uint64_t base;     /* first page of the space */
 	int held;          /* ranges held below the space for the whole run */
 	int longer;        /* one range in `longer` up to 1024 pages; 0: none */
+	int phase_ms;      /* a new lock every phase_ms; 0: one lock */
 };
 
 struct worker {
@@ -58,11 +65,13 @@ struct worker {
 	long busy, timedout;   /* refused try and timed calls */
 };
 
-static struct config cfg = { 4, 2.0, 64, 0, 0, 0, 0, 0, 0 };
+static struct config cfg = { 4, 2.0, 64, 0, 0, 0, 0, 0, 0, 0 };
 static rangelock_t lock;
 static struct shadow *shadow;
 static atomic_long progress;
 static atomic_int stop;
+static atomic_int pause_all;   /* --phase: the workers are to park */
+static atomic_int parked;      /* how many have */
 
 static uint64_t rng_next(uint64_t *s)
 {
@@ -158,8 +167,16 @@ static void *worker_main(void *arg)
 	struct worker *w = arg;
 
 	/* seq_cst: test bookkeeping. */
-	while (!atomic_load_explicit(&stop, memory_order_seq_cst))
+	while (!atomic_load_explicit(&stop, memory_order_seq_cst)) {
+		/* seq_cst, these three: test bookkeeping (new_phase()). */
+		if (atomic_load_explicit(&pause_all, memory_order_seq_cst)) {
+			atomic_fetch_add_explicit(&parked, 1, memory_order_seq_cst);
+			while (atomic_load_explicit(&pause_all, memory_order_seq_cst))
+				sched_yield();
+			atomic_fetch_sub_explicit(&parked, 1, memory_order_seq_cst);
+		}
 		one_op(w);
+	}
 	return NULL;
 }
 
@@ -189,6 +206,8 @@ static void parse_args(int argc, char **argv)
 			cfg.base = strtoull(v, NULL, 0);
 		else if (!strcmp(a, "--held"))
 			cfg.held = atoi(v);
+		else if (!strcmp(a, "--phase"))
+			cfg.phase_ms = atoi(v);
 		else if (!strcmp(a, "--long"))
 			cfg.longer = atoi(v);
 		else
@@ -197,25 +216,51 @@ static void parse_args(int argc, char **argv)
 	if (cfg.threads >= 1 && cfg.threads <= 1024 && cfg.seconds > 0 &&
 	    cfg.units >= 1 && cfg.units <= 1 << 20 && cfg.ragged >= 0 &&
 	    cfg.base < (uint64_t)1 << 40 && cfg.longer >= 0 && cfg.held >= 0 &&
-	    cfg.held <= 1 << 20 && cfg.base >= (uint64_t)cfg.held)
+	    cfg.held <= 1 << 20 && cfg.base >= (uint64_t)cfg.held &&
+	    cfg.phase_ms >= 0)
 		return;
 usage:
 	fprintf(stderr, "usage: stress [--threads 1..1024] [--seconds S>0] "
 			"[--units 1..1048576] [--seed X] [--debug] "
 			"[--ragged N>=0] [--base P<2^40] [--held 0..2^20 "
-			"(at most --base)] [--long N>=0]\n");
+			"(at most --base)] [--long N>=0] [--phase MS>=0]\n");
 	exit(2);
 }
 
+static rangelock_range_t *hold_below(void);
+static void release_below(rangelock_range_t *held);
+
+/* --phase: park every worker, replace the lock by a fresh one, go on. */
+static rangelock_range_t *new_phase(rangelock_range_t *held)
+{
+	/* seq_cst, here and below: test bookkeeping (worker_main()). */
+	atomic_store_explicit(&pause_all, 1, memory_order_seq_cst);
+	for (int ms = 0; atomic_load_explicit(&parked, memory_order_seq_cst) <
+			 cfg.threads; ms++) {
+		if (ms == 10000)
+			t_fail(__FILE__, __LINE__, "workers did not park in 10 s: hang");
+		t_sleep_ms(1);
+	}
+	release_below(held);
+	CHECK_RC(rangelock_destroy(&lock), 0);
+	CHECK_RC(rangelock_init(&lock, cfg.flags), 0);
+	held = hold_below();
+	atomic_store_explicit(&pause_all, 0, memory_order_seq_cst);
+	return held;
+}
+
 /* Watch the run: stop it after cfg.seconds; fail it if nothing was granted
- * for 10 s (a hang: lost wake-up or deadlock). */
-static void watch(void)
+ * for 10 s (a hang: lost wake-up or deadlock).  Returns the ranges held
+ * below the space (a new set every phase). */
+static rangelock_range_t *watch(rangelock_range_t *held)
 {
 	long last = -1;
 	int still = 0;
 
 	for (int tick = 0; tick < (int)(cfg.seconds * 100); tick++) {
 		t_sleep_ms(10);
+		if (cfg.phase_ms && tick % (cfg.phase_ms / 10 + 1) == cfg.phase_ms / 10)
+			held = new_phase(held);
 		/* relaxed: progress counter. */
 		long now = atomic_load_explicit(&progress, memory_order_relaxed);
 		still = now == last ? still + 1 : 0;
@@ -224,6 +269,7 @@ static void watch(void)
 			t_fail(__FILE__, __LINE__, "no progress for 10 s: hang");
 	}
 	atomic_store_explicit(&stop, 1, memory_order_seq_cst);
+	return held;
 }
 
 /* Hold cfg.held shared ranges in [0, base), out of the space: the i-th at
@@ -250,6 +296,13 @@ static rangelock_range_t *hold_below(void)
 	return h;
 }
 
+static void release_below(rangelock_range_t *held)
+{
+	for (int i = 0; i < cfg.held; i++)
+		CHECK_RC(rangelock_unlock(&lock, &held[i]), 0);
+	free(held);
+}
+
 int main(int argc, char **argv)
 {
 	rangelock_range_t *held;
@@ -259,9 +312,10 @@ int main(int argc, char **argv)
 	cfg.seed = (uint64_t)time(NULL);
 	parse_args(argc, argv);
 	printf("stress: threads=%d seconds=%.1f units=%d seed=%" PRIu64
-	       " ragged=%d base=%" PRIu64 " held=%d long=%d%s\n",
+	       " ragged=%d base=%" PRIu64 " held=%d long=%d phase=%d%s\n",
 	       cfg.threads, cfg.seconds, cfg.units, cfg.seed, cfg.ragged,
-	       cfg.base, cfg.held, cfg.longer, cfg.flags ? " debug" : "");
+	       cfg.base, cfg.held, cfg.longer, cfg.phase_ms,
+	       cfg.flags ? " debug" : "");
 	fflush(stdout);
 
 	shadow = shadow_new(cfg.units);
@@ -275,7 +329,7 @@ int main(int argc, char **argv)
 		w[i].rng = cfg.seed * 0x9E3779B97F4A7C15ULL + (uint64_t)i + 1;
 		CHECK(pthread_create(&w[i].thread, NULL, worker_main, &w[i]) == 0);
 	}
-	watch();
+	held = watch(held);
 	for (int i = 0; i < cfg.threads; i++) {
 		/* A thread stuck after stop is a hang too: give it 10 s. */
 		struct timespec limit;
@@ -291,12 +345,9 @@ int main(int argc, char **argv)
 	printf("stress: %ld acquisitions, per thread min %ld mean %ld max %ld\n",
 	       total, min, total / cfg.threads, max);
 
-	if (cfg.held) {   /* busy until the last held range goes */
+	if (cfg.held)   /* busy until the last held range goes */
 		CHECK_RC(rangelock_destroy(&lock), EBUSY);
-		for (int i = 0; i < cfg.held; i++)
-			CHECK_RC(rangelock_unlock(&lock, &held[i]), 0);
-	}
-	free(held);
+	release_below(held);
 	CHECK_RC(rangelock_destroy(&lock), 0);
 	if (shadow_violations(shadow))
 		t_fail(__FILE__, __LINE__, "%ld shadow violations (seed %" PRIu64 ")",
