@@ -35,7 +35,7 @@ static bool rl_slot_conflicts(uint64_t v, uint64_t start, uint64_t end,
 }
 
 /*
- * The lines [start, end) maps to in a table of 1 << shift lines: every line
+ * The lines [start, end) maps to in a table of `lines` lines: every line
  * when it spans that many blocks or more, else the line of each of its
  * blocks.  The k-th of the
  * n is rl_span_line(&s, k); a line may come twice (across a group's edge),
@@ -46,24 +46,24 @@ static bool rl_slot_conflicts(uint64_t v, uint64_t start, uint64_t end,
 struct rl_span {
 	uint64_t first_block;
 	unsigned n;
-	unsigned shift;
+	unsigned lines;
 	bool all;
 	bool wide;
 };
 
-static struct rl_span rl_span_of(uint64_t start, uint64_t end, unsigned shift)
+static struct rl_span rl_span_of(uint64_t start, uint64_t end, unsigned lines)
 {
 	uint64_t b0 = start >> (RL_PAGE_SHIFT + RL_BLOCK_SHIFT);
 	uint64_t b1 = (end - 1) >> (RL_PAGE_SHIFT + RL_BLOCK_SHIFT);
-	bool all = b1 - b0 >= (1u << shift);
+	bool all = b1 - b0 >= lines;
 
-	return (struct rl_span){ b0, all ? 1u << shift : (unsigned)(b1 - b0 + 1),
-				 shift, all, b1 - b0 >= RL_WIDE_BLOCKS - 1 };
+	return (struct rl_span){ b0, all ? lines : (unsigned)(b1 - b0 + 1),
+				 lines, all, b1 - b0 >= RL_WIDE_BLOCKS - 1 };
 }
 
 static unsigned rl_span_line(const struct rl_span *s, unsigned k)
 {
-	return s->all ? k : rl_line_of_block(s->first_block + k, s->shift);
+	return s->all ? k : rl_line_of_block(s->first_block + k, s->lines);
 }
 
 static struct rl_table rl_table_now(const struct rl_lock *l)
@@ -101,7 +101,7 @@ static __attribute__((noinline)) void rl_fast_note_settler(struct rl_lock *l)
 	_Atomic uint64_t *settlers;
 	uint64_t v;
 
-	if (t.shift != RL_SMALL_SHIFT)
+	if (t.lines != RL_SMALL_LINES)
 		return;
 	settlers = &rl_table_head(t.line)->settlers;
 	/* relaxed: a heuristic's count; a lost update only delays growth. */
@@ -150,8 +150,8 @@ bool rl_fast_settle(struct rl_lock *l, struct rl_request *q)
 		/* relaxed: the owner's own bookkeeping. */
 		atomic_store_explicit(&q->state, RL_FAST, memory_order_relaxed);
 	}
-	if (met && q->fast.shift == RL_SMALL_SHIFT)
-		rl_fast_note_settler(l);
+	if (met)
+		rl_fast_note_settler(l);   /* if its table is the small one */
 	return !refused;
 }
 
@@ -180,10 +180,10 @@ int rl_fast_downgrade(struct rl_lock *l, struct rl_request *q)
 
 /* ---- with the guard --------------------------------------------------- */
 
-/* A zeroed table of 1 << shift lines after its head, or NULL. */
-static struct rl_segment *rl_table_alloc(unsigned shift)
+/* A zeroed table of `lines` lines after its head, or NULL. */
+static struct rl_segment *rl_table_alloc(unsigned lines)
 {
-	size_t size = ((size_t)1 << shift) * sizeof(struct rl_segment) +
+	size_t size = (size_t)lines * sizeof(struct rl_segment) +
 		      sizeof(struct rl_table_head);
 	struct rl_segment *base = aligned_alloc(_Alignof(struct rl_segment), size);
 
@@ -208,14 +208,15 @@ void rl_fast_setup(struct rl_lock *l)
 	if (atomic_load_explicit(&l->table, memory_order_relaxed) ||
 	    (l->flags & (RANGELOCK_DEBUG | RL_NO_TABLE)))
 		return;
-	line = rl_table_alloc(RL_SMALL_SHIFT);
+	line = rl_table_alloc(RL_SMALL_LINES);
 	if (!line) {
 		l->flags |= RL_NO_TABLE;   /* the precise path alone is still correct */
 		return;
 	}
 	/* release: the zeroed lines before the pointer; pairs with the
 	 * acquire load in rl_fast_lock(). */
-	atomic_store_explicit(&l->table, (uintptr_t)line, memory_order_release);
+	atomic_store_explicit(&l->table, rl_table_encode(line, RL_SMALL_LINES),
+			      memory_order_release);
 }
 
 /*
@@ -289,8 +290,7 @@ static void rl_lines_close(struct rl_table t, const struct rl_span *s,
 		uint64_t v = atomic_load_explicit(closed, memory_order_relaxed);
 
 		rl_close_store(closed, (v + RL_COUNT_ONE) |
-					       rl_group_bit(s->first_block + k,
-							    s->shift),
+					       rl_group_bit(s->first_block + k),
 			       alone);
 	}
 }
@@ -298,7 +298,7 @@ static void rl_lines_close(struct rl_table t, const struct rl_span *s,
 void rl_fast_close(struct rl_lock *l, uint64_t start, uint64_t end)
 {
 	struct rl_table t = rl_table_now(l);
-	struct rl_span s = rl_span_of(start, end, t.shift);
+	struct rl_span s = rl_span_of(start, end, t.lines);
 
 	if (!t.line)
 		return;
@@ -320,7 +320,7 @@ static void rl_reopen_store(_Atomic uint64_t *word, uint64_t value)
 void rl_fast_reopen(struct rl_lock *l, uint64_t start, uint64_t end)
 {
 	struct rl_table t = rl_table_now(l);
-	struct rl_span s = rl_span_of(start, end, t.shift);
+	struct rl_span s = rl_span_of(start, end, t.lines);
 
 	if (!t.line)
 		return;
@@ -388,7 +388,7 @@ static rl_always_inline bool rl_line_conflicts(const struct rl_segment *seg,
 static bool rl_table_conflicts(struct rl_table t, uint64_t start, uint64_t end,
 			       bool exclusive)
 {
-	struct rl_span s = rl_span_of(start, end, t.shift);
+	struct rl_span s = rl_span_of(start, end, t.lines);
 
 	if (s.all) {   /* every line, in order: no hashing */
 		for (unsigned k = 0; k < s.n; k++)
@@ -398,7 +398,7 @@ static bool rl_table_conflicts(struct rl_table t, uint64_t start, uint64_t end,
 	}
 	for (unsigned k = 0; k < s.n; k++)
 		if (rl_line_conflicts(&t.line[rl_line_of_block(s.first_block + k,
-							       t.shift)],
+							       t.lines)],
 				      start, end, exclusive))
 			return true;
 	return false;
@@ -407,9 +407,9 @@ static bool rl_table_conflicts(struct rl_table t, uint64_t start, uint64_t end,
 /* The small table that t, grown, replaced; none if t is the small one. */
 static struct rl_table rl_table_replaced(struct rl_table t)
 {
-	if (!t.line || t.shift == RL_SMALL_SHIFT)
+	if (!t.line || t.lines == RL_SMALL_LINES)
 		return (struct rl_table){ NULL, 0 };
-	return (struct rl_table){ rl_table_head(t.line)->old, RL_SMALL_SHIFT };
+	return (struct rl_table){ rl_table_head(t.line)->old, RL_SMALL_LINES };
 }
 
 /* The small table a grown one replaced, while fast holders may remain in
@@ -435,7 +435,7 @@ bool rl_fast_phantoms_conflict(const struct rl_lock *l, uint64_t start,
  * destroy, which runs alone, any order would do.) */
 static bool rl_table_occupied(struct rl_table t)
 {
-	for (unsigned i = 0; t.line && i < 1u << t.shift; i++)
+	for (unsigned i = 0; t.line && i < t.lines; i++)
 		if (rl_line_occupied(&t.line[i]))
 			return true;
 	return false;
@@ -455,7 +455,7 @@ static void rl_fast_drain_check(struct rl_lock *l)
 	if (!old.line || rl_table_occupied(old))
 		return;
 	l->flags &= ~RL_DRAINING;
-	for (unsigned i = 0; i < 1u << t.shift; i++) {
+	for (unsigned i = 0; i < t.lines; i++) {
 		_Atomic uint64_t *closed = &t.line[i].closed;
 		/* relaxed: our own earlier store, under the guard. */
 		uint64_t v = atomic_load_explicit(closed, memory_order_relaxed);
@@ -471,7 +471,7 @@ static void rl_fast_drain_check(struct rl_lock *l)
 static bool rl_close_listed(struct rl_request *e, void *arg)
 {
 	const struct rl_table *t = arg;
-	struct rl_span s = rl_span_of(e->start, e->end, t->shift);
+	struct rl_span s = rl_span_of(e->start, e->end, t->lines);
 
 	if (!s.wide)
 		rl_lines_close(*t, &s, false);
@@ -479,7 +479,7 @@ static bool rl_close_listed(struct rl_request *e, void *arg)
 }
 
 /*
- * rl_fast_grow: replace the small table by one of 1 << RL_GROWN_SHIFT
+ * rl_fast_grow: replace the small table by one of RL_GROWN_LINES
  * lines, once.  Under the guard: the new table is closed for every listed
  * narrow request (wide ones are in the window, which both tables share),
  * published, and then every line of the small one is retired (all group
@@ -495,18 +495,18 @@ void rl_fast_grow(struct rl_lock *l)
 	rl_guard_lock(l);
 	rl_fast_setup(l);
 	old = rl_table_now(l);
-	if (!old.line || old.shift != RL_SMALL_SHIFT)
+	if (!old.line || old.lines != RL_SMALL_LINES)
 		goto out;   /* no table, or grown already */
-	grown = (struct rl_table){ rl_table_alloc(RL_GROWN_SHIFT), RL_GROWN_SHIFT };
+	grown = (struct rl_table){ rl_table_alloc(RL_GROWN_LINES), RL_GROWN_LINES };
 	if (!grown.line)
 		goto out;
 	rl_table_head(grown.line)->old = old.line;
-	for (unsigned i = 0; i < 1u << RL_GROWN_SHIFT; i++)
+	for (unsigned i = 0; i < RL_GROWN_LINES; i++)
 		/* relaxed: not yet published (the release store below) */
 		atomic_store_explicit(&grown.line[i].closed, RL_LINE_DRAINING,
 				      memory_order_relaxed);
 	rl_index_any(l, 0, UINT64_MAX, rl_close_listed, &grown);
-	for (unsigned i = 0; i < 1u << RL_SMALL_SHIFT; i++)
+	for (unsigned i = 0; i < RL_SMALL_LINES; i++)
 		rl_close_store(&old.line[i].closed, RL_LINE_RETIRED, false);
 	/* seq_cst (in rl_close_done()): the retiring stores before the
 	 * publication and before any later scan of the small table (Dekker
@@ -517,7 +517,7 @@ void rl_fast_grow(struct rl_lock *l)
 	/* release: the new table's lines and `closed` words before it is
 	 * seen; pairs with the acquire load in rl_fast_lock(). */
 	atomic_store_explicit(&l->table,
-			      (uintptr_t)grown.line | (RL_GROWN_SHIFT - RL_SMALL_SHIFT),
+			      rl_table_encode(grown.line, RL_GROWN_LINES),
 			      memory_order_release);
 	l->flags |= RL_DRAINING;
 	rl_fast_drain_check(l);

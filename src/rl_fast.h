@@ -81,12 +81,10 @@ static rl_always_inline bool rl_window_meets(struct rl_lock *l,
  * window?  (After q's claim or release: see rl_window_meets().) */
 /* Does a line's `closed` word have the bit of the group start lies in?
  * The bit is computed only when some bit is set: usually none is. */
-static rl_always_inline bool rl_group_closed(uint64_t closed, uint64_t start,
-					     unsigned shift)
+static rl_always_inline bool rl_group_closed(uint64_t closed, uint64_t start)
 {
 	return closed &&
-	       (closed & rl_group_bit(start >> (RL_PAGE_SHIFT + RL_BLOCK_SHIFT),
-				      shift));
+	       (closed & rl_group_bit(start >> (RL_PAGE_SHIFT + RL_BLOCK_SHIFT)));
 }
 
 /* q's line's `closed` word, read after q's claim or release (seq_cst:
@@ -103,7 +101,7 @@ static rl_always_inline bool rl_fast_closed_by(struct rl_lock *l,
 					       const struct rl_request *q,
 					       uint64_t closed)
 {
-	return rl_group_closed(closed, q->start, q->fast.shift) ||
+	return rl_group_closed(closed, q->start) ||
 	       rl_window_meets(l, q->start, q->end);
 }
 
@@ -117,7 +115,7 @@ static rl_always_inline struct rl_segment *rl_segment_of(struct rl_table t,
 							  uint64_t start)
 {
 	return &t.line[rl_line_of_block(start >> (RL_PAGE_SHIFT + RL_BLOCK_SHIFT),
-					t.shift)];
+					t.lines)];
 }
 
 /* After q claimed a slot for `value`: is it alone in its line, and is the
@@ -198,7 +196,7 @@ rl_fast_lock(struct rl_lock *l, struct rl_request *q, uint64_t start,
 	/* relaxed: a way out early, without a claim to give back under the
 	 * guard; rl_fast_alone() decides. */
 	if (rl_group_closed(atomic_load_explicit(&seg->closed, memory_order_relaxed),
-			    start, t.shift))
+			    start))
 		return RL_FAST_NONE;
 	for (i = 0;; i++) {
 		uint64_t free_slot = 0;
@@ -219,7 +217,6 @@ rl_fast_lock(struct rl_lock *l, struct rl_request *q, uint64_t start,
 	q->fast.seg = seg;
 	q->fast.value = value;
 	q->fast.slot = (uint8_t)i;
-	q->fast.shift = (uint8_t)t.shift;
 	q->start = start;
 	q->end = end;
 	q->exclusive = exclusive;
@@ -237,7 +234,7 @@ static rl_always_inline bool rl_table_has(struct rl_table t,
 {
 	uintptr_t off = (uintptr_t)seg - (uintptr_t)t.line;
 
-	return t.line && off < (sizeof(*seg) << t.shift) &&
+	return t.line && off < sizeof(*seg) * t.lines &&
 	       off % sizeof(*seg) == 0;
 }
 

@@ -95,7 +95,6 @@ struct rl_request {
 			 * not found in the index.) */
 			const struct rl_request *self;
 			uint8_t slot;             /* index of its slot in seg */
-			uint8_t shift;            /* seg's table has 1 << shift lines */
 		} fast;
 	};
 	uint64_t start;           /* [start, end); guard, or owner while FAST */
@@ -106,23 +105,24 @@ struct rl_request {
 };
 
 /*
- * The fast path's geometry.  Page p belongs to block p / RL_BLOCK_PAGES;
- * block b to line (b + rotation of its group) % n of a table of n lines,
- * where a group is n consecutive blocks and its rotation a hash of the
- * group's number (rl_line_of_block).  Neighbouring blocks keep distinct
- * lines, as with b % n; blocks a multiple of a group apart (power of two
+ * The fast path's geometry.  Page p belongs to block p / RL_BLOCK_PAGES,
+ * block b to group b / 32 (8 MiB), and to line (b + rotation of its group)
+ * % n of a table of n lines, the rotation being a hash of the group's
+ * number (rl_line_of_block).  The 32 blocks of a group get distinct lines,
+ * as with b % 32; blocks a multiple of a group apart (power of two
  * strides: per-thread regions, striping) do not all share one.
  *
- * A lock's first table has 32 lines (2 KiB, groups of 8 MiB).  Once
- * threads are seen to meet in its lines, it is replaced, once, by a table
- * of 1 << RL_GROWN_SHIFT lines (rl_fast_grow(), doc/design.md).
+ * A lock's first table has RL_SMALL_LINES lines (2 KiB).  Once threads are
+ * seen to meet in its lines, it is replaced, once, by a table of
+ * RL_GROWN_LINES (rl_fast_grow(), doc/design.md).
  */
 #define RL_PAGE_SHIFT 12
 #define RL_BLOCK_SHIFT 6                      /* 64 pages, 256 KiB */
 #define RL_BLOCK_PAGES (1u << RL_BLOCK_SHIFT)
-#define RL_SMALL_SHIFT 5                      /* 32 lines, 2 KiB */
-#ifndef RL_GROWN_SHIFT   /* -DRL_GROWN_SHIFT=n: only for measuring */
-#define RL_GROWN_SHIFT 7                      /* 128 lines, 8 KiB */
+#define RL_GROUP_BLOCKS 32u                   /* 8 MiB */
+#define RL_SMALL_LINES 32u                    /* 2 KiB */
+#ifndef RL_GROWN_LINES   /* -DRL_GROWN_LINES=n: only for measuring */
+#define RL_GROWN_LINES 128u                   /* 8 KiB */
 #endif
 #ifndef RL_GROW_AFTER    /* -DRL_GROW_AFTER=n: only for measuring */
 /* how many times the thread settling a claim in the small table must
@@ -141,29 +141,32 @@ struct rl_request {
 #define RL_WIDE_BLOCKS 4                      /* 1 MiB: doc/design.md */
 #endif
 
-/* The line of block b in a table of 1 << shift lines. */
-static inline unsigned rl_line_of_block(uint64_t block, unsigned shift)
+/* The line of block b in a table of `lines` lines (a power of two, a
+ * multiple of 32). */
+static inline unsigned rl_line_of_block(uint64_t block, unsigned lines)
 {
 	/* the top bits of the group's number times 2^64 / golden ratio
 	 * (Fibonacci hashing): a rotation that differs between groups a
 	 * power of two apart, however far */
-	uint64_t rotation = (block >> shift) * 0x9E3779B97F4A7C15ull >> (63 - shift);
+	uint64_t rotation = (block / RL_GROUP_BLOCKS) * 0x9E3779B97F4A7C15ull >> 53;
 
-	_Static_assert(RL_GROWN_SHIFT > RL_SMALL_SHIFT && RL_GROWN_SHIFT <= 10,
-		       "a grown table is larger, and its lines fit a short");
+	_Static_assert(RL_GROWN_LINES > RL_SMALL_LINES && RL_GROWN_LINES <= 2048 &&
+			       (RL_GROWN_LINES & (RL_GROWN_LINES - 1)) == 0,
+		       "a grown table is larger, a power of two, and the "
+		       "rotation's 11 bits cover it");
 #ifdef RL_LINE_MODULO   /* version 2's b % 32: only for measuring */
 	rotation = 0;
 #endif
-	return (unsigned)((block + rotation) & ((1u << shift) - 1));
+	return (unsigned)((block + rotation) & (lines - 1));
 }
 
 /* The bit of block b's group in its line's `closed` word: consecutive
- * groups get distinct bits, and runs of 32 groups are rotated by a hash of
- * their number, as lines are, so that groups a power of two apart do not
- * all share a bit. */
-static inline uint32_t rl_group_bit(uint64_t block, unsigned shift)
+ * groups get distinct bits, and runs of 32 groups (256 MiB) are rotated by
+ * a hash of their number, as lines are, so that groups a power of two
+ * apart do not all share a bit. */
+static inline uint32_t rl_group_bit(uint64_t block)
 {
-	uint64_t group = block >> shift;
+	uint64_t group = block / RL_GROUP_BLOCKS;
 	uint64_t rotation = (group / 32) * 0x9E3779B97F4A7C15ull >> 59;
 
 	return 1u << ((group + rotation) & 31);
@@ -204,17 +207,22 @@ struct rl_table_head {
 	_Atomic uint64_t settlers;
 };
 
-/* A table as the lock's `table` word names it: its first line | (shift -
- * RL_SMALL_SHIFT), lines being 64-byte aligned; 0 for none. */
+/* A table as the lock's `table` word names it: its first line | (lines /
+ * 32 - 1), lines being 64-byte aligned; 0 for none. */
 struct rl_table {
 	struct rl_segment *line;
-	unsigned shift;           /* 1 << shift lines */
+	unsigned lines;           /* how many: a power of two, 32 or more */
 };
+
+static inline uintptr_t rl_table_encode(struct rl_segment *line, unsigned lines)
+{
+	return (uintptr_t)line | (lines / 32 - 1);
+}
 
 static inline struct rl_table rl_table_decode(uintptr_t word)
 {
 	return (struct rl_table){ (struct rl_segment *)(word & ~(uintptr_t)63),
-				  RL_SMALL_SHIFT + (unsigned)(word & 63) };
+				  ((unsigned)(word & 63) + 1) * 32 };
 }
 
 static inline struct rl_table_head *rl_table_head(struct rl_segment *line)

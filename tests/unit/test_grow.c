@@ -25,11 +25,11 @@ static struct rl_lock *priv(rangelock_t *lk)
 	return (struct rl_lock *)(void *)lk;
 }
 
-static unsigned table_shift(rangelock_t *lk)
+static unsigned table_lines(rangelock_t *lk)
 {
 	uintptr_t w = atomic_load_explicit(&priv(lk)->table, memory_order_acquire);
 
-	return w ? rl_table_decode(w).shift : 0;
+	return w ? rl_table_decode(w).lines : 0;
 }
 
 static bool draining(rangelock_t *lk)
@@ -48,8 +48,8 @@ static void pages_sharing_small_line(uint64_t *p, uint64_t *q)
 {
 	*p = 0;
 	for (uint64_t b = 1;; b++)
-		if (rl_line_of_block(b, RL_SMALL_SHIFT) == rl_line_of_block(0, RL_SMALL_SHIFT) &&
-		    rl_line_of_block(b, RL_GROWN_SHIFT) != rl_line_of_block(0, RL_GROWN_SHIFT)) {
+		if (rl_line_of_block(b, RL_SMALL_LINES) == rl_line_of_block(0, RL_SMALL_LINES) &&
+		    rl_line_of_block(b, RL_GROWN_LINES) != rl_line_of_block(0, RL_GROWN_LINES)) {
 			*q = b * RL_BLOCK_PAGES;
 			return;
 		}
@@ -65,9 +65,9 @@ static void test_holder_of_small_table(void)
 	CHECK_RC(rangelock_wrlock(&lk, &a, 0, 10), 0);   /* sets up the table */
 	CHECK_RC(rangelock_unlock(&lk, &a), 0);
 	CHECK_RC(rangelock_wrlock(&lk, &a, 5 * PAGE, 6 * PAGE), 0);   /* fast */
-	CHECK(table_shift(&lk) == RL_SMALL_SHIFT);
+	CHECK(table_lines(&lk) == RL_SMALL_LINES);
 	rl_fast_grow(priv(&lk));
-	CHECK(table_shift(&lk) == RL_GROWN_SHIFT);
+	CHECK(table_lines(&lk) == RL_GROWN_LINES);
 	CHECK(draining(&lk));
 
 	/* a claim in the grown table meets the holder in the small one */
@@ -117,7 +117,7 @@ static void test_listed_close_grown_table(void)
 	CHECK_RC(rangelock_wrlock(&lk, &eof, 1ull << 40, RANGELOCK_EOF), 0);
 
 	rl_fast_grow(priv(&lk));
-	CHECK(table_shift(&lk) == RL_GROWN_SHIFT);
+	CHECK(table_lines(&lk) == RL_GROWN_LINES);
 	CHECK_RC(rangelock_tryrdlock(&lk, &probe, 4 * PAGE, 5 * PAGE), EBUSY);
 	CHECK_RC(rangelock_tryrdlock(&lk, &probe, 900 * PAGE, 901 * PAGE), EBUSY);
 	CHECK_RC(rangelock_tryrdlock(&lk, &probe, (1ull << 40) + PAGE,
@@ -152,7 +152,7 @@ static void test_one_thread_does_not_grow(void)
 		for (int i = 0; i < RL_SLOTS; i++)
 			CHECK_RC(rangelock_unlock(&lk, &r[i]), 0);
 	}
-	CHECK(table_shift(&lk) == RL_SMALL_SHIFT);
+	CHECK(table_lines(&lk) == RL_SMALL_LINES);
 	CHECK_RC(rangelock_destroy(&lk), 0);
 }
 
@@ -192,13 +192,13 @@ static void test_threads_that_meet_grow_it(void)
 	CHECK_RC(rangelock_unlock(&lk, &r), 0);
 	for (int i = 0; i < 2; i++)
 		CHECK(pthread_create(&t[i], NULL, meet, &m[i]) == 0);
-	for (int ms = 0; ms < 10000 && table_shift(&lk) != RL_GROWN_SHIFT; ms++)
+	for (int ms = 0; ms < 10000 && table_lines(&lk) != RL_GROWN_LINES; ms++)
 		t_sleep_ms(1);
 	/* relaxed: a stop flag */
 	atomic_store_explicit(&stop, 1, memory_order_relaxed);
 	for (int i = 0; i < 2; i++)
 		CHECK(pthread_join(t[i], NULL) == 0);
-	CHECK(table_shift(&lk) == RL_GROWN_SHIFT);
+	CHECK(table_lines(&lk) == RL_GROWN_LINES);
 	CHECK(!draining(&lk));
 	CHECK_RC(rangelock_destroy(&lk), 0);
 }
