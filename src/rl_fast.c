@@ -267,16 +267,28 @@ static void rl_close_done(bool alone)
 		atomic_thread_fence(memory_order_seq_cst);
 }
 
+/*
+ * Widen the window over [start, end), with no fence: the bound stored last
+ * is a seq_cst store, and `wide_lo` before it (when both move) a relaxed
+ * one.  Claimers read `wide_hi` first (rl_window_meets()): one that reads
+ * the new `wide_hi` synchronizes with its store and so reads the new
+ * `wide_lo` too; one that reads an older `wide_hi` read it before our
+ * store in the seq_cst order, after its claim, which our scan then sees.
+ * A bound that does not move was stored in an earlier guard section, at
+ * or before a seq_cst store there, which precedes our scan in the seq_cst
+ * order (the guard orders the sections).  (doc/design.md, "Why F holds".)
+ */
 static void rl_window_widen(struct rl_lock *l, uint64_t start, uint64_t end)
 {
 	/* relaxed: our own earlier stores, under the guard. */
 	uint64_t lo = atomic_load_explicit(&l->wide_lo, memory_order_relaxed);
 	uint64_t hi = atomic_load_explicit(&l->wide_hi, memory_order_relaxed);
+	bool move_lo = l->wide++ == 0 || start < lo, move_hi = end > hi;
 
-	if (l->wide++ == 0 || start < lo)
-		rl_close_store(&l->wide_lo, start, false);
-	if (end > hi)
-		rl_close_store(&l->wide_hi, end, false);
+	if (move_lo)
+		rl_close_store(&l->wide_lo, start, !move_hi);
+	if (move_hi)
+		rl_close_store(&l->wide_hi, end, true);
 }
 
 /* Count a narrow [start, end) in the lines of t it maps, with its group's
@@ -303,10 +315,10 @@ void rl_fast_close(struct rl_lock *l, uint64_t start, uint64_t end)
 	if (!t.line)
 		return;
 	if (s.wide)
-		rl_window_widen(l, start, end);
+		rl_window_widen(l, start, end);   /* needs no fence */
 	else
 		rl_lines_close(t, &s, s.n == 1);
-	rl_close_done(!s.wide && s.n == 1);
+	rl_close_done(s.wide || s.n == 1);
 }
 
 /* release: this guard section (the listed holder's writes) to the claimer

@@ -8,7 +8,8 @@
  * The protocol in two paragraphs (doc/design.md has the argument).
  *
  * The fast path (rl_fast.c): a lock owns a table of cache lines (32, or
- * more once threads meet in them); the object's pages map onto them in blocks of RL_BLOCK_PAGES.  A
+ * 128 once threads meet in them); the object's pages map onto them in
+ * blocks of RL_BLOCK_PAGES.  A
  * range of 1..RL_FAST_MAX_PAGES whole pages, or of up to RL_BYTE_MAX bytes,
  * inside one block is taken by claiming a slot of its line with one CAS
  * and checking the line's other slots; it is released by clearing the
