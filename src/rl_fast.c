@@ -37,9 +37,8 @@ static bool rl_slot_conflicts(uint64_t v, uint64_t start, uint64_t end,
 /*
  * The lines [start, end) maps to in a table of `lines` lines: every line
  * when it spans that many blocks or more, else the line of each of its
- * blocks.  The k-th of the
- * n is rl_span_line(&s, k); a line may come twice (across a group's edge),
- * and close and reopen then count it twice alike.  A range of
+ * blocks.  The k-th of the n is rl_span_line(&s, k); a line may come twice
+ * (across a group's edge), and close and reopen then count it twice alike.  A range of
  * RL_WIDE_BLOCKS blocks or more is wide: it closes the fast path through
  * the window, a narrow one through the group bits of its lines.
  */
@@ -75,12 +74,6 @@ static struct rl_table rl_table_now(const struct rl_lock *l)
 
 /* ---- without the guard ---------------------------------------------- */
 
-/*
- * rl_fast_settle: q claimed its slot in a line that was not empty or is
- * closed (rl_fast_lock() said RL_FAST_CLAIMED).  Keep the claim if no other
- * slot conflicts and the line is open; otherwise free the slot and return
- * false for the precise path to decide.
- */
 /* A tag of the calling thread: the address of a thread-local byte, which
  * no other live thread shares. */
 static _Thread_local char rl_thread_anchor;
@@ -119,6 +112,14 @@ static __attribute__((noinline)) void rl_fast_note_settler(struct rl_lock *l)
  * conflict with q?  (q claimed in the grown table while it drains.) */
 static bool rl_old_line_conflicts(struct rl_lock *l, const struct rl_request *q);
 
+/*
+ * rl_fast_settle: q claimed its slot in a line that was not empty, is
+ * closed or drains (rl_fast_lock() said RL_FAST_CLAIMED).  Keep the claim
+ * if no other slot conflicts, the line is open and, while it drains, no
+ * holder in the small table's line of q's block conflicts; otherwise free
+ * the slot and return false for the precise path to decide.  A claim in
+ * the small table that met another slot taken feeds the growth trigger.
+ */
 bool rl_fast_settle(struct rl_lock *l, struct rl_request *q)
 {
 	struct rl_segment *seg = q->fast.seg;
