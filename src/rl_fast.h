@@ -5,11 +5,13 @@
  * rl_fast.c.
  *
  * A fast range is whole pages inside one block, or at most 8 KiB inside
- * one.  Its owner claims a free
- * slot of the block's line with one CAS, then reads the line's other slots,
- * its `closed` word and the lock's window; if nothing there conflicts (no
- * slot, not its group's bit, not the window), the range is held.  Unlock is
- * one store that frees the slot.
+ * one.  Its owner claims a free slot of the block's line with one CAS,
+ * then reads the line's other slots, its `closed` word and the lock's
+ * window; if nothing there conflicts (no slot, not its group's bit, not the
+ * window), the range is held.  Unlock is one store that frees the slot.
+ * For a while after the table grew, a line's `closed` word says it drains,
+ * and a claim there also checks the replaced table's line of its block
+ * (rl_fast_settle()).
  *
  * Two claimers that conflict are a Dekker pair: each writes its own slot
  * and then reads the other's, all seq_cst, so at least one of them sees the
