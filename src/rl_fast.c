@@ -156,10 +156,10 @@ bool rl_fast_settle(struct rl_lock *l, struct rl_request *q)
 	return !refused;
 }
 
-/* Under the guard: a fast range left where the fast path was closed to it;
- * its waiters may go. */
 static void rl_fast_drain_check(struct rl_lock *l);
 
+/* Under the guard: a fast range left where the fast path was closed to it;
+ * its waiters may go, and a replaced table may have drained. */
 void rl_fast_release_slow(struct rl_lock *l, uint64_t start,
 				 uint64_t end)
 {
@@ -493,11 +493,12 @@ static bool rl_close_listed(struct rl_request *e, void *arg)
 
 /*
  * rl_fast_grow: replace the small table by one of RL_GROWN_LINES
- * lines, once.  Under the guard: the new table is closed for every listed
- * narrow request (wide ones are in the window, which both tables share),
- * published, and then every line of the small one is retired (all group
- * bits, never reopened), so that a claim there backs off; its holders
- * count as phantoms until they leave (RL_DRAINING).  The small table stays
+ * lines, once.  Under the guard: the new table is marked draining and
+ * closed for every listed narrow request (wide ones are in the window,
+ * which both tables share); every line of the small one is retired (all
+ * group bits, never reopened), so that a claim there backs off; then the
+ * new table is published.  The small table's holders count as phantoms
+ * until they leave (RL_DRAINING).  The small table stays
  * allocated until destroy: a claimer may still hold a pointer to it.  A
  * failed allocation leaves the lock as it was.
  */
