@@ -33,7 +33,9 @@
  *     blocks, at any stride, by a 1-in-32 or 1-in-128 chance), unless it
  *     meets a conflict, a full line, or a request of the precise path that
  *     overlaps its group of blocks (8 or 32 MiB; ranges of 1 MiB or more,
- *     and to RANGELOCK_EOF: only where they lie).  The
+ *     and to RANGELOCK_EOF: only where they lie).  Whole pages over 2 or
+ *     3 blocks (over up to 5, any 256 pages, once the lock has 128 lines)
+ *     take one such slot in each block's line, the same way.  The
  *     precise path takes every other range under a mutex and finds the
  *     ranges it meets in an interval tree: O(log n) in the n held or
  *     waiting there, plus those that overlap it.

@@ -145,7 +145,11 @@ static int rl_acquire_slow(struct rl_lock *l, struct rl_request *q,
 	enum rl_how how = (enum rl_how)(call >> 2);
 	int rc;
 
-	if ((call & 2) && rl_fast_settle(l, q))
+	unsigned blocks = rl_blocks_of(start, end);
+
+	if ((call & 2) ? rl_fast_settle(l, q)
+		       : blocks && rl_fast_lock_blocks(l, q, blocks, start, end,
+						       exclusive))
 		return 0;
 
 	rl_guard_lock(l);

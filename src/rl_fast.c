@@ -3,7 +3,8 @@
  * rl_fast.c - the slot table's slow halves and its life under the guard:
  * setup, closing lines for the precise path, phantoms, reopening, growing
  * (a small table replaced by a larger one while both have holders: the
- * small one drains), teardown.  The fast path itself is inline in
+ * small one drains), teardown; and ranges held over several blocks, a
+ * slot in each block's line (without the guard, at the end).  The fast path itself is inline in
  * rl_fast.h, with the protocol; doc/design.md has the argument.
  */
 #include <errno.h>
@@ -109,41 +110,63 @@ static __attribute__((noinline)) void rl_fast_note_settler(struct rl_lock *l)
 }
 
 /* Does a holder in a line of the small table that l's grown one replaced
- * conflict with q?  (q claimed in the grown table while it drains.) */
-static bool rl_old_line_conflicts(struct rl_lock *l, const struct rl_request *q);
+ * conflict with [start, end)?  (Claimed in the grown table while it
+ * drains.) */
+static bool rl_old_line_conflicts(struct rl_lock *l, uint64_t start,
+				  uint64_t end, bool exclusive);
 
 /*
- * rl_fast_settle: q claimed its slot in a line that was not empty, is
- * closed or drains (rl_fast_lock() said RL_FAST_CLAIMED).  Keep the claim
- * if no other slot conflicts, the line is open and, while it drains, no
- * holder in the small table's line of q's block conflicts; otherwise free
- * the slot and return false for the precise path to decide.  A claim in
- * the small table that met another slot taken feeds the growth trigger.
+ * rl_line_refuses: a slot of seg was claimed for `value`, the range
+ * [start, end) inside one block.  Read the line's `closed` word, its other
+ * slots and, while the line drains, the small table's line of the block:
+ * does anything there refuse the claim?  (The window is the caller's to
+ * read, after its claims.)  *met is set if another slot was found taken.
+ * rl_fast_alone() is the quick form of this with the window, inline.
  */
-bool rl_fast_settle(struct rl_lock *l, struct rl_request *q)
+static bool rl_line_refuses(struct rl_lock *l, const struct rl_segment *seg,
+			    uint64_t value, uint64_t start, uint64_t end,
+			    bool exclusive, bool *met)
 {
-	struct rl_segment *seg = q->fast.seg;
-	bool skipped_own = false, met = false, refused;
-	/* read after our claim, as in rl_fast_alone(), which this repeats in
-	 * full */
-	uint64_t closed = rl_fast_closed_word(q);
+	bool skipped_own = false, taken = false;
+	/* seq_cst: read after our claim, as in rl_fast_closed_word() */
+	uint64_t closed = atomic_load_explicit(&seg->closed, memory_order_seq_cst);
 
-	refused = rl_fast_closed_by(l, q, closed);
-	for (unsigned j = 0; j < RL_SLOTS && !refused; j++) {
+	if (rl_group_closed(closed, start))
+		return true;
+	for (unsigned j = 0; j < RL_SLOTS; j++) {
 		/* seq_cst: as in rl_fast_alone(). */
 		uint64_t v = atomic_load_explicit(&seg->slot[j],
 						  memory_order_seq_cst);
 
-		if (v == q->fast.value && !skipped_own) {
+		if (v == value && !skipped_own) {
 			skipped_own = true;   /* ours (or its twin: same range) */
-		} else {
-			met |= v != 0;
-			refused = rl_slot_conflicts(v, q->start, q->end,
-						    q->exclusive);
+			continue;
+		}
+		taken |= v != 0;
+		if (rl_slot_conflicts(v, start, end, exclusive)) {
+			*met |= taken;
+			return true;
 		}
 	}
-	if (!refused && (closed & RL_LINE_DRAINING))
-		refused = rl_old_line_conflicts(l, q);
+	*met |= taken;
+	return (closed & RL_LINE_DRAINING) &&
+	       rl_old_line_conflicts(l, start, end, exclusive);
+}
+
+/*
+ * rl_fast_settle: q claimed its slot in a line that was not empty, is
+ * closed or drains (rl_fast_lock() said RL_FAST_CLAIMED).  Keep the claim
+ * if rl_line_refuses() and the window find nothing against it; otherwise free the slot
+ * and return false for the precise path to decide.  A claim in the small
+ * table that met another slot taken feeds the growth trigger.
+ */
+bool rl_fast_settle(struct rl_lock *l, struct rl_request *q)
+{
+	bool met = false;
+	bool refused = rl_line_refuses(l, q->fast.seg, q->fast.value, q->start,
+				       q->end, q->exclusive, &met) ||
+		       rl_window_meets(l, q->start, q->end);
+
 	if (refused) {
 		rl_fast_release(l, q, 0);
 	} else {
@@ -169,8 +192,12 @@ void rl_fast_release_slow(struct rl_lock *l, uint64_t start,
 	rl_guard_unlock(l);
 }
 
+static int rl_fast_downgrade_blocks(struct rl_lock *l, struct rl_request *q);
+
 int rl_fast_downgrade(struct rl_lock *l, struct rl_request *q)
 {
+	if (q->fast.slot == RL_SLOT_BLOCKS)
+		return rl_fast_downgrade_blocks(l, q);
 	if (!rl_fast_owns_slot(l, q) || !(q->fast.value & 2u))
 		return EINVAL;
 	q->fast.value &= ~(uint64_t)2u;
@@ -539,7 +566,8 @@ out:
 	rl_guard_unlock(l);
 }
 
-static bool rl_old_line_conflicts(struct rl_lock *l, const struct rl_request *q)
+static bool rl_old_line_conflicts(struct rl_lock *l, uint64_t start,
+				  uint64_t end, bool exclusive)
 {
 	/* acquire: the grown table's head (`old`), as in
 	 * rl_fast_in_old_table() */
@@ -551,8 +579,7 @@ static bool rl_old_line_conflicts(struct rl_lock *l, const struct rl_request *q)
 	 * was before our claim: the seq_cst loads here see them.  (No small
 	 * table to check cannot happen: only a grown line drains.) */
 	return !old.line ||
-	       rl_line_conflicts(rl_segment_of(old, q->start), q->start, q->end,
-				 q->exclusive);
+	       rl_line_conflicts(rl_segment_of(old, start), start, end, exclusive);
 }
 
 bool rl_fast_in_old_table(const struct rl_lock *l, const struct rl_segment *seg)
@@ -585,4 +612,247 @@ void rl_fast_teardown(struct rl_lock *l)
 	/* relaxed: destroy runs alone. */
 	atomic_store_explicit(&l->table, 0, memory_order_relaxed);
 	l->flags &= ~RL_DRAINING;
+}
+
+/* ---- ranges over several blocks (without the guard) ------------------- */
+
+/*
+ * A range of whole pages over 2..RL_CLAIM_BLOCKS blocks is held through a
+ * slot in each block's line, for its part of the range: the parts are
+ * claimed in block order, each exactly as a one-block range is (claim,
+ * then rl_line_refuses()); the window is read once, after the last claim,
+ * and the range is held when every part stands and the window is clear of
+ * it.
+ * At the first part that cannot be claimed or is refused, the parts
+ * claimed so far are given back as a refused claim is (rl_blocks_store()),
+ * and the precise path decides.  To the precise path a holder is a phantom
+ * in each of its blocks, and a part is a one-block claim in every
+ * respect, so the argument for one-block claims holds part by part
+ * (doc/design.md, "Ranges over several blocks").  Nobody waits for a
+ * part: two ranges that each claimed a part the other refuses both give
+ * back and go to the precise path, which orders them.
+ */
+
+/* The parts of a range over several blocks: for the k-th block, its line
+ * in the table and the slot value of the part of the range in it. */
+struct rl_parts {
+	unsigned n;
+	struct rl_segment *seg[RL_CLAIM_BLOCKS];
+	uint64_t value[RL_CLAIM_BLOCKS];
+};
+
+/* The parts of [start, end) (rl_blocks_of() says n of them) in table t. */
+static void rl_parts_of(struct rl_parts *ps, unsigned n, uint64_t start,
+			uint64_t end, bool exclusive, struct rl_table t)
+{
+	uint64_t page = start >> RL_PAGE_SHIFT, last = end >> RL_PAGE_SHIFT;
+
+	ps->n = n;
+	for (unsigned k = 0; k < n; k++) {
+		uint64_t block = page >> RL_BLOCK_SHIFT;
+		uint64_t next = (block + 1) << RL_BLOCK_SHIFT;
+
+		if (next > last)
+			next = last;
+		ps->seg[k] = &t.line[rl_line_of_block(block, t.lines)];
+		ps->value[k] = rl_slot_value(page, next - page, exclusive);
+		page = next;
+	}
+}
+
+/* The address of the k-th part's first byte (for its group's bit). */
+static uint64_t rl_part_start(const struct rl_parts *ps, unsigned k)
+{
+	return rl_slot_start(ps->value[k]);
+}
+
+static unsigned rl_block_slot(const struct rl_request *q, unsigned k)
+{
+	return (unsigned)(q->fast.value >> (3 * k)) & 7u;
+}
+
+/* rl_line_refuses() after the k-th part's claim, with the quick pass of
+ * rl_fast_alone() first: its slot alone in an open line that does not
+ * drain stands at once. */
+static rl_always_inline bool rl_part_refused(struct rl_lock *l,
+					     const struct rl_parts *ps,
+					     unsigned k, bool exclusive,
+					     bool *met)
+{
+	/* seq_cst, every load: as in rl_fast_alone() */
+	const struct rl_segment *seg = ps->seg[k];
+	uint64_t sum = atomic_load_explicit(&seg->slot[0], memory_order_seq_cst) +
+		       atomic_load_explicit(&seg->slot[1], memory_order_seq_cst) +
+		       atomic_load_explicit(&seg->slot[2], memory_order_seq_cst) +
+		       atomic_load_explicit(&seg->slot[3], memory_order_seq_cst) +
+		       atomic_load_explicit(&seg->slot[4], memory_order_seq_cst) +
+		       atomic_load_explicit(&seg->slot[5], memory_order_seq_cst) +
+		       atomic_load_explicit(&seg->slot[6], memory_order_seq_cst);
+
+	if (rl_likely(sum == ps->value[k] &&
+		      !atomic_load_explicit(&seg->closed, memory_order_seq_cst)))
+		return false;
+	return rl_line_refuses(l, seg, ps->value[k], rl_part_start(ps, k),
+			       rl_slot_end(ps->value[k]), exclusive, met);
+}
+
+/*
+ * rl_blocks_store: store in the slots of q's first `parts` parts their
+ * values in ps (downgrade), or 0 (unlock, give back), then wake whom the
+ * old values blocked, as rl_fast_release() does for one slot: the stores,
+ * one fence, the reads of their lines' `closed` words and of the window,
+ * and if any was closed the waiters over q's range are re-checked under
+ * the guard, once.
+ */
+static void rl_blocks_store(struct rl_lock *l, const struct rl_request *q,
+			    const struct rl_parts *ps, unsigned parts, bool keep)
+{
+	bool closed = false;
+	unsigned k;
+
+	for (k = 0; k < parts; k++)
+		/* release: the range's writes, to whoever reads the slot next
+		 * (pairs with the seq_cst loads of claims and scans); ordered
+		 * before the reads below by the fence.  (Without fences, a
+		 * seq_cst store does both.) */
+		atomic_store_explicit(&ps->seg[k]->slot[rl_block_slot(q, k)],
+				      keep ? ps->value[k] : 0,
+				      RL_NO_FENCES ? memory_order_seq_cst
+						   : memory_order_release);
+	/* seq_cst: every store above before the reads below (Dekker with
+	 * rl_fast_close(), as the seq_cst store of rl_fast_release() is): one
+	 * fence for all the parts. */
+	if (!RL_NO_FENCES)
+		atomic_thread_fence(memory_order_seq_cst);
+	for (k = 0; k < parts; k++)
+		/* seq_cst: as in rl_fast_closed_word() */
+		closed |= rl_group_closed(atomic_load_explicit(&ps->seg[k]->closed,
+							       memory_order_seq_cst),
+					  rl_part_start(ps, k));
+	/* after every store, as rl_fast_release() reads it after its one */
+	if (closed || rl_window_meets(l, q->start, q->end))
+		rl_fast_release_slow(l, q->start, q->end);
+}
+
+/* A look at the window before the claims, relaxed (the reads after them
+ * decide): does it cover a part of [start, end) already?  Then the claims
+ * would only be given back, under the guard, and the precise path decides
+ * at once.  While wide requests come and go, this is most of the time.
+ * (A line's group bit is looked at before each claim, in rl_line_claim().) */
+static bool rl_window_covers(struct rl_lock *l, uint64_t start, uint64_t end)
+{
+	/* relaxed, both: a heuristic, as the peek in rl_line_claim() */
+	return start < atomic_load_explicit(&l->wide_hi, memory_order_relaxed) &&
+	       atomic_load_explicit(&l->wide_lo, memory_order_relaxed) < end;
+}
+
+/* The claims of rl_fast_lock_blocks(), out of line: a range that does not
+ * qualify pays nothing for them. */
+static __attribute__((noinline)) bool
+rl_claim_blocks(struct rl_lock *l, struct rl_request *q, struct rl_table t,
+		unsigned n, uint64_t start, uint64_t end, bool exclusive)
+{
+	unsigned parts = 0;
+	uint64_t slots = 0;
+	bool stands = true, met = false;
+	struct rl_parts ps;
+
+	rl_parts_of(&ps, n, start, end, exclusive, t);
+	while (stands && parts < n) {
+		unsigned i = rl_line_claim(ps.seg[parts], ps.value[parts],
+					   rl_part_start(&ps, parts));
+
+		if (i == RL_SLOTS) {
+			stands = false;
+			break;
+		}
+		slots |= (uint64_t)i << (3 * parts);
+		stands = !rl_part_refused(l, &ps, parts++, exclusive, &met);
+	}
+	/* after every claim, as rl_fast_alone() reads it after its one */
+	stands = stands && !rl_window_meets(l, start, end);
+	q->start = start;
+	q->end = end;
+	q->exclusive = exclusive;
+	q->fast.seg = t.line;
+	q->fast.value = (uint64_t)t.lines << 32 | slots;
+	q->fast.slot = RL_SLOT_BLOCKS;
+	if (stands) {
+		q->fast.self = q;
+		/* relaxed: the owner's own bookkeeping. */
+		atomic_store_explicit(&q->state, RL_FAST, memory_order_relaxed);
+	} else if (parts) {
+		rl_blocks_store(l, q, &ps, parts, false);
+	}
+	if (met)
+		rl_fast_note_settler(l);   /* if its table is the small one */
+	return stands;
+}
+
+bool rl_fast_lock_blocks(struct rl_lock *l, struct rl_request *q,
+			 unsigned n, uint64_t start, uint64_t end, bool exclusive)
+{
+	/* acquire: as in rl_fast_lock() */
+	struct rl_table t = rl_table_decode(
+		atomic_load_explicit(&l->table, memory_order_acquire));
+
+	if (!t.line || (n > RL_CLAIM_BLOCKS_SMALL && t.lines == RL_SMALL_LINES) ||
+	    rl_window_covers(l, start, end))
+		return false;
+	return rl_claim_blocks(l, q, t, n, start, end, exclusive);
+}
+
+/* Does q hold its range over several blocks of a table of l's?  Then ps
+ * has its parts.  (A stale, forged or copied handle does not.) */
+static bool rl_fast_owns_blocks(const struct rl_lock *l,
+				const struct rl_request *q, struct rl_parts *ps)
+{
+	/* relaxed: as in rl_fast_owns_slot() */
+	struct rl_table t = rl_table_decode(
+		atomic_load_explicit(&l->table, memory_order_relaxed));
+	unsigned lines = (unsigned)(q->fast.value >> 32);
+	unsigned n = rl_blocks_of(q->start, q->end);
+
+	if (q->fast.slot != RL_SLOT_BLOCKS || q->fast.self != q || !n ||
+	    !t.line)
+		return false;
+	if (q->fast.seg != t.line || lines != t.lines) {
+		if (!rl_fast_in_old_table(l, q->fast.seg) || lines != RL_SMALL_LINES)
+			return false;
+		t = (struct rl_table){ q->fast.seg, RL_SMALL_LINES };
+	}
+	rl_parts_of(ps, n, q->start, q->end, q->exclusive, t);
+	for (unsigned k = 0; k < n; k++)
+		/* relaxed: our own slot; only we change it while it holds
+		 * our value. */
+		if (rl_block_slot(q, k) >= RL_SLOTS ||
+		    atomic_load_explicit(&ps->seg[k]->slot[rl_block_slot(q, k)],
+					 memory_order_relaxed) != ps->value[k])
+			return false;
+	return true;
+}
+
+int rl_fast_unlock_blocks(struct rl_lock *l, struct rl_request *q)
+{
+	struct rl_parts ps;
+
+	if (!rl_fast_owns_blocks(l, q, &ps))
+		return EINVAL;
+	/* relaxed: the owner's own bookkeeping. */
+	atomic_store_explicit(&q->state, RL_IDLE, memory_order_relaxed);
+	rl_blocks_store(l, q, &ps, ps.n, false);
+	return 0;
+}
+
+static int rl_fast_downgrade_blocks(struct rl_lock *l, struct rl_request *q)
+{
+	struct rl_parts ps;
+
+	if (!rl_fast_owns_blocks(l, q, &ps) || !q->exclusive)
+		return EINVAL;
+	q->exclusive = false;
+	for (unsigned k = 0; k < ps.n; k++)
+		ps.value[k] &= ~(uint64_t)2u;
+	rl_blocks_store(l, q, &ps, ps.n, true);
+	return 0;
 }

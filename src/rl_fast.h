@@ -11,7 +11,9 @@
  * window), the range is held.  Unlock is one store that frees the slot.
  * For a while after the table grew, a line's `closed` word says it drains,
  * and a claim there also checks the replaced table's line of its block
- * (rl_fast_settle()).
+ * (rl_fast_settle()).  Whole pages over 2..RL_CLAIM_BLOCKS blocks are
+ * held through a slot in each block's line, out of line
+ * (rl_fast_lock_blocks()).
  *
  * Two claimers that conflict are a Dekker pair: each writes its own slot
  * and then reads the other's, all seq_cst, so at least one of them sees the
@@ -33,10 +35,14 @@
 
 #define RL_PAGE ((uint64_t)1 << RL_PAGE_SHIFT)
 
-/* rl_fast.c: the slow halves. */
+/* rl_fast.c: the slow halves, and claims over several blocks. */
 rl_hidden bool rl_fast_settle(struct rl_lock *l, struct rl_request *q);
 rl_hidden void rl_fast_release_slow(struct rl_lock *l, uint64_t start,
 				    uint64_t end);
+rl_hidden bool rl_fast_lock_blocks(struct rl_lock *l, struct rl_request *q,
+				   unsigned n, uint64_t start, uint64_t end,
+				   bool exclusive);
+rl_hidden int rl_fast_unlock_blocks(struct rl_lock *l, struct rl_request *q);
 
 static rl_always_inline uint64_t rl_slot_value(uint64_t first_page, uint64_t pages,
 				     bool exclusive)
@@ -167,6 +173,50 @@ static rl_always_inline void rl_fast_release(struct rl_lock *l, struct rl_reques
 		rl_fast_release_slow(l, q->start, q->end);
 }
 
+/*
+ * rl_line_claim: claim a free slot of seg for `value`, a range starting at
+ * `start`.  Its index, or RL_SLOTS with nothing claimed when start's group
+ * is closed there (a relaxed peek) or every slot is taken: the precise
+ * path takes the range then.
+ */
+static rl_always_inline unsigned rl_line_claim(struct rl_segment *seg,
+					       uint64_t value, uint64_t start)
+{
+	/* relaxed: a way out early, without a claim to give back under the
+	 * guard; the reads after the claim decide. */
+	if (rl_group_closed(atomic_load_explicit(&seg->closed, memory_order_relaxed),
+			    start))
+		return RL_SLOTS;
+	for (unsigned i = 0; i < RL_SLOTS; i++) {
+		uint64_t free_slot = 0;
+
+		/* relaxed: skip taken slots without a locked instruction. */
+		if (atomic_load_explicit(&seg->slot[i], memory_order_relaxed))
+			continue;
+		/* seq_cst: the claim precedes our reads in rl_fast_alone()
+		 * and rl_line_refuses() (Dekker; pairs with the loads there
+		 * and in rl_fast_phantoms_conflict()). */
+		if (atomic_compare_exchange_strong_explicit(
+			    &seg->slot[i], &free_slot, value,
+			    memory_order_seq_cst, memory_order_relaxed))
+			return i;
+	}
+	return RL_SLOTS;
+}
+
+/* How many blocks [start, end) covers if it may be held over several, else
+ * 0. */
+static inline unsigned rl_blocks_of(uint64_t start, uint64_t end)
+{
+	uint64_t n = ((end - 1) >> (RL_PAGE_SHIFT + RL_BLOCK_SHIFT)) -
+		     (start >> (RL_PAGE_SHIFT + RL_BLOCK_SHIFT)) + 1;
+
+	if (start >= end || ((start | end) & (RL_PAGE - 1)) || n < 2 ||
+	    n > RL_CLAIM_BLOCKS)
+		return 0;
+	return (unsigned)n;
+}
+
 /* What rl_fast_lock() did. */
 enum rl_fast_result {
 	RL_FAST_TAKEN,    /* held: the call is done */
@@ -193,29 +243,10 @@ rl_fast_lock(struct rl_lock *l, struct rl_request *q, uint64_t start,
 
 	struct rl_table t = rl_table_decode(word);
 	struct rl_segment *seg = rl_segment_of(t, start);
-	unsigned i;
+	unsigned i = rl_line_claim(seg, value, start);
 
-	/* relaxed: a way out early, without a claim to give back under the
-	 * guard; rl_fast_alone() decides. */
-	if (rl_group_closed(atomic_load_explicit(&seg->closed, memory_order_relaxed),
-			    start))
+	if (i == RL_SLOTS)
 		return RL_FAST_NONE;
-	for (i = 0;; i++) {
-		uint64_t free_slot = 0;
-
-		if (i == RL_SLOTS)
-			return RL_FAST_NONE;   /* line full: the precise path takes it */
-		/* relaxed: skip taken slots without a locked instruction. */
-		if (atomic_load_explicit(&seg->slot[i], memory_order_relaxed))
-			continue;
-		/* seq_cst: the claim precedes our reads in rl_fast_alone()
-		 * (Dekker; pairs with the loads there, in rl_fast_settle()
-		 * and in rl_fast_phantoms_conflict()). */
-		if (atomic_compare_exchange_strong_explicit(
-			    &seg->slot[i], &free_slot, value,
-			    memory_order_seq_cst, memory_order_relaxed))
-			break;
-	}
 	q->fast.seg = seg;
 	q->fast.value = value;
 	q->fast.slot = (uint8_t)i;
@@ -263,8 +294,8 @@ static rl_always_inline bool rl_fast_owns_slot(const struct rl_lock *l,
 
 static rl_always_inline int rl_fast_unlock(struct rl_lock *l, struct rl_request *q)
 {
-	if (!rl_fast_owns_slot(l, q))
-		return EINVAL;
+	if (!rl_fast_owns_slot(l, q))   /* held over several blocks, or EINVAL */
+		return rl_fast_unlock_blocks(l, q);
 	/* relaxed: the owner's own bookkeeping. */
 	atomic_store_explicit(&q->state, RL_IDLE, memory_order_relaxed);
 	rl_fast_release(l, q, 0);

@@ -13,8 +13,9 @@
  * range of 1..RL_FAST_MAX_PAGES whole pages, or of up to RL_BYTE_MAX bytes,
  * inside one block is taken by claiming a slot of its line with one CAS
  * and checking the line's other slots; it is released by clearing the
- * slot.  Threads on distant pages write different lines, and nothing is
- * walked.
+ * slot.  Whole pages over a few blocks take a slot in each block's line,
+ * one block at a time.  Threads on distant pages write different lines,
+ * and nothing is walked.
  *
  * The precise path: every other request, and any fast one that meets a
  * conflict, is listed in arrival order (the index, rl_index.c: an interval
@@ -76,6 +77,12 @@ enum rl_state {
 	RL_FAST = 0x46415354u,     /* "FAST": held through a slot, not listed */
 };
 
+/* fast.slot of a range held over several blocks (rl_fast_lock_blocks()):
+ * fast.seg is then the first line of the table it holds slots in, and
+ * fast.value its table's size << 32 | the slot of its k-th block in bits
+ * 3k..3k+2. */
+#define RL_SLOT_BLOCKS 0xffu
+
 /* The private layout of rangelock_range_t. */
 struct rl_request {
 	union {
@@ -95,7 +102,8 @@ struct rl_request {
 			 * original's slot.  (A copy of a listed handle is
 			 * not found in the index.) */
 			const struct rl_request *self;
-			uint8_t slot;             /* index of its slot in seg */
+			uint8_t slot;             /* index of its slot in seg,
+						   * or RL_SLOT_BLOCKS */
 		} fast;
 	};
 	uint64_t start;           /* [start, end); guard, or owner while FAST */
@@ -132,6 +140,18 @@ struct rl_request {
 #endif
 #define RL_SLOTS 7
 #define RL_FAST_MAX_PAGES RL_BLOCK_PAGES      /* up to a whole block */
+/* A range of whole pages over 2..RL_CLAIM_BLOCKS blocks (any 256 pages) is
+ * fast too, once the table has grown: a slot in each block's line, for its
+ * part of the range (rl_fast_lock_blocks()).  In the small table, only
+ * over up to RL_CLAIM_BLOCKS_SMALL: one guard section costs less than four
+ * or five claims, and a lock that has not grown is not contended
+ * (doc/design.md). */
+#ifndef RL_CLAIM_BLOCKS   /* -DRL_CLAIM_BLOCKS=n: only for measuring */
+#define RL_CLAIM_BLOCKS 5
+#endif
+#ifndef RL_CLAIM_BLOCKS_SMALL   /* the same */
+#define RL_CLAIM_BLOCKS_SMALL 3
+#endif
 /* A range that is not whole pages is fast (a byte slot) if it is at most
  * RL_BYTE_MAX bytes inside one block, below RL_BYTE_LIMIT. */
 #define RL_BYTE_MAX 8192u

@@ -52,7 +52,9 @@
 #define NOPS 2                  /* requests per thread */
 #endif
 #define NH (NT * 2)             /* handles: two per thread (debug nests) */
+#ifndef NSLOTS
 #define NSLOTS 2                /* slots in the line */
+#endif
 
 #define BLOCK 0
 #define TRY 1
@@ -82,15 +84,19 @@ byte list[NH];                  /* listed handles, oldest first */
 byte nlist;
 byte slot[2 * NSLOTS];          /* table t's slot j is slot[t * NSLOTS + j]:
 				 * 0 free, else 1 + handle of a fast holder */
+byte spg[2 * NSLOTS];           /* the pages of the range in that slot (a
+				 * part of a range held over blocks) */
 
 /* rangelock_range_t, one per handle */
 byte rng[NH];                   /* pages: bit 0 = page 0, bit 1 = page 1 */
 bool ex[NH];                    /* exclusive */
 bool fastable[NH];              /* whole pages: may take the fast path */
 bool wide[NH];                  /* closes the window, not the line */
+bool blocks[NH];                /* may be held over blocks: a slot a page */
 mtype st[NH] = IDLE;            /* the futex word */
 bool asleep[NH];                /* in futex_wait, not yet woken */
 bit htab[NH];                   /* the table of a fast holder's slot */
+byte hslot2[NH];                /* over blocks: the slot of page 1's part */
 byte owner[NH];                 /* acquiring thread (debug mode) */
 
 /* the shadow of what is held, and the liveness observers */
@@ -99,6 +105,8 @@ byte wr[2];
 bool waiting0;                  /* thread 0's first handle waits */
 
 #define CONFLICT(a, b) ((rng[a] & rng[b]) != 0 && (ex[a] || ex[b]))
+/* the taken slot j conflicts with pages pg of handle q */
+#define SCONFLICT(j, pg, q) ((spg[j] & (pg)) != 0 && (ex[slot[j] - 1] || ex[q]))
 #define LO(h) ((rng[h] & 1) -> 0 : 1)  /* first page of h */
 #define HI(h) ((rng[h] & 2) -> 2 : 1)  /* one past its last */
 #define IS_WAITING(a) (st[a] == WAITING || st[a] == SLEEPING)
@@ -181,10 +189,10 @@ inline scan_phantoms(q) {
 			if
 #ifdef BROKEN_GROW_SCAN
 			/* wrong: only the current table's phantoms */
-			:: j / NSLOTS == cur && v != 0 && CONFLICT(v - 1, q) -> blocked = true
+			:: j / NSLOTS == cur && v != 0 && SCONFLICT(j, rng[q], q) -> blocked = true
 #else
 			:: (j / NSLOTS == cur || (j < NSLOTS && draining)) &&
-			   v != 0 && CONFLICT(v - 1, q) -> blocked = true
+			   v != 0 && SCONFLICT(j, rng[q], q) -> blocked = true
 #endif
 			:: else -> skip
 			fi;
@@ -305,10 +313,31 @@ inline closed_to(h) {
 	atomic { if :: LO(h) < v && wlo < HI(h) -> slow = true :: else -> skip fi; v = 0 }
 }
 
+/* the CAS on the first free slot of h's line, for pages pg: s := its
+ * index, or stays NSLOTS when the line is full */
+inline claim_slot(h, pg, s) {
+	atomic {
+		j = 0;
+		do
+		:: j < NSLOTS && slot[htab[h] * NSLOTS + j] != 0 -> j++
+		:: else -> break
+		od;
+		if
+		:: j < NSLOTS -> slot[htab[h] * NSLOTS + j] = h + 1; spg[htab[h] * NSLOTS + j] = pg; s = j
+		:: else -> skip
+		fi;
+		j = 0
+	}
+}
+
+inline free_slot(h, s) {
+	atomic { slot[htab[h] * NSLOTS + s] = 0; spg[htab[h] * NSLOTS + s] = 0 }
+}
+
 /* rl_fast_release: store the slot (seq_cst), then read `closed` and the
  * window; if a listed request may wait for h, re-check under the guard */
 inline fast_release(h, s) {
-	slot[htab[h] * NSLOTS + s] = 0;
+	free_slot(h, s);
 #ifndef BROKEN_RELEASE
 	closed_to(h);
 	if
@@ -323,8 +352,19 @@ inline fast_release(h, s) {
 #endif
 }
 
-/* assert_no_listed(h, w): FIFO for a fast claim that stands: no listed
- * request of kind w (wide or narrow) overlaps it, so none can be passed */
+/* assert_no_listed_pages(pg, w): FIFO for a fast claim of pages pg that
+ * stands: no listed request of kind w (wide or narrow) overlaps it, so
+ * none can be passed */
+inline assert_no_listed_pages(pg, w) {
+	j = 0;
+	do
+	:: j < nlist -> assert(wide[list[j]] != w || (rng[list[j]] & (pg)) == 0); j++
+	:: else -> break
+	od;
+	j = 0
+}
+
+/* assert_no_listed(h, w): the same for h's pages */
 inline assert_no_listed(h, w) {
 	j = 0;
 	do
@@ -381,15 +421,7 @@ inline fast_lock(h) {
 		/* the relaxed peek at `closed` may read any value: go on to
 		 * claim, or give up at once */
 		if
-		:: atomic {             /* the CAS on the first free slot */
-			if
-			:: slot[htab[h] * NSLOTS] == 0 ->
-				slot[htab[h] * NSLOTS] = h + 1; s = 0
-			:: slot[htab[h] * NSLOTS] != 0 && slot[htab[h] * NSLOTS + 1] == 0 ->
-				slot[htab[h] * NSLOTS + 1] = h + 1; s = 1
-			:: else -> skip /* line full */
-			fi
-		   }
+		:: claim_slot(h, rng[h], s)
 		:: skip
 		fi;
 		if
@@ -403,7 +435,8 @@ inline fast_lock(h) {
 				atomic {
 					v = slot[htab[h] * NSLOTS + j];
 					if
-					:: j != s && v != 0 && CONFLICT(v - 1, h) -> refused = true
+					:: j != s && v != 0 &&
+					   SCONFLICT(htab[h] * NSLOTS + j, rng[h], h) -> refused = true
 					:: else -> skip
 					fi;
 					v = 0
@@ -450,7 +483,7 @@ inline fast_lock(h) {
 			:: slow && !refused && j < NSLOTS ->
 				atomic {
 					v = slot[j];
-					if :: v != 0 && CONFLICT(v - 1, h) -> refused = true :: else -> skip fi;
+					if :: v != 0 && SCONFLICT(j, rng[h], h) -> refused = true :: else -> skip fi;
 					v = 0
 				};
 				j++
@@ -471,10 +504,165 @@ inline fast_lock(h) {
 	fi
 }
 
+/* ---- a range held over blocks (rl_fast_lock_blocks) ----------------- */
+
+/* The model's pages are two blocks that share the line (C: a range whose
+ * blocks' lines coincide, across a group's edge; distinct lines differ
+ * only in which word holds each part's slot and group bit).  Each part is
+ * claimed and checked as a one-block claim is, page 0's first; the window
+ * is read once, after the last claim. */
+
+/* after part pg's claim in slot s: read the other slots, then `closed`
+ * (its group bit: page pg's), then table 0's line while table 1 drains;
+ * refused := something there refuses it */
+inline part_check(h, pg, s) {
+	j = 0;
+	do
+	:: j < NSLOTS ->
+#ifndef BROKEN_BLOCKS_PART
+		atomic {
+			v = slot[htab[h] * NSLOTS + j];
+			if
+			:: j != s && v != 0 && SCONFLICT(htab[h] * NSLOTS + j, pg, h) -> refused = true
+			:: else -> skip
+			fi;
+			v = 0
+		};
+#else
+		/* wrong: the second part is not checked against the slots */
+		atomic {
+			v = slot[htab[h] * NSLOTS + j];
+			if
+			:: pg == 1 && j != s && v != 0 && SCONFLICT(htab[h] * NSLOTS + j, pg, h) -> refused = true
+			:: else -> skip
+			fi;
+			v = 0
+		};
+#endif
+		j++
+	:: else -> break
+	od;
+	j = 0;
+	atomic {
+		if :: (CLOSED_BITS(htab[h]) & pg) != 0 -> refused = true :: else -> skip fi;
+		/* property C, part by part: no listed narrow request over it */
+		if :: !refused -> assert_no_listed_pages(pg, false) :: else -> skip fi;
+		slow = htab[h] == 1 && drain1
+	};
+	j = 0;
+	do
+	:: slow && !refused && j < NSLOTS ->
+		atomic {
+			v = slot[j];
+			if :: v != 0 && SCONFLICT(j, pg, h) -> refused = true :: else -> skip fi;
+			v = 0
+		};
+		j++
+	:: else -> break
+	od;
+	j = 0;
+	slow = false
+}
+
+/* rl_blocks_store (unlock, give back): free the slots of the parts claimed
+ * (pages `claimed`), then read their `closed` bits and the window over
+ * h's whole range; if a listed request may wait for h, re-check under the
+ * guard, once */
+inline blocks_release(h, claimed) {
+	if :: claimed & 1 -> free_slot(h, hslot) :: else -> skip fi;
+	if :: claimed & 2 -> free_slot(h, hslot2[h]) :: else -> skip fi;
+#ifndef BROKEN_BLOCKS_GIVEBACK
+	slow = (CLOSED_BITS(htab[h]) & claimed) != 0;
+#else
+	/* wrong: a part given back reads only the window */
+	slow = false;
+#endif
+	v = whi;
+	atomic { if :: LO(h) < v && wlo < HI(h) -> slow = true :: else -> skip fi; v = 0 };
+	if
+	:: slow ->
+		guard_lock();
+		grant_after(0, rng[h]);
+		drain_check();
+		guard_unlock()
+	:: else -> skip
+	fi;
+	slow = false
+}
+
+/* result := OK (held: hslot for page 0, hslot2[h] for page 1) or gave_up */
+inline blocks_lock(h) {
+	gave_up = true;
+	htab[h] = cur;                  /* the acquire load of the table word */
+	/* the relaxed peeks at the window and at `closed` may read any value:
+	 * go on to claim, or give up at once */
+	if
+#ifdef DEBUG
+	:: false ->                     /* debug locks have no table */
+#else
+	:: true ->
+#endif
+		refused = false;
+		s = NSLOTS;
+		claim_slot(h, 1, s);
+		if
+		:: s == NSLOTS -> refused = true; k = 0     /* nothing claimed */
+		:: else -> hslot = s; k = 1; part_check(h, 1, s)
+		fi;
+		if
+		:: !refused ->
+			s = NSLOTS;
+			/* the peek at `closed` before the claim: any value */
+			if
+			:: claim_slot(h, 2, s)
+			:: skip
+			fi;
+			if
+			:: s == NSLOTS -> refused = true
+			:: else -> hslot2[h] = s; k = 3; part_check(h, 2, s)
+			fi
+		:: else -> skip
+		fi;
+#ifndef BROKEN_BLOCKS_WINDOW
+		/* the window, after the last claim: a load a bound */
+		if
+		:: !refused ->
+			atomic {
+				v = whi;
+				if
+				:: LO(h) >= v -> assert_no_listed(h, true)
+				:: else -> skip
+				fi
+			};
+			atomic {
+				if
+				:: LO(h) < v && wlo < HI(h) -> refused = true
+				:: LO(h) < v && wlo >= HI(h) -> assert_no_listed(h, true)
+				:: else -> skip
+				fi;
+				v = 0
+			}
+		:: else -> skip
+		fi;
+#endif
+		if
+		:: !refused -> st[h] = FAST; gave_up = false
+		:: refused -> blocks_release(h, k); hslot = 0; hslot2[h] = 0
+		fi;
+		refused = false;
+		k = 0;
+		s = 0
+	:: true -> skip
+	fi
+}
+
 /* ---- a lock call ---------------------------------------------------- */
 
 inline lock(h, how) {
-	fast_lock(h);
+	if
+	:: blocks[h] -> blocks_lock(h)
+	:: else -> fast_lock(h)
+	fi;
 	if
 	:: !gave_up -> result = OK
 	:: else ->
@@ -582,7 +770,10 @@ inline wait_granted(h, how) {
 
 inline unlock(h) {
 	if
-	:: st[h] == FAST ->
+	:: st[h] == FAST && blocks[h] ->
+		st[h] = IDLE;
+		blocks_release(h, 3)
+	:: st[h] == FAST && !blocks[h] ->
 		st[h] = IDLE;
 		fast_release(h, hslot)
 	:: else ->
@@ -631,17 +822,23 @@ proctype thread(byte me)
 	do
 	:: ops < NOPS ->
 		if
-		:: rng[h] = 1; fastable[h] = true; wide[h] = false
-		:: rng[h] = 2; fastable[h] = true; wide[h] = false
+		:: rng[h] = 1; fastable[h] = true; wide[h] = false; blocks[h] = false
+		:: rng[h] = 2; fastable[h] = true; wide[h] = false; blocks[h] = false
 #ifndef SINGLE_PAGES
-		:: rng[h] = 3; fastable[h] = false; wide[h] = false
-		:: rng[h] = 3; fastable[h] = false; wide[h] = true
+		:: rng[h] = 3; fastable[h] = false; wide[h] = false; blocks[h] = false
+		:: rng[h] = 3; fastable[h] = false; wide[h] = true; blocks[h] = false
+#endif
+#ifdef BLOCKS
+		/* over blocks: listed narrow (2 or 3 blocks) or wide (4 or 5)
+		 * when the claims are given back */
+		:: rng[h] = 3; fastable[h] = false; wide[h] = false; blocks[h] = true
+		:: rng[h] = 3; fastable[h] = false; wide[h] = true; blocks[h] = true
 #endif
 #ifdef WIDE_FAST
-		:: rng[h] = 3; fastable[h] = true; wide[h] = false
+		:: rng[h] = 3; fastable[h] = true; wide[h] = false; blocks[h] = false
 #endif
 #ifdef RAGGED_SINGLE
-		:: rng[h] = 1; fastable[h] = false; wide[h] = false
+		:: rng[h] = 1; fastable[h] = false; wide[h] = false; blocks[h] = false
 #endif
 		fi;
 		if :: ex[h] = false :: ex[h] = true fi;

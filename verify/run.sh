@@ -5,7 +5,8 @@
 # variant (one line changed, selected by a macro) must be rejected, so that
 # no check can pass vacuously.  Exit status 0 only if all of that holds.
 # The default set takes about four minutes and ~3 GB; --full adds
-# three-thread runs (a few minutes and ~2 GB).
+# three-thread runs and ranges over blocks while the table grows (about
+# ten minutes and 12 GB).
 set -eu
 full=no
 [ "${1:-}" = --full ] && full=yes
@@ -68,9 +69,16 @@ check debug_2x1                 pass safety   -DDEBUG -DNOPS=1
 # one request each, ~50 s and ~2.7 GB for safety.
 check safety_2x1_grow           pass safety   -DNOPS=1 -DGROW
 check liveness_2x1_grow         pass liveness -DNOPS=1 -DGROW -DNO_TRY
+# Ranges held over blocks (a slot a page) among all the other kinds, with
+# a third slot so that such a holder and a one-page claim can share the line.
+check safety_2x1_blocks         pass safety   -DNOPS=1 -DBLOCKS -DNSLOTS=3
+check liveness_2x1_blocks       pass liveness -DNOPS=1 -DBLOCKS -DNSLOTS=3 -DNO_TRY
 if [ $full = yes ]; then
 	check liveness_2x2_try      pass liveness -DNOPS=2
 	check safety_3x1_line_full  pass safety   -DNT=3 -DNOPS=1 -DSINGLE_PAGES -DNO_TIMED -DNO_TRY
+	# ranges over blocks while the table grows: 247 million states,
+	# about 7 minutes and 12 GB
+	check safety_2x1_blocks_grow pass safety  -DNOPS=1 -DBLOCKS -DGROW
 fi
 # Each broken in one place; SPIN must reject every one.
 check broken_slots_safety       fail safety   -DNOPS=2 -DBROKEN_SLOTS
@@ -85,6 +93,9 @@ check broken_grow_order         fail safety   -DNOPS=1 -DGROW -DBROKEN_GROW_ORDE
 check broken_grow_retire        fail safety   -DNOPS=1 -DGROW -DBROKEN_GROW_RETIRE
 check broken_grow_scan          fail safety   -DNOPS=1 -DGROW -DBROKEN_GROW_SCAN
 check broken_grow_reclose       fail safety   -DNOPS=1 -DGROW -DBROKEN_GROW_RECLOSE
+check broken_blocks_part        fail safety   -DNOPS=1 -DBLOCKS -DNSLOTS=3 -DBROKEN_BLOCKS_PART
+check broken_blocks_giveback    fail safety   -DNOPS=1 -DBLOCKS -DNSLOTS=3 -DBROKEN_BLOCKS_GIVEBACK
+check broken_blocks_window      fail safety   -DNOPS=1 -DBLOCKS -DNSLOTS=3 -DBROKEN_BLOCKS_WINDOW
 # a request stranded behind a timed-out one needs a third thread
 check broken_timeout_stranded   fail safety   -DNT=3 -DNOPS=1 -DNO_TRY -DBROKEN_TIMEOUT
 check broken_debug_edeadlk      fail safety   -DDEBUG -DNOPS=1 -DBROKEN_DEBUG

@@ -242,10 +242,12 @@ static bool worker_busy(int h)
 }
 
 /* Ranges: mostly whole pages near a block boundary (fast path), some
- * byte-short, to EOF, at the top of the space, near UINT64_MAX, empty.
- * Bits 5-6 of b scale the length: 1..4 pages, 60..63 (a whole block or
- * across one), 512..2048 (wide: the window, a few lines), 2048..8192
- * (wide over every line). */
+ * byte-short, to EOF, at the top of the space, near UINT64_MAX, empty,
+ * and over blocks (shape 3: the length in blocks of 64 pages, so that
+ * 64..256 pages cover 2 to 5 blocks, held through a slot in each).  Bits
+ * 5-6 of b scale the length: 1..4 pages, 60..63 (a whole block or across
+ * one), 512..2048 (wide: the window, a few lines), 2048..8192 (wide over
+ * every line). */
 static void decode_range(uint8_t a, uint8_t b, uint64_t *start, uint64_t *end)
 {
 	static const uint64_t scale[4][2] = { { 1, 1 }, { 60, 1 }, { 0, 512 },
@@ -257,6 +259,7 @@ static void decode_range(uint8_t a, uint8_t b, uint64_t *start, uint64_t *end)
 	*start = page * PAGE;
 	*end = (page + len) * PAGE;
 	switch ((b >> 2) & 7) {
+	case 3: *end = *start + len * 64 * PAGE; break;  /* over blocks */
 	case 4: *end -= 1 + (a >> 5); break;             /* ragged */
 	case 5: *end = RANGELOCK_EOF; break;
 	case 6:                                           /* top pages */

@@ -16,7 +16,7 @@ def op(kind, h, page=0, pages=1, shape=0, excl=False, a_extra=0, scale=0):
     b = ((pages - 1) & 3) | (shape << 2) | (scale << 5)
     return bytes([b0, h, a, b])
 
-WHOLE, RAGGED, EOF, TOP, ODD = 0, 4, 5, 6, 7
+WHOLE, BLOCKS, RAGGED, EOF, TOP, ODD = 0, 3, 4, 5, 6, 7
 seeds = {
     "try_busy": [op(LOCK, 0, excl=True), op(TRY, 1), op(UNLOCK, 0), op(TRY, 1), op(UNLOCK, 1)],
     "fifo_waiter": [op(LOCK, 0, excl=True), op(LOCK, 1), op(TRY, 2, page=1),
@@ -69,6 +69,20 @@ seeds = {
                            op(LOCK, 0, page=3), op(UNLOCK, 0), op(DESTROY, 0),
                            op(LOCK, 1, page=9, excl=True), op(GROW, 0, a_extra=0x80),
                            op(TRY, 2, page=9), op(UNLOCK, 1)],
+    # ranges over blocks (a slot in each block's line): parts that keep out
+    # a page, a claim refused in a later block, downgrade, and 4 and 5
+    # blocks before and after growth (listed, then over blocks)
+    "over_blocks": [op(LOCK, 0, page=8, pages=1, shape=BLOCKS, excl=True),
+                    op(TRY, 1, page=63), op(TRY, 2, page=56, pages=2, shape=BLOCKS),
+                    op(LOCK, 4, page=60, pages=2, shape=BLOCKS), op(DOWN, 0),
+                    op(TRY, 5, page=9), op(UNLOCK, 5), op(UNLOCK, 0), op(UNLOCK, 4),
+                    op(LOCK, 0, page=2, pages=4, shape=BLOCKS, excl=True),
+                    op(LOCK, 1, page=3), op(GROW, 0, a_extra=0x80),
+                    op(LOCK, 2, page=60, pages=4, shape=BLOCKS),
+                    op(TRY, 4, page=61, pages=3, shape=BLOCKS, excl=True),
+                    op(UNLOCK, 0), op(UNLOCK, 2), op(UNLOCK, 1),
+                    op(LOCK, 5, page=60, pages=4, shape=BLOCKS, excl=True),
+                    op(TRY, 6, page=8), op(UNLOCK, 5), op(UNLOCK, 6)],
     "eof_over_fast": [op(LOCK, 0, page=3), op(LOCK, 1, page=2, shape=EOF, excl=True),
                       op(TRY, 2, page=1, excl=True), op(LOCK, 4, page=4), op(UNLOCK, 0),
                       op(UNLOCK, 2), op(UNLOCK, 1), op(UNLOCK, 4)],

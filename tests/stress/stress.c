@@ -23,8 +23,9 @@
  * Many ranges held at once are where an index goes wrong: --held N holds N
  * shared ranges (single pages, one in eight up to 300 pages) at random
  * below the space for the whole run, so that every request meets a big
- * index; --long N makes one range in N up to 1024 pages, which spans many
- * blocks.
+ * index; --long N makes one range in N up to 1024 pages (--long-pages P:
+ * up to P), which spans many blocks (1024) or a few (320: the ranges held
+ * over several blocks' slots).
  *
  * A lock's fast-path table grows once, when threads first meet in its
  * lines, which in a run on one lock happens in its first milliseconds:
@@ -33,7 +34,8 @@
  * the growth happens under load once a phase.
  *
  * usage: stress [--threads N] [--seconds S] [--units U] [--seed X] [--debug]
- *               [--ragged N] [--base P] [--held N] [--long N] [--phase MS]
+ *               [--ragged N] [--base P] [--held N] [--long N]
+ *               [--long-pages P] [--phase MS]
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -53,7 +55,8 @@ struct config {
 	int ragged;        /* one range in `ragged` ends a byte short; 0: none */
 	uint64_t base;     /* first page of the space */
 	int held;          /* ranges held below the space for the whole run */
-	int longer;        /* one range in `longer` up to 1024 pages; 0: none */
+	int longer;        /* one range in `longer` is long; 0: none */
+	int long_pages;    /* a long range: up to this many pages */
 	int phase_ms;      /* a new lock every phase_ms; 0: one lock */
 };
 
@@ -65,7 +68,8 @@ struct worker {
 	long busy, timedout;   /* refused try and timed calls */
 };
 
-static struct config cfg = { 4, 2.0, 64, 0, 0, 0, 0, 0, 0, 0 };
+static struct config cfg = { .threads = 4, .seconds = 2.0, .units = 64,
+			      .long_pages = 1024 };
 static rangelock_t lock;
 static struct shadow *shadow;
 static atomic_long progress;
@@ -109,7 +113,7 @@ static void one_op(struct worker *w)
 	int len = 1 + (int)((r >> 16) % 8);
 
 	if (cfg.longer && (r >> 48) % (uint64_t)cfg.longer == 0)
-		len = 1 + (int)((r >> 16) % 1024);
+		len = 1 + (int)((r >> 16) % (uint64_t)cfg.long_pages);
 	bool to_eof = (r >> 24) % 32 == 0;
 	int hi = to_eof || lo + len > cfg.units ? cfg.units : lo + len;
 	uint64_t start = (cfg.base + (uint64_t)lo) * PAGE;
@@ -210,6 +214,8 @@ static void parse_args(int argc, char **argv)
 			cfg.phase_ms = atoi(v);
 		else if (!strcmp(a, "--long"))
 			cfg.longer = atoi(v);
+		else if (!strcmp(a, "--long-pages"))
+			cfg.long_pages = atoi(v);
 		else
 			goto usage;
 	}
@@ -217,13 +223,14 @@ static void parse_args(int argc, char **argv)
 	    cfg.units >= 1 && cfg.units <= 1 << 20 && cfg.ragged >= 0 &&
 	    cfg.base < (uint64_t)1 << 40 && cfg.longer >= 0 && cfg.held >= 0 &&
 	    cfg.held <= 1 << 20 && cfg.base >= (uint64_t)cfg.held &&
-	    cfg.phase_ms >= 0)
+	    cfg.phase_ms >= 0 && cfg.long_pages >= 1 && cfg.long_pages <= 1 << 20)
 		return;
 usage:
 	fprintf(stderr, "usage: stress [--threads 1..1024] [--seconds S>0] "
 			"[--units 1..1048576] [--seed X] [--debug] "
 			"[--ragged N>=0] [--base P<2^40] [--held 0..2^20 "
-			"(at most --base)] [--long N>=0] [--phase MS>=0]\n");
+			"(at most --base)] [--long N>=0] [--long-pages 1..2^20] "
+			"[--phase MS>=0]\n");
 	exit(2);
 }
 
@@ -312,9 +319,9 @@ int main(int argc, char **argv)
 	cfg.seed = (uint64_t)time(NULL);
 	parse_args(argc, argv);
 	printf("stress: threads=%d seconds=%.1f units=%d seed=%" PRIu64
-	       " ragged=%d base=%" PRIu64 " held=%d long=%d phase=%d%s\n",
+	       " ragged=%d base=%" PRIu64 " held=%d long=%d/%d phase=%d%s\n",
 	       cfg.threads, cfg.seconds, cfg.units, cfg.seed, cfg.ragged,
-	       cfg.base, cfg.held, cfg.longer, cfg.phase_ms,
+	       cfg.base, cfg.held, cfg.longer, cfg.long_pages, cfg.phase_ms,
 	       cfg.flags ? " debug" : "");
 	fflush(stdout);
 
