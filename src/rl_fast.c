@@ -807,9 +807,10 @@ bool rl_fast_lock_blocks(struct rl_lock *l, struct rl_request *q,
 static bool rl_fast_owns_blocks(const struct rl_lock *l,
 				const struct rl_request *q, struct rl_parts *ps)
 {
-	/* relaxed: as in rl_fast_owns_slot() */
+	/* acquire: the grown table's head (`old`), as in
+	 * rl_fast_in_old_table() */
 	struct rl_table t = rl_table_decode(
-		atomic_load_explicit(&l->table, memory_order_relaxed));
+		atomic_load_explicit(&l->table, memory_order_acquire));
 	unsigned lines = (unsigned)(q->fast.value >> 32);
 	unsigned n = rl_blocks_of(q->start, q->end);
 
@@ -817,9 +818,11 @@ static bool rl_fast_owns_blocks(const struct rl_lock *l,
 	    !t.line)
 		return false;
 	if (q->fast.seg != t.line || lines != t.lines) {
-		if (!rl_fast_in_old_table(l, q->fast.seg) || lines != RL_SMALL_LINES)
+		/* the first line of the small table it replaced, exactly:
+		 * the parts' lines are found from it */
+		t = rl_table_replaced(t);
+		if (!t.line || q->fast.seg != t.line || lines != t.lines)
 			return false;
-		t = (struct rl_table){ q->fast.seg, RL_SMALL_LINES };
 	}
 	rl_parts_of(ps, n, q->start, q->end, q->exclusive, t);
 	for (unsigned k = 0; k < n; k++)

@@ -134,10 +134,14 @@ static void test_parts_conflict(void)
 				     base + 2 * BLOCK + 4 * PAGE), 0);
 	CHECK_RC(rangelock_unlock(&lk, &probe), 0);
 
-	/* a copy, or a shared downgrade of a copy, is refused */
+	/* a copy, or a shared downgrade of a copy, is refused; so is a
+	 * handle that names another line than its table's first */
 	memcpy(&copy, &r, sizeof(copy));
 	CHECK_RC(rangelock_unlock(&lk, &copy), EINVAL);
 	CHECK_RC(rangelock_downgrade(&lk, &copy), EINVAL);
+	rl_request_of(&copy)->fast.self = rl_request_of(&copy);
+	rl_request_of(&copy)->fast.seg++;
+	CHECK_RC(rangelock_unlock(&lk, &copy), EINVAL);
 	CHECK_RC(rangelock_tryrdlock(&lk, &probe, base + BLOCK, base + BLOCK + PAGE), EBUSY);
 
 	/* a reader waits in the last block; downgrade lets it in */
@@ -239,7 +243,7 @@ static void test_closed_and_full(void)
 static void test_across_growth(void)
 {
 	rangelock_t lk = RANGELOCK_INITIALIZER;
-	rangelock_range_t r, probe;
+	rangelock_range_t r, probe, copy;
 	struct t_request w;
 	uint64_t base = 3 * BLOCK;
 
@@ -256,6 +260,13 @@ static void test_across_growth(void)
 	CHECK_RC(rangelock_trywrlock(&lk, &probe, base + 2 * BLOCK + PAGE,
 				     base + 4 * BLOCK), 0);
 	CHECK(held_over_blocks(&probe));   /* beside it, in the grown table */
+	/* a forged handle naming the small table's last line, not its first:
+	 * refused, nothing read outside the table */
+	memcpy(&copy, &r, sizeof(copy));
+	rl_request_of(&copy)->fast.self = rl_request_of(&copy);
+	rl_request_of(&copy)->fast.seg += RL_SMALL_LINES - 1;
+	CHECK_RC(rangelock_unlock(&lk, &copy), EINVAL);
+	CHECK_RC(rangelock_downgrade(&lk, &copy), EINVAL);
 	CHECK_RC(rangelock_unlock(&lk, &probe), 0);
 	t_request_start(&w, &lk, T_RD, base + BLOCK, base + 2 * BLOCK);
 	t_wait_queued(&lk, true, base + BLOCK, base + BLOCK + PAGE);
