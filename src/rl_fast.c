@@ -635,6 +635,12 @@ void rl_fast_teardown(struct rl_lock *l)
 
 /* The parts of a range over several blocks: for the k-th block, its line
  * in the table and the slot value of the part of the range in it. */
+_Static_assert(RL_CLAIM_BLOCKS >= 2 && RL_CLAIM_BLOCKS <= 10 &&
+		       RL_CLAIM_BLOCKS_SMALL >= 1 &&
+		       RL_CLAIM_BLOCKS_SMALL <= RL_CLAIM_BLOCKS,
+	       "3 bits of slot index a part fit below the table's size in "
+	       "fast.value, and the small table takes no more than a grown one");
+
 struct rl_parts {
 	unsigned n;
 	struct rl_segment *seg[RL_CLAIM_BLOCKS];

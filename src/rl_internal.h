@@ -150,7 +150,7 @@ struct rl_request {
 #define RL_CLAIM_BLOCKS 5
 #endif
 #ifndef RL_CLAIM_BLOCKS_SMALL   /* the same */
-#define RL_CLAIM_BLOCKS_SMALL 3
+#define RL_CLAIM_BLOCKS_SMALL (RL_CLAIM_BLOCKS < 3 ? RL_CLAIM_BLOCKS : 3)
 #endif
 /* A range that is not whole pages is fast (a byte slot) if it is at most
  * RL_BYTE_MAX bytes inside one block, below RL_BYTE_LIMIT. */
