@@ -129,8 +129,9 @@ static rl_always_inline struct rl_segment *rl_segment_of(struct rl_table t,
 /* After q claimed a slot for `value`: is it alone in its line, and is the
  * fast path open to it?  (If not, rl_fast_settle() decides, out of line.) */
 static rl_always_inline bool rl_fast_alone(struct rl_lock *l,
-					   const struct rl_request *q,
-					   uint64_t value)
+					   const struct rl_segment *seg,
+					   uint64_t value, uint64_t start,
+					   uint64_t end)
 {
 	/*
 	 * seq_cst: read after our claim (Dekker with other claimers, pairs with
@@ -139,7 +140,6 @@ static rl_always_inline bool rl_fast_alone(struct rl_lock *l,
 	 * the sum of seven cannot wrap, and it equals our own value exactly
 	 * when every other slot is free.
 	 */
-	const struct rl_segment *seg = q->fast.seg;
 	uint64_t sum;
 
 	_Static_assert(RL_SLOTS == 7, "rl_fast_alone() sums seven slots");
@@ -151,12 +151,13 @@ static rl_always_inline bool rl_fast_alone(struct rl_lock *l,
 	sum += atomic_load_explicit(&seg->slot[5], memory_order_seq_cst);
 	sum += atomic_load_explicit(&seg->slot[6], memory_order_seq_cst);
 
-	uint64_t closed = rl_fast_closed_word(q);
+	/* seq_cst: as in rl_fast_closed_word() */
+	uint64_t closed = atomic_load_explicit(&seg->closed, memory_order_seq_cst);
 
 	/* RL_LINE_DRAINING: the small table's holders must be checked too,
 	 * which rl_fast_settle() does */
 	return sum == value && !(closed & RL_LINE_DRAINING) &&
-	       !rl_fast_closed_by(l, q, closed);
+	       !rl_group_closed(closed, start) && !rl_window_meets(l, start, end);
 }
 
 /* Store `value` (0: free) in q's slot, then wake whom the old one blocked. */
@@ -253,7 +254,7 @@ rl_fast_lock(struct rl_lock *l, struct rl_request *q, uint64_t start,
 	q->start = start;
 	q->end = end;
 	q->exclusive = exclusive;
-	if (rl_unlikely(!rl_fast_alone(l, q, value)))
+	if (rl_unlikely(!rl_fast_alone(l, seg, value, start, end)))
 		return RL_FAST_CLAIMED;
 	q->fast.self = q;
 	/* relaxed: the owner's own bookkeeping; nobody else reads it. */
