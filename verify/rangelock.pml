@@ -24,6 +24,10 @@
  * (every bit), then the second is published; claimers read the table word
  * first, a claim in a draining line checks the first table's line too, and
  * the precise path scans both tables until the first is empty.
+ * With BLOCKS, a request for {0,1} may be held over blocks, as
+ * rl_fast_lock_blocks() does: a slot for each page's part, claimed and
+ * checked in turn, then the window once; a refused one gives its parts
+ * back as a release does.  Each slot records its part's pages (spg).
  * Each step of the model is one atomic access of the C code; the guard's
  * critical sections are sequences of steps that other threads' fast paths
  * interleave with.  doc/verification.md explains why sequential consistency
@@ -41,7 +45,9 @@
  *   debug      with DEBUG: a thread that asks for a range overlapping one
  *              it holds gets EDEADLK, and nothing deadlocks;
  *   grow       with GROW: all of safety and fifo (and liveness) while the
- *              table grows under the threads.
+ *              table grows under the threads;
+ *   blocks     with BLOCKS: the same with ranges held over blocks (FIFO
+ *              part by part).
  * Each has a broken variant (BROKEN_* below) that SPIN must reject.
  */
 

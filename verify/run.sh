@@ -4,7 +4,7 @@
 # pass on the model of the code as it is, and every deliberately broken
 # variant (one line changed, selected by a macro) must be rejected, so that
 # no check can pass vacuously.  Exit status 0 only if all of that holds.
-# The default set takes about four minutes and ~3 GB; --full adds
+# The default set takes about six minutes and ~3 GB; --full adds
 # three-thread runs and ranges over blocks while the table grows (about
 # ten minutes and 12 GB).
 set -eu
