@@ -653,7 +653,8 @@ inline blocks_lock(h) {
 #endif
 		if
 		:: !refused -> st[h] = FAST; gave_up = false
-		:: refused -> blocks_release(h, k); hslot = 0; hslot2[h] = 0
+		:: refused && k != 0 -> blocks_release(h, k); hslot = 0; hslot2[h] = 0
+		:: refused && k == 0 -> skip    /* nothing claimed, nothing to give back */
 		fi;
 		refused = false;
 		k = 0;
