@@ -4,8 +4,9 @@
  * setup, closing lines for the precise path, phantoms, reopening, growing
  * (a small table replaced by a larger one while both have holders: the
  * small one drains), teardown; and ranges held over several blocks, a
- * slot in each block's line (without the guard, at the end).  The fast path itself is inline in
- * rl_fast.h, with the protocol; doc/design.md has the argument.
+ * slot in each block's line (without the guard, at the end).  The fast
+ * path itself is inline in rl_fast.h, with the protocol; doc/design.md has
+ * the argument.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -156,9 +157,9 @@ static bool rl_line_refuses(struct rl_lock *l, const struct rl_segment *seg,
 /*
  * rl_fast_settle: q claimed its slot in a line that was not empty, is
  * closed or drains (rl_fast_lock() said RL_FAST_CLAIMED).  Keep the claim
- * if rl_line_refuses() and the window find nothing against it; otherwise free the slot
- * and return false for the precise path to decide.  A claim in the small
- * table that met another slot taken feeds the growth trigger.
+ * if rl_line_refuses() and the window find nothing against it; otherwise
+ * free the slot and return false for the precise path to decide.  A claim
+ * in the small table that met another slot taken feeds the growth trigger.
  */
 bool rl_fast_settle(struct rl_lock *l, struct rl_request *q)
 {
