@@ -145,12 +145,15 @@ static int rl_acquire_slow(struct rl_lock *l, struct rl_request *q,
 	enum rl_how how = (enum rl_how)(call >> 2);
 	int rc;
 
-	unsigned blocks = rl_blocks_of(start, end);
+	unsigned blocks;
 
-	if ((call & 2) ? rl_fast_settle(l, q)
-		       : blocks && rl_fast_lock_blocks(l, q, blocks, start, end,
-						       exclusive))
-		return 0;
+	if (call & 2) {   /* a slot claimed: keep it or give it back */
+		if (rl_fast_settle(l, q))
+			return 0;
+	} else if ((blocks = rl_blocks_of(start, end)) &&
+		   rl_fast_lock_blocks(l, q, blocks, start, end, exclusive)) {
+		return 0;   /* held over several blocks */
+	}
 
 	rl_guard_lock(l);
 	rc = rl_admit(l, q, start, end, exclusive, how, abstime);

@@ -122,7 +122,7 @@ static bool rl_old_line_conflicts(struct rl_lock *l, uint64_t start,
  * slots and, while the line drains, the small table's line of the block:
  * does anything there refuse the claim?  (The window is the caller's to
  * read, after its claims.)  *met is set if another slot was found taken.
- * rl_fast_alone() is the quick form of this with the window, inline.
+ * rl_line_alone() is the quick form of this, inline.
  */
 static bool rl_line_refuses(struct rl_lock *l, const struct rl_segment *seg,
 			    uint64_t value, uint64_t start, uint64_t end,
@@ -135,7 +135,7 @@ static bool rl_line_refuses(struct rl_lock *l, const struct rl_segment *seg,
 	if (rl_group_closed(closed, start))
 		return true;
 	for (unsigned j = 0; j < RL_SLOTS; j++) {
-		/* seq_cst: as in rl_fast_alone(). */
+		/* seq_cst: as in rl_line_alone(). */
 		uint64_t v = atomic_load_explicit(&seg->slot[j],
 						  memory_order_seq_cst);
 
@@ -635,7 +635,8 @@ void rl_fast_teardown(struct rl_lock *l)
  */
 
 /* The parts of a range over several blocks: for the k-th block, its line
- * in the table and the slot value of the part of the range in it. */
+ * in the table, and the first byte and the slot value of the part of the
+ * range in it. */
 _Static_assert(RL_CLAIM_BLOCKS >= 2 && RL_CLAIM_BLOCKS <= 10 &&
 		       RL_CLAIM_BLOCKS_SMALL >= 1 &&
 		       RL_CLAIM_BLOCKS_SMALL <= RL_CLAIM_BLOCKS,
@@ -645,6 +646,7 @@ _Static_assert(RL_CLAIM_BLOCKS >= 2 && RL_CLAIM_BLOCKS <= 10 &&
 struct rl_parts {
 	unsigned n;
 	struct rl_segment *seg[RL_CLAIM_BLOCKS];
+	uint64_t start[RL_CLAIM_BLOCKS];
 	uint64_t value[RL_CLAIM_BLOCKS];
 };
 
@@ -662,15 +664,10 @@ static void rl_parts_of(struct rl_parts *ps, unsigned n, uint64_t start,
 		if (next > last)
 			next = last;
 		ps->seg[k] = &t.line[rl_line_of_block(block, t.lines)];
+		ps->start[k] = page << RL_PAGE_SHIFT;
 		ps->value[k] = rl_slot_value(page, next - page, exclusive);
 		page = next;
 	}
-}
-
-/* The address of the k-th part's first byte (for its group's bit). */
-static uint64_t rl_part_start(const struct rl_parts *ps, unsigned k)
-{
-	return rl_slot_start(ps->value[k]);
 }
 
 static unsigned rl_block_slot(const struct rl_request *q, unsigned k)
@@ -678,28 +675,15 @@ static unsigned rl_block_slot(const struct rl_request *q, unsigned k)
 	return (unsigned)(q->fast.value >> (3 * k)) & 7u;
 }
 
-/* rl_line_refuses() after the k-th part's claim, with the quick pass of
- * rl_fast_alone() first: its slot alone in an open line that does not
- * drain stands at once. */
+/* After the k-th part's claim: rl_line_alone()'s quick pass, then, if the
+ * line is not that simple, rl_line_refuses(). */
 static rl_always_inline bool rl_part_refused(struct rl_lock *l,
 					     const struct rl_parts *ps,
 					     unsigned k, bool exclusive,
 					     bool *met)
 {
-	/* seq_cst, every load: as in rl_fast_alone() */
-	const struct rl_segment *seg = ps->seg[k];
-	uint64_t sum = atomic_load_explicit(&seg->slot[0], memory_order_seq_cst) +
-		       atomic_load_explicit(&seg->slot[1], memory_order_seq_cst) +
-		       atomic_load_explicit(&seg->slot[2], memory_order_seq_cst) +
-		       atomic_load_explicit(&seg->slot[3], memory_order_seq_cst) +
-		       atomic_load_explicit(&seg->slot[4], memory_order_seq_cst) +
-		       atomic_load_explicit(&seg->slot[5], memory_order_seq_cst) +
-		       atomic_load_explicit(&seg->slot[6], memory_order_seq_cst);
-
-	if (rl_likely(sum == ps->value[k] &&
-		      !atomic_load_explicit(&seg->closed, memory_order_seq_cst)))
-		return false;
-	return rl_line_refuses(l, seg, ps->value[k], rl_part_start(ps, k),
+	return !rl_line_alone(ps->seg[k], ps->value[k], ps->start[k]) &&
+	       rl_line_refuses(l, ps->seg[k], ps->value[k], ps->start[k],
 			       rl_slot_end(ps->value[k]), exclusive, met);
 }
 
@@ -735,7 +719,7 @@ static void rl_blocks_store(struct rl_lock *l, const struct rl_request *q,
 		/* seq_cst: as in rl_fast_closed_word() */
 		closed |= rl_group_closed(atomic_load_explicit(&ps->seg[k]->closed,
 							       memory_order_seq_cst),
-					  rl_part_start(ps, k));
+					  ps->start[k]);
 	/* after every store, as rl_fast_release() reads it after its one */
 	if (closed || rl_window_meets(l, q->start, q->end))
 		rl_fast_release_slow(l, q->start, q->end);
@@ -767,7 +751,7 @@ rl_claim_blocks(struct rl_lock *l, struct rl_request *q, struct rl_table t,
 	rl_parts_of(&ps, n, start, end, exclusive, t);
 	while (stands && parts < n) {
 		unsigned i = rl_line_claim(ps.seg[parts], ps.value[parts],
-					   rl_part_start(&ps, parts));
+					   ps.start[parts]);
 
 		if (i == RL_SLOTS) {
 			stands = false;

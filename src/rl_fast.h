@@ -104,19 +104,14 @@ static rl_always_inline uint64_t rl_fast_closed_word(const struct rl_request *q)
 }
 
 /* Is the fast path closed to q's range, by the group bit in its line's
- * `closed` word or by the window? */
-static rl_always_inline bool rl_fast_closed_by(struct rl_lock *l,
-					       const struct rl_request *q,
-					       uint64_t closed)
-{
-	return rl_group_closed(closed, q->start) ||
-	       rl_window_meets(l, q->start, q->end);
-}
-
+ * `closed` word or by the window?  (After q's claim or release.) */
 static rl_always_inline bool rl_fast_closed_to(struct rl_lock *l,
 					       const struct rl_request *q)
 {
-	return rl_fast_closed_by(l, q, rl_fast_closed_word(q));
+	uint64_t closed = rl_fast_closed_word(q);
+
+	return rl_group_closed(closed, q->start) ||
+	       rl_window_meets(l, q->start, q->end);
 }
 
 static rl_always_inline struct rl_segment *rl_segment_of(struct rl_table t,
@@ -126,23 +121,22 @@ static rl_always_inline struct rl_segment *rl_segment_of(struct rl_table t,
 					t.lines)];
 }
 
-/* After q claimed a slot for `value`: is it alone in its line, and is the
- * fast path open to it?  (If not, rl_fast_settle() decides, out of line.) */
-static rl_always_inline bool rl_fast_alone(struct rl_lock *l,
-					   const struct rl_segment *seg,
-					   uint64_t value, uint64_t start,
-					   uint64_t end)
+/* After a claim of `value` in seg for a range starting at `start`: is it
+ * alone in its line (every other slot free), and does the line neither
+ * close start's group nor drain?  (The window is the caller's.) */
+static rl_always_inline bool rl_line_alone(const struct rl_segment *seg,
+					   uint64_t value, uint64_t start)
 {
 	/*
 	 * seq_cst: read after our claim (Dekker with other claimers, pairs with
-	 * their CAS in rl_fast_lock()); as an acquire it also takes a freed
+	 * their CAS in rl_line_claim()); as an acquire it also takes a freed
 	 * slot's writes from rl_fast_release().  Slot values are below 2^61, so
 	 * the sum of seven cannot wrap, and it equals our own value exactly
 	 * when every other slot is free.
 	 */
 	uint64_t sum;
 
-	_Static_assert(RL_SLOTS == 7, "rl_fast_alone() sums seven slots");
+	_Static_assert(RL_SLOTS == 7, "rl_line_alone() sums seven slots");
 	sum = atomic_load_explicit(&seg->slot[0], memory_order_seq_cst);
 	sum += atomic_load_explicit(&seg->slot[1], memory_order_seq_cst);
 	sum += atomic_load_explicit(&seg->slot[2], memory_order_seq_cst);
@@ -155,9 +149,19 @@ static rl_always_inline bool rl_fast_alone(struct rl_lock *l,
 	uint64_t closed = atomic_load_explicit(&seg->closed, memory_order_seq_cst);
 
 	/* RL_LINE_DRAINING: the small table's holders must be checked too,
-	 * which rl_fast_settle() does */
+	 * which rl_line_refuses() does */
 	return sum == value && !(closed & RL_LINE_DRAINING) &&
-	       !rl_group_closed(closed, start) && !rl_window_meets(l, start, end);
+	       !rl_group_closed(closed, start);
+}
+
+/* After a one-block claim: is it alone in its line, and is the fast path
+ * open to it?  (If not, rl_fast_settle() decides, out of line.) */
+static rl_always_inline bool rl_fast_alone(struct rl_lock *l,
+					   const struct rl_segment *seg,
+					   uint64_t value, uint64_t start,
+					   uint64_t end)
+{
+	return rl_line_alone(seg, value, start) && !rl_window_meets(l, start, end);
 }
 
 /* Store `value` (0: free) in q's slot, then wake whom the old one blocked. */
@@ -165,7 +169,7 @@ static rl_always_inline void rl_fast_release(struct rl_lock *l, struct rl_reques
 				   uint64_t value)
 {
 	/* seq_cst: a release of the range's writes (pairs with the loads in
-	 * rl_fast_alone(), rl_fast_settle() and rl_fast_phantoms_conflict()),
+	 * rl_line_alone(), rl_line_refuses() and rl_fast_phantoms_conflict()),
 	 * and ordered before our reads of `closed` and the window (Dekker with
 	 * rl_fast_close()). */
 	atomic_store_explicit(&q->fast.seg->slot[q->fast.slot], value,
@@ -194,7 +198,7 @@ static rl_always_inline unsigned rl_line_claim(struct rl_segment *seg,
 		/* relaxed: skip taken slots without a locked instruction. */
 		if (atomic_load_explicit(&seg->slot[i], memory_order_relaxed))
 			continue;
-		/* seq_cst: the claim precedes our reads in rl_fast_alone()
+		/* seq_cst: the claim precedes our reads in rl_line_alone()
 		 * and rl_line_refuses() (Dekker; pairs with the loads there
 		 * and in rl_fast_phantoms_conflict()). */
 		if (atomic_compare_exchange_strong_explicit(
