@@ -17,23 +17,10 @@
 #include <errno.h>
 #include <string.h>
 
-#include "harness.h"
-#include "rl_internal.h"
+#include "whitebox.h"
 
 #define PAGE 4096ull
 #define BLOCK ((uint64_t)RL_BLOCK_PAGES * PAGE)
-
-static struct rl_lock *priv(rangelock_t *lk)
-{
-	return (struct rl_lock *)(void *)lk;
-}
-
-static uint32_t state_of(rangelock_range_t *r)
-{
-	/* relaxed: the test's own handle, or one the lock wrote under the
-	 * guard before the call that returned */
-	return atomic_load_explicit(&rl_request_of(r)->state, memory_order_relaxed);
-}
 
 /* Held over several blocks (not listed, not one slot)? */
 static bool held_over_blocks(rangelock_range_t *r)
@@ -146,7 +133,7 @@ static void test_parts_conflict(void)
 
 	/* a reader waits in the last block; downgrade lets it in */
 	t_request_start(&w, &lk, T_RD, base + 2 * BLOCK, base + 2 * BLOCK + PAGE);
-	t_wait_queued(&lk, true, base + 2 * BLOCK, base + 2 * BLOCK + PAGE);
+	wait_listed(&w);
 	CHECK(t_request_pending(&w, 20));
 	CHECK_RC(rangelock_downgrade(&lk, &r), 0);
 	CHECK_RC(t_request_wait(&w), 0);
@@ -161,7 +148,7 @@ static void test_parts_conflict(void)
 
 	/* a writer waits in the middle block; unlock lets it in */
 	t_request_start(&w, &lk, T_WR, base + BLOCK + 3 * PAGE, base + BLOCK + 4 * PAGE);
-	t_wait_queued(&lk, false, base + BLOCK + 3 * PAGE, base + BLOCK + 4 * PAGE);
+	wait_listed(&w);
 	CHECK(t_request_pending(&w, 20));
 	CHECK_RC(rangelock_unlock(&lk, &r), 0);
 	CHECK_RC(t_request_wait(&w), 0);
@@ -227,7 +214,7 @@ static void test_closed_and_full(void)
 	CHECK(slots_taken(&lk) == RL_SLOTS);   /* no part left behind */
 	/* a writer over a filled page waits behind the phantom, then goes */
 	t_request_start(&w, &lk, T_WR, base, base + 2 * BLOCK);
-	t_wait_queued(&lk, false, base + 30 * PAGE, base + 31 * PAGE);
+	wait_listed(&w);
 	CHECK(t_request_pending(&w, 20));
 	CHECK_RC(rangelock_unlock(&lk, &r), 0);
 	for (int i = 0; i < RL_SLOTS; i++) {
@@ -269,7 +256,7 @@ static void test_across_growth(void)
 	CHECK_RC(rangelock_downgrade(&lk, &copy), EINVAL);
 	CHECK_RC(rangelock_unlock(&lk, &probe), 0);
 	t_request_start(&w, &lk, T_RD, base + BLOCK, base + 2 * BLOCK);
-	t_wait_queued(&lk, true, base + BLOCK, base + BLOCK + PAGE);
+	wait_listed(&w);
 	CHECK_RC(rangelock_destroy(&lk), EBUSY);
 	CHECK_RC(rangelock_downgrade(&lk, &r), 0);   /* in the small table */
 	CHECK_RC(t_request_wait(&w), 0);

@@ -15,38 +15,9 @@
  */
 #include <errno.h>
 
-#include "harness.h"
-#include "rl_internal.h"
+#include "whitebox.h"
 
 #define PAGE 4096ull
-
-static struct rl_lock *priv(rangelock_t *lk)
-{
-	return (struct rl_lock *)(void *)lk;
-}
-
-static unsigned table_lines(rangelock_t *lk)
-{
-	uintptr_t w = atomic_load_explicit(&priv(lk)->table, memory_order_acquire);
-
-	return w ? rl_table_decode(w).lines : 0;
-}
-
-/* Wait up to 10 s until t's request is listed and waiting (white-box: its
- * handle's state word), so that what follows meets a queued waiter. */
-static void wait_listed(struct t_request *t)
-{
-	for (int ms = 0; ms < 10000; ms++) {
-		/* relaxed: a test's poll of a word the lock writes */
-		uint32_t s = atomic_load_explicit(&rl_request_of(&t->range)->state,
-						  memory_order_relaxed);
-
-		if (s == RL_WAITING || s == RL_SLEEPING)
-			return;
-		t_sleep_ms(1);
-	}
-	t_fail(__FILE__, __LINE__, "the request never queued");
-}
 
 static bool draining(rangelock_t *lk)
 {
@@ -92,7 +63,7 @@ static void test_holder_of_small_table(void)
 	CHECK_RC(rangelock_trywrlock(&lk, &b, 4 * PAGE, 8 * PAGE), EBUSY);
 	/* and ranges beside it are free, through the grown table */
 	CHECK_RC(rangelock_wrlock(&lk, &b, 6 * PAGE, 7 * PAGE), 0);
-	CHECK(atomic_load_explicit(&rl_request_of(&b)->state, memory_order_relaxed) == RL_FAST);
+	CHECK(state_of(&b) == RL_FAST);
 	CHECK_RC(rangelock_unlock(&lk, &b), 0);
 
 	/* a waiter blocked by it is granted when it leaves */
@@ -111,7 +82,7 @@ static void test_holder_of_small_table(void)
 	CHECK_RC(rangelock_unlock(&lk, &w.range), 0);
 
 	CHECK_RC(rangelock_wrlock(&lk, &c, 5 * PAGE, 6 * PAGE), 0);
-	CHECK(atomic_load_explicit(&rl_request_of(&c)->state, memory_order_relaxed) == RL_FAST);
+	CHECK(state_of(&c) == RL_FAST);
 	CHECK_RC(rangelock_unlock(&lk, &c), 0);
 	CHECK_RC(rangelock_destroy(&lk), 0);
 }
@@ -144,7 +115,7 @@ static void test_listed_close_grown_table(void)
 	CHECK_RC(rangelock_unlock(&lk, &held), 0);
 	CHECK_RC(rangelock_unlock(&lk, &eof), 0);
 	CHECK_RC(rangelock_trywrlock(&lk, &probe, 4 * PAGE, 5 * PAGE), 0);
-	CHECK(atomic_load_explicit(&rl_request_of(&probe)->state, memory_order_relaxed) == RL_FAST);
+	CHECK(state_of(&probe) == RL_FAST);
 	CHECK_RC(rangelock_unlock(&lk, &probe), 0);
 	CHECK_RC(rangelock_unlock(&lk, &hold), 0);
 	CHECK_RC(t_request_wait(&w), 0);
