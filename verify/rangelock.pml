@@ -340,12 +340,10 @@ inline free_slot(h, s) {
 	atomic { slot[htab[h] * NSLOTS + s] = 0; spg[htab[h] * NSLOTS + s] = 0 }
 }
 
-/* rl_fast_release: store the slot (seq_cst), then read `closed` and the
- * window; if a listed request may wait for h, re-check under the guard */
-inline fast_release(h, s) {
-	free_slot(h, s);
-#ifndef BROKEN_RELEASE
-	closed_to(h);
+/* rl_fast_release_slow: a fast holder left (or weakened) where the fast
+ * path was closed to it (slow): re-check the waiters over it under the
+ * guard; a replaced table may have drained */
+inline phantom_left(h) {
 	if
 	:: slow ->
 		guard_lock();
@@ -355,6 +353,15 @@ inline fast_release(h, s) {
 	:: else -> skip
 	fi;
 	slow = false
+}
+
+/* rl_fast_release: store the slot (seq_cst), then read `closed` and the
+ * window; if a listed request may wait for h, re-check under the guard */
+inline fast_release(h, s) {
+	free_slot(h, s);
+#ifndef BROKEN_RELEASE
+	closed_to(h);
+	phantom_left(h)
 #endif
 }
 
@@ -585,15 +592,7 @@ inline blocks_release(h, claimed) {
 #endif
 	v = whi;
 	atomic { if :: LO(h) < v && wlo < HI(h) -> slow = true :: else -> skip fi; v = 0 };
-	if
-	:: slow ->
-		guard_lock();
-		grant_after(0, rng[h]);
-		drain_check();
-		guard_unlock()
-	:: else -> skip
-	fi;
-	slow = false
+	phantom_left(h)
 }
 
 /* result := OK (held: hslot for page 0, hslot2[h] for page 1) or gave_up */
@@ -800,11 +799,7 @@ inline downgrade(h) {
 		/* the slot value loses its exclusive bit: one seq_cst store */
 		ex[h] = false;
 		closed_to(h);
-		if
-		:: slow -> guard_lock(); grant_after(0, rng[h]); drain_check(); guard_unlock()
-		:: else -> skip
-		fi;
-		slow = false
+		phantom_left(h)
 	:: else ->
 		guard_lock();
 		ex[h] = false;
