@@ -110,7 +110,7 @@ struct rl_request {
 	uint64_t end;
 	_Atomic uint32_t state;   /* enum rl_state; futex word */
 	bool exclusive;           /* guard, or owner while RL_FAST */
-	uint8_t height;           /* of its subtree in the index; guard */
+	int8_t balance;           /* in the index: right height - left; guard */
 };
 
 /*
