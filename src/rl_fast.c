@@ -384,8 +384,9 @@ void rl_fast_reopen(struct rl_lock *l, uint64_t start, uint64_t end)
 
 /* Is any slot of seg taken?  Seven loads, written out: a wide range asks
  * this of every line, and the loop the compiler keeps for atomics cost
- * three times the instructions (callgrind: 1 692 of an EOF pair's 2 016). */
-static bool rl_line_occupied(const struct rl_segment *seg)
+ * three times the instructions (callgrind: 1 692 of an EOF pair's 2 016).
+ * Inline in the scans' loops: a call a line cost 160 of the 1 140 left. */
+static rl_always_inline bool rl_line_occupied(const struct rl_segment *seg)
 {
 	_Static_assert(RL_SLOTS == 7, "rl_line_occupied() reads seven slots");
 	/* seq_cst: see rl_fast_phantoms_conflict(), the caller */
