@@ -38,7 +38,8 @@
  *     take one such slot in each block's line, the same way.  The
  *     precise path takes every other range under a mutex and finds the
  *     ranges it meets in an interval tree: O(log n) in the n held or
- *     waiting there, plus those that overlap it.
+ *     waiting there, plus those that overlap it; it looks for fast holders
+ *     only in the lines that claims have used lately.
  *   - Memory: besides the two types, a lock allocates a 2 KiB table (for
  *     the fast path, plus a 64-byte head) the first time a lock call needs
  *     it, and once, when claims of different threads keep meeting in its

@@ -336,6 +336,63 @@ static void rl_lines_close(struct rl_table t, const struct rl_span *s,
 	}
 }
 
+/* Is any slot of seg taken?  Seven loads, written out: a wide range asks
+ * this of every line, and the loop the compiler keeps for atomics cost
+ * three times the instructions (callgrind: 1 692 of an EOF pair's 2 016).
+ * Inline in the scans' loops: a call a line cost 160 of the 1 140 left. */
+static rl_always_inline bool rl_line_occupied(const struct rl_segment *seg)
+{
+	_Static_assert(RL_SLOTS == 7, "rl_line_occupied() reads seven slots");
+	/* seq_cst: see rl_table_conflicts() and rl_marks_tidy(), the callers */
+	return (atomic_load_explicit(&seg->slot[0], memory_order_seq_cst) |
+		atomic_load_explicit(&seg->slot[1], memory_order_seq_cst) |
+		atomic_load_explicit(&seg->slot[2], memory_order_seq_cst) |
+		atomic_load_explicit(&seg->slot[3], memory_order_seq_cst) |
+		atomic_load_explicit(&seg->slot[4], memory_order_seq_cst) |
+		atomic_load_explicit(&seg->slot[5], memory_order_seq_cst) |
+		atomic_load_explicit(&seg->slot[6], memory_order_seq_cst)) != 0;
+}
+
+/*
+ * Clear the marks of t's lines that have no slot taken, so that scans pass
+ * over them until a claim marks them again (guard held).  The marks are
+ * cleared first, then the lines read again: a claim that the second read
+ * does not see comes after the clear in the seq_cst order, and so does its
+ * look at the mark (rl_line_mark()), which then sets it again; one that it
+ * sees has its mark put back here.
+ */
+static __attribute__((noinline)) void rl_marks_tidy(struct rl_table t)
+{
+	struct rl_table_head *head = rl_table_head(t.line);
+
+	for (unsigned w = 0; w < (t.lines + 63) / 64; w++) {
+		/* seq_cst, all: the clear before the second reads (above) */
+		uint64_t marks = atomic_load_explicit(&head->marked[w],
+						      memory_order_seq_cst);
+		uint64_t empty = 0, taken = 0;
+
+		for (uint64_t m = marks; m; m &= m - 1) {
+			unsigned i = (unsigned)__builtin_ctzll(m);
+
+			if (!rl_line_occupied(&t.line[w * 64 + i]))
+				empty |= (uint64_t)1 << i;
+		}
+		if (!empty)
+			continue;
+		atomic_fetch_and_explicit(&head->marked[w], ~empty,
+					  memory_order_seq_cst);
+		for (uint64_t m = empty; m; m &= m - 1) {
+			unsigned i = (unsigned)__builtin_ctzll(m);
+
+			if (rl_line_occupied(&t.line[w * 64 + i]))
+				taken |= (uint64_t)1 << i;
+		}
+		if (taken)
+			atomic_fetch_or_explicit(&head->marked[w], taken,
+						 memory_order_seq_cst);
+	}
+}
+
 void rl_fast_close(struct rl_lock *l, uint64_t start, uint64_t end)
 {
 	struct rl_table t = rl_table_now(l);
@@ -348,6 +405,8 @@ void rl_fast_close(struct rl_lock *l, uint64_t start, uint64_t end)
 	else
 		rl_lines_close(t, &s, s.n == 1);
 	rl_close_done(s.wide || s.n == 1);
+	if (s.wide && l->wide_arrivals++ % RL_TIDY_EVERY == 0)
+		rl_marks_tidy(t);
 }
 
 /* release: this guard section (the listed holder's writes) to the claimer
@@ -382,23 +441,6 @@ void rl_fast_reopen(struct rl_lock *l, uint64_t start, uint64_t end)
 	}
 }
 
-/* Is any slot of seg taken?  Seven loads, written out: a wide range asks
- * this of every line, and the loop the compiler keeps for atomics cost
- * three times the instructions (callgrind: 1 692 of an EOF pair's 2 016).
- * Inline in the scans' loops: a call a line cost 160 of the 1 140 left. */
-static rl_always_inline bool rl_line_occupied(const struct rl_segment *seg)
-{
-	_Static_assert(RL_SLOTS == 7, "rl_line_occupied() reads seven slots");
-	/* seq_cst: see rl_fast_phantoms_conflict(), the caller */
-	return (atomic_load_explicit(&seg->slot[0], memory_order_seq_cst) |
-		atomic_load_explicit(&seg->slot[1], memory_order_seq_cst) |
-		atomic_load_explicit(&seg->slot[2], memory_order_seq_cst) |
-		atomic_load_explicit(&seg->slot[3], memory_order_seq_cst) |
-		atomic_load_explicit(&seg->slot[4], memory_order_seq_cst) |
-		atomic_load_explicit(&seg->slot[5], memory_order_seq_cst) |
-		atomic_load_explicit(&seg->slot[6], memory_order_seq_cst)) != 0;
-}
-
 /* Does a slot of seg hold a range that conflicts with [start, end)?
  * (rl_line_conflicts: the quick pass inline, the decoding out of line.)
  * seq_cst, every load here: after rl_fast_close()'s stores (Dekker, pairs
@@ -426,23 +468,58 @@ static rl_always_inline bool rl_line_conflicts(const struct rl_segment *seg,
 	       rl_line_decode_conflicts(seg, start, end, exclusive);
 }
 
-/* Does a fast holder in t conflict with [start, end)? */
+void rl_line_mark_slow(_Atomic uint64_t *word, uint64_t bit)
+{
+	/* seq_cst: see rl_line_mark() */
+	atomic_fetch_or_explicit(word, bit, memory_order_seq_cst);
+}
+
+/* The marks of t's lines (seq_cst loads: after rl_fast_close()'s stores,
+ * before the reads of the slots they let through; Dekker with the mark
+ * after a claim); false if none is set. */
+static bool rl_marks_of(struct rl_table t, uint64_t marks[])
+{
+	uint64_t any = 0;
+
+	for (unsigned w = 0; w < (t.lines + 63) / 64; w++)
+		any |= marks[w] = atomic_load_explicit(
+			&rl_table_head(t.line)->marked[w], memory_order_seq_cst);
+	return any != 0;
+}
+
+static bool rl_marked(const uint64_t marks[], unsigned line)
+{
+	return marks[line / 64] >> (line % 64) & 1;
+}
+
+/* Does a fast holder in t conflict with [start, end)?  Only lines marked
+ * may have one. */
 static bool rl_table_conflicts(struct rl_table t, uint64_t start, uint64_t end,
 			       bool exclusive)
 {
 	struct rl_span s = rl_span_of(start, end, t.lines);
+	uint64_t marks[(RL_GROWN_LINES + 63) / 64];
 
-	if (s.all) {   /* every line, in order: no hashing */
-		for (unsigned k = 0; k < s.n; k++)
-			if (rl_line_conflicts(&t.line[k], start, end, exclusive))
-				return true;
+	if (!rl_marks_of(t, marks))
+		return false;
+	if (s.all) {   /* every line: the marked ones, in order */
+		for (unsigned w = 0; w < (t.lines + 63) / 64; w++)
+			for (uint64_t m = marks[w]; m; m &= m - 1) {
+				unsigned i = w * 64 + (unsigned)__builtin_ctzll(m);
+
+				if (rl_line_conflicts(&t.line[i], start, end,
+						      exclusive))
+					return true;
+			}
 		return false;
 	}
-	for (unsigned k = 0; k < s.n; k++)
-		if (rl_line_conflicts(&t.line[rl_line_of_block(s.first_block + k,
-							       t.lines)],
-				      start, end, exclusive))
+	for (unsigned k = 0; k < s.n; k++) {
+		unsigned i = rl_line_of_block(s.first_block + k, t.lines);
+
+		if (rl_marked(marks, i) &&
+		    rl_line_conflicts(&t.line[i], start, end, exclusive))
 			return true;
+	}
 	return false;
 }
 
@@ -759,6 +836,7 @@ rl_claim_blocks(struct rl_lock *l, struct rl_request *q, struct rl_table t,
 			break;
 		}
 		slots |= (uint64_t)i << (3 * parts);
+		rl_line_mark(t, ps.seg[parts]);
 		stands = !rl_part_refused(l, &ps, parts++, exclusive, &met);
 	}
 	/* after every claim, as rl_fast_alone() reads it after its one */

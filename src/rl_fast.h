@@ -209,6 +209,26 @@ static rl_always_inline unsigned rl_line_claim(struct rl_segment *seg,
 	return RL_SLOTS;
 }
 
+/* rl_fast.c: set seg's bit in its table's marks (out of line: it is set
+ * already but after a scan found the line empty). */
+rl_hidden void rl_line_mark_slow(_Atomic uint64_t *word, uint64_t bit);
+
+/* After a claim in seg, a line of t: its bit in the table's marks is set,
+ * so that scans do not pass over it. */
+static rl_always_inline void rl_line_mark(struct rl_table t,
+					  const struct rl_segment *seg)
+{
+	size_t i = (size_t)(seg - t.line);
+	_Atomic uint64_t *word = &rl_table_head(t.line)->marked[i / 64];
+	uint64_t bit = (uint64_t)1 << (i % 64);
+
+	/* seq_cst: after our claim CAS and before our reads of `closed` and
+	 * the window (Dekker with a scan's clear of the bit, then its reads
+	 * of the slots; rl_table_conflicts()). */
+	if (rl_unlikely(!(atomic_load_explicit(word, memory_order_seq_cst) & bit)))
+		rl_line_mark_slow(word, bit);
+}
+
 /* How many blocks [start, end) covers if it may be held over several, else
  * 0. */
 static inline unsigned rl_blocks_of(uint64_t start, uint64_t end)
@@ -252,6 +272,7 @@ rl_fast_lock(struct rl_lock *l, struct rl_request *q, uint64_t start,
 
 	if (i == RL_SLOTS)
 		return RL_FAST_NONE;
+	rl_line_mark(t, seg);
 	q->fast.seg = seg;
 	q->fast.value = value;
 	q->fast.slot = (uint8_t)i;

@@ -226,7 +226,19 @@ struct rl_table_head {
 	/* small table: how many times the thread settling a claim changed
 	 * << 32 | the last one's tag (rl_fast_settle(); a heuristic, relaxed) */
 	_Atomic uint64_t settlers;
+	/* bit i of marked[i / 64]: line i may have a slot taken.  Set by
+	 * claimers after their claim, cleared only under the guard by a scan
+	 * that found the line empty (rl_table_conflicts(); doc/design.md,
+	 * "Marked lines"). */
+	_Atomic uint64_t marked[(RL_GROWN_LINES + 63) / 64];
 };
+
+/* One wide request in RL_TIDY_EVERY tidies the marks: a line tidied costs
+ * the next claim in it a locked instruction on the table's head, which all
+ * claimers read. */
+#ifndef RL_TIDY_EVERY   /* -DRL_TIDY_EVERY=1: every one, for the stress */
+#define RL_TIDY_EVERY 16
+#endif
 
 /* A table as the lock's `table` word names it: its first line | (lines /
  * 32 - 1), lines being 64-byte aligned; 0 for none. */
@@ -268,6 +280,9 @@ struct rl_lock {
 	 * wide_hi == 0.  Written under the guard, read by fast claims. */
 	_Atomic uint64_t wide_lo;
 	_Atomic uint64_t wide_hi;
+	/* wide requests listed since the marks were last tidied (a count
+	 * mod RL_TIDY_EVERY, rl_fast_close()); guard */
+	uint32_t wide_arrivals;
 };
 
 /* flags bits: allocating the table failed, do not try again; the table

@@ -28,6 +28,10 @@
  * rl_fast_lock_blocks() does: a slot for each page's part, claimed and
  * checked in turn, then the window once; a refused one gives its parts
  * back as a release does.  Each slot records its part's pages (spg).
+ * Each table's line has a mark (its bit in the table's marks): a claimer
+ * sets it after its claim, a scan passes over an unmarked line, and a wide
+ * request under the guard may tidy it: clear it if the line is empty, read
+ * the line again, and put it back if a claim came in between.
  * Each step of the model is one atomic access of the C code; the guard's
  * critical sections are sequences of steps that other threads' fast paths
  * interleave with.  doc/verification.md explains why sequential consistency
@@ -47,7 +51,10 @@
  *   grow       with GROW: all of safety and fifo (and liveness) while the
  *              table grows under the threads;
  *   blocks     with BLOCKS: the same with ranges held over blocks (FIFO
- *              part by part).
+ *              part by part);
+ *   marks      in all of them: a scan that passes over an unmarked line
+ *              misses no fast holder (broken: a mark set before the claim,
+ *              a tidy that does not read the line again).
  * Each has a broken variant (BROKEN_* below) that SPIN must reject.
  */
 
@@ -92,6 +99,7 @@ byte slot[2 * NSLOTS];          /* table t's slot j is slot[t * NSLOTS + j]:
 				 * 0 free, else 1 + handle of a fast holder */
 byte spg[2 * NSLOTS];           /* the pages of the range in that slot (a
 				 * part of a range held over blocks) */
+bool marked[2];                 /* the line's bit in table t's marks */
 
 /* rangelock_range_t, one per handle */
 byte rng[NH];                   /* pages: bit 0 = page 0, bit 1 = page 1 */
@@ -190,14 +198,17 @@ inline scan_phantoms(q) {
 	j = 0;
 	do
 	:: j < 2 * NSLOTS ->
+		/* a table's marks are loaded before its slots: an unmarked
+		 * line is passed over */
+		if :: j % NSLOTS == 0 -> occ = marked[j / NSLOTS] :: else -> skip fi;
 		atomic {
 			v = slot[j];
 			if
 #ifdef BROKEN_GROW_SCAN
 			/* wrong: only the current table's phantoms */
-			:: j / NSLOTS == cur && v != 0 && SCONFLICT(j, rng[q], q) -> blocked = true
+			:: occ && j / NSLOTS == cur && v != 0 && SCONFLICT(j, rng[q], q) -> blocked = true
 #else
-			:: (j / NSLOTS == cur || (j < NSLOTS && draining)) &&
+			:: occ && (j / NSLOTS == cur || (j < NSLOTS && draining)) &&
 			   v != 0 && SCONFLICT(j, rng[q], q) -> blocked = true
 #endif
 			:: else -> skip
@@ -207,7 +218,55 @@ inline scan_phantoms(q) {
 		j++
 	:: else -> break
 	od;
+	j = 0;
+	occ = false
+}
+
+/* occ := a slot of table t's line is taken (rl_line_occupied: a load a
+ * slot) */
+inline line_occupied(t) {
+	occ = false;
+	j = 0;
+	do
+	:: j < NSLOTS -> if :: slot[t * NSLOTS + j] != 0 -> occ = true :: else -> skip fi; j++
+	:: else -> break
+	od;
 	j = 0
+}
+
+/* rl_marks_tidy (guard held, a wide request listed): clear the mark of
+ * the current table's line if it is empty, then read it again and put
+ * the mark back if a claim came in between */
+inline marks_tidy() {
+	if
+	:: marked[cur] ->
+		line_occupied(cur);
+		if
+		:: !occ ->
+			marked[cur] = false;    /* the fetch_and */
+#ifndef BROKEN_TIDY
+			line_occupied(cur);
+			if :: occ -> marked[cur] = true :: else -> skip fi
+#else
+			/* wrong: a claim just before the clear stays unmarked */
+			skip
+#endif
+		:: else -> skip
+		fi;
+		occ = false
+	:: else -> skip
+	fi
+}
+
+/* rl_line_mark, after a claim in table htab[h]: the load of the marks and,
+ * if the bit is clear, the fetch_or (one step: setting a set bit changes
+ * nothing, and a tidy's clear before it is followed by its second read) */
+inline line_mark(h) {
+#ifndef BROKEN_MARK_BEFORE
+	marked[htab[h]] = true
+#else
+	skip
+#endif
 }
 
 /* rl_fast_drain_check (guard held): once table 0 has no slot taken, stop
@@ -394,8 +453,10 @@ inline fast_close(h) {
 		wcnt++;
 		if :: wcnt == 1 || LO(h) < wlo -> wlo = LO(h) :: else -> skip fi;
 #ifndef BROKEN_WINDOW
-		if :: HI(h) > whi -> whi = HI(h) :: else -> skip fi
+		if :: HI(h) > whi -> whi = HI(h) :: else -> skip fi;
 #endif
+		/* every RL_TIDY_EVERY wide requests: any of them */
+		if :: marks_tidy() :: skip fi
 	:: else ->
 		lcount[cur]++;
 		mask[cur] = mask[cur] | rng[h]
@@ -433,12 +494,17 @@ inline fast_lock(h) {
 		htab[h] = cur;          /* the acquire load of the table word */
 		/* the relaxed peek at `closed` may read any value: go on to
 		 * claim, or give up at once */
+#ifdef BROKEN_MARK_BEFORE
+		/* wrong: marked before the claim, which a tidy may not see */
+		marked[cur] = true;
+#endif
 		if
 		:: claim_slot(h, rng[h], s)
 		:: skip
 		fi;
 		if
 		:: s < NSLOTS ->
+			line_mark(h);
 			/* read the other slots, then `closed`: seq_cst loads */
 			refused = false;
 			j = 0;
@@ -612,7 +678,7 @@ inline blocks_lock(h) {
 		claim_slot(h, 1, s);
 		if
 		:: s == NSLOTS -> refused = true; k = 0     /* nothing claimed */
-		:: else -> hslot = s; k = 1; part_check(h, 1, s)
+		:: else -> hslot = s; k = 1; line_mark(h); part_check(h, 1, s)
 		fi;
 		if
 		:: !refused ->
@@ -624,7 +690,7 @@ inline blocks_lock(h) {
 			fi;
 			if
 			:: s == NSLOTS -> refused = true
-			:: else -> hslot2[h] = s; k = 3; part_check(h, 2, s)
+			:: else -> hslot2[h] = s; k = 3; line_mark(h); part_check(h, 2, s)
 			fi
 		:: else -> skip
 		fi;
@@ -817,7 +883,7 @@ inline downgrade(h) {
 proctype thread(byte me)
 {
 	byte h, h2, i, j, k, q, v, s, pos, hslot, how, result, ops;
-	bool blocked, refused, gave_up, slow;
+	bool blocked, refused, gave_up, slow, occ;
 
 	h = me * 2;
 	h2 = h + 1;

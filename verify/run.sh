@@ -95,6 +95,8 @@ check broken_grow_scan          fail safety   -DNOPS=1 -DGROW -DBROKEN_GROW_SCAN
 check broken_grow_reclose       fail safety   -DNOPS=1 -DGROW -DBROKEN_GROW_RECLOSE
 check broken_blocks_part        fail safety   -DNOPS=1 -DBLOCKS -DNSLOTS=3 -DBROKEN_BLOCKS_PART
 check broken_blocks_giveback    fail safety   -DNOPS=1 -DBLOCKS -DNSLOTS=3 -DBROKEN_BLOCKS_GIVEBACK
+check broken_marks_tidy         fail safety   -DNOPS=2 -DBROKEN_TIDY
+check broken_marks_before       fail safety   -DNOPS=2 -DBROKEN_MARK_BEFORE
 check broken_blocks_window      fail safety   -DNOPS=1 -DBLOCKS -DNSLOTS=3 -DBROKEN_BLOCKS_WINDOW
 # a request stranded behind a timed-out one needs a third thread
 check broken_timeout_stranded   fail safety   -DNT=3 -DNOPS=1 -DNO_TRY -DBROKEN_TIMEOUT

@@ -36,7 +36,8 @@ static uint64_t next_random(void)
 
 /* Check n's subtree, whose keys lie between lo's and hi's; return its
  * height, and count its nodes. */
-static int check_subtree(const struct rl_request *n, const struct rl_request *lo,
+static int check_subtree(const struct rl_request *n,
+			 const struct rl_request *lo,
 			 const struct rl_request *hi, unsigned *count)
 {
 	if (!n)
