@@ -468,12 +468,6 @@ static rl_always_inline bool rl_line_conflicts(const struct rl_segment *seg,
 	       rl_line_decode_conflicts(seg, start, end, exclusive);
 }
 
-void rl_line_mark_slow(_Atomic uint64_t *word, uint64_t bit)
-{
-	/* seq_cst: see rl_line_mark() */
-	atomic_fetch_or_explicit(word, bit, memory_order_seq_cst);
-}
-
 /* The marks of t's lines (seq_cst loads: after rl_fast_close()'s stores,
  * before the reads of the slots they let through; Dekker with the mark
  * after a claim); false if none is set. */
