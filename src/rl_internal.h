@@ -227,9 +227,9 @@ struct rl_table_head {
 	 * << 32 | the last one's tag (rl_fast_settle(); a heuristic, relaxed) */
 	_Atomic uint64_t settlers;
 	/* bit i of marked[i / 64]: line i may have a slot taken.  Set by
-	 * claimers after their claim, cleared only under the guard by a scan
-	 * that found the line empty (rl_table_conflicts(); doc/design.md,
-	 * "Marked lines"). */
+	 * claimers after their claim (rl_line_mark()), cleared only under the
+	 * guard by a tidy that found the line empty (rl_marks_tidy();
+	 * doc/design.md, "Tidying"). */
 	_Atomic uint64_t marked[(RL_GROWN_LINES + 63) / 64];
 };
 

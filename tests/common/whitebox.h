@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * whitebox.h - what the white-box unit tests (test_grow.c, test_blocks.c,
- * linked against the static library) read of the lock's private layout.
+ * test_index.c, test_marks.c, linked against the static library) read of
+ * the lock's private layout.
  */
 #ifndef RL_TEST_WHITEBOX_H
 #define RL_TEST_WHITEBOX_H
@@ -21,12 +22,19 @@ static inline uint32_t state_of(rangelock_range_t *r)
 	return atomic_load_explicit(&rl_request_of(r)->state, memory_order_relaxed);
 }
 
+/* The lock's current table ({ NULL, .. } for none). */
+static inline struct rl_table table_of(rangelock_t *lk)
+{
+	return rl_table_decode(atomic_load_explicit(&priv(lk)->table,
+						    memory_order_acquire));
+}
+
 /* How many lines the lock's current table has; 0 for none. */
 static inline unsigned table_lines(rangelock_t *lk)
 {
-	uintptr_t w = atomic_load_explicit(&priv(lk)->table, memory_order_acquire);
+	struct rl_table t = table_of(lk);
 
-	return w ? rl_table_decode(w).lines : 0;
+	return t.line ? t.lines : 0;
 }
 
 /* Wait up to 10 s until t's request is listed and waiting (its handle's

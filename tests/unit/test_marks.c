@@ -16,12 +16,6 @@
 
 #define PAGE 4096ull
 
-static struct rl_table table_of(rangelock_t *lk)
-{
-	return rl_table_decode(atomic_load_explicit(&priv(lk)->table,
-						    memory_order_acquire));
-}
-
 /* Is the line of page p marked in lk's current table? */
 static bool marked(rangelock_t *lk, uint64_t p)
 {
