@@ -471,13 +471,15 @@ static rl_always_inline bool rl_line_conflicts(const struct rl_segment *seg,
 /* The marks of t's lines (seq_cst loads: after rl_fast_close()'s stores,
  * before the reads of the slots they let through; Dekker with the mark
  * after a claim); false if none is set. */
-static bool rl_marks_of(struct rl_table t, uint64_t marks[])
+static rl_always_inline bool rl_marks_of(struct rl_table t, uint64_t marks[])
 {
-	uint64_t any = 0;
+	_Atomic uint64_t *marked = rl_table_head(t.line)->marked;
+	uint64_t any = marks[0] = atomic_load_explicit(&marked[0],
+						       memory_order_seq_cst);
 
-	for (unsigned w = 0; w < (t.lines + 63) / 64; w++)
-		any |= marks[w] = atomic_load_explicit(
-			&rl_table_head(t.line)->marked[w], memory_order_seq_cst);
+	for (unsigned w = 1; w < (t.lines + 63) / 64; w++)
+		any |= marks[w] = atomic_load_explicit(&marked[w],
+						       memory_order_seq_cst);
 	return any != 0;
 }
 
@@ -486,16 +488,14 @@ static bool rl_marked(const uint64_t marks[], unsigned line)
 	return marks[line / 64] >> (line % 64) & 1;
 }
 
-/* Does a fast holder in t conflict with [start, end)?  Only lines marked
- * may have one. */
-static bool rl_table_conflicts(struct rl_table t, uint64_t start, uint64_t end,
-			       bool exclusive)
+/* Does a fast holder in a line of t marked in `marks` conflict with
+ * [start, end)?  (Out of line: with no line marked, a scan is two loads.) */
+static __attribute__((noinline)) bool
+rl_marked_lines_conflict(struct rl_table t, const uint64_t marks[],
+			 uint64_t start, uint64_t end, bool exclusive)
 {
 	struct rl_span s = rl_span_of(start, end, t.lines);
-	uint64_t marks[(RL_GROWN_LINES + 63) / 64];
 
-	if (!rl_marks_of(t, marks))
-		return false;
 	if (s.all) {   /* every line: the marked ones, in order */
 		for (unsigned w = 0; w < (t.lines + 63) / 64; w++)
 			for (uint64_t m = marks[w]; m; m &= m - 1) {
@@ -515,6 +515,17 @@ static bool rl_table_conflicts(struct rl_table t, uint64_t start, uint64_t end,
 			return true;
 	}
 	return false;
+}
+
+/* Does a fast holder in t conflict with [start, end)?  Only lines marked
+ * may have one. */
+static bool rl_table_conflicts(struct rl_table t, uint64_t start, uint64_t end,
+			       bool exclusive)
+{
+	uint64_t marks[(RL_GROWN_LINES + 63) / 64];
+
+	return rl_marks_of(t, marks) &&
+	       rl_marked_lines_conflict(t, marks, start, end, exclusive);
 }
 
 /* The small table that t, grown, replaced; none if t is the small one. */
