@@ -102,7 +102,8 @@ static bool rl_rebalance(struct rl_request **link, struct rl_request *n, int s)
  * An insertion or a removal walks down from the root and keeps the links
  * it followed (path[i] points at the node at depth i), which the way back
  * up needs instead of parent pointers.  An AVL tree of n nodes is at most
- * 1.44 log2(n + 2) high: 92 for any number of handles that fit in memory.
+ * 1.44 log2(n + 2) high: 84 for the 2^58 handles of 64 bytes that a 64-bit
+ * address space could hold.
  */
 #define RL_INDEX_DEPTH 96
 
