@@ -343,7 +343,8 @@ static void rl_lines_close(struct rl_table t, const struct rl_span *s,
 static rl_always_inline bool rl_line_occupied(const struct rl_segment *seg)
 {
 	_Static_assert(RL_SLOTS == 7, "rl_line_occupied() reads seven slots");
-	/* seq_cst: see rl_table_conflicts() and rl_marks_tidy(), the callers */
+	/* seq_cst: see the callers (rl_line_conflicts(), rl_marks_tidy(),
+	 * rl_table_occupied()) */
 	return (atomic_load_explicit(&seg->slot[0], memory_order_seq_cst) |
 		atomic_load_explicit(&seg->slot[1], memory_order_seq_cst) |
 		atomic_load_explicit(&seg->slot[2], memory_order_seq_cst) |
@@ -365,7 +366,7 @@ static __attribute__((noinline)) void rl_marks_tidy(struct rl_table t)
 {
 	struct rl_table_head *head = rl_table_head(t.line);
 
-	for (unsigned w = 0; w < (t.lines + 63) / 64; w++) {
+	for (unsigned w = 0; w < rl_mark_words(t); w++) {
 		/* seq_cst, all: the clear before the second reads (above) */
 		uint64_t marks = atomic_load_explicit(&head->marked[w],
 						      memory_order_seq_cst);
@@ -477,7 +478,7 @@ static rl_always_inline bool rl_marks_of(struct rl_table t, uint64_t marks[])
 	uint64_t any = marks[0] = atomic_load_explicit(&marked[0],
 						       memory_order_seq_cst);
 
-	for (unsigned w = 1; w < (t.lines + 63) / 64; w++)
+	for (unsigned w = 1; w < rl_mark_words(t); w++)
 		any |= marks[w] = atomic_load_explicit(&marked[w],
 						       memory_order_seq_cst);
 	return any != 0;
@@ -497,7 +498,7 @@ rl_marked_lines_conflict(struct rl_table t, const uint64_t marks[],
 	struct rl_span s = rl_span_of(start, end, t.lines);
 
 	if (s.all) {   /* every line: the marked ones, in order */
-		for (unsigned w = 0; w < (t.lines + 63) / 64; w++)
+		for (unsigned w = 0; w < rl_mark_words(t); w++)
 			for (uint64_t m = marks[w]; m; m &= m - 1) {
 				unsigned i = w * 64 + (unsigned)__builtin_ctzll(m);
 
@@ -522,7 +523,7 @@ rl_marked_lines_conflict(struct rl_table t, const uint64_t marks[],
 static bool rl_table_conflicts(struct rl_table t, uint64_t start, uint64_t end,
 			       bool exclusive)
 {
-	uint64_t marks[(RL_GROWN_LINES + 63) / 64];
+	uint64_t marks[RL_MARK_WORDS];
 
 	return rl_marks_of(t, marks) &&
 	       rl_marked_lines_conflict(t, marks, start, end, exclusive);

@@ -219,6 +219,9 @@ struct rl_segment {
  * of the count (bits 32..62). */
 #define RL_LINE_DRAINING ((uint64_t)1 << 63)
 
+/* Words of a table's marks, a bit a line: enough for the grown table. */
+#define RL_MARK_WORDS ((RL_GROWN_LINES + 63) / 64)
+
 /* The line before a table's first. */
 struct rl_table_head {
 	/* the small table that this grown one replaced; guard */
@@ -230,7 +233,7 @@ struct rl_table_head {
 	 * claimers after their claim (rl_line_mark()), cleared only under the
 	 * guard by a tidy that found the line empty (rl_marks_tidy();
 	 * doc/design.md, "Tidying"). */
-	_Atomic uint64_t marked[(RL_GROWN_LINES + 63) / 64];
+	_Atomic uint64_t marked[RL_MARK_WORDS];
 };
 
 /* One wide request in RL_TIDY_EVERY tidies the marks: a line tidied costs
@@ -247,6 +250,12 @@ struct rl_table {
 	struct rl_segment *line;
 	unsigned lines;           /* how many: a power of two, 32 or more */
 };
+
+/* How many words of its head's marks a table uses. */
+static rl_always_inline unsigned rl_mark_words(struct rl_table t)
+{
+	return (t.lines + 63) / 64;
+}
 
 static inline uintptr_t rl_table_encode(struct rl_segment *line, unsigned lines)
 {
@@ -281,8 +290,8 @@ struct rl_lock {
 	 * wide_hi == 0.  Written under the guard, read by fast claims. */
 	_Atomic uint64_t wide_lo;
 	_Atomic uint64_t wide_hi;
-	/* wide requests listed since the marks were last tidied (a count
-	 * mod RL_TIDY_EVERY, rl_fast_close()); guard */
+	/* wide requests that closed the fast path, counted with wrap-around:
+	 * every RL_TIDY_EVERY-th tidies the marks (rl_fast_close()); guard */
 	uint32_t wide_arrivals;
 };
 

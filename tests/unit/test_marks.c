@@ -32,7 +32,7 @@ static unsigned marked_lines(rangelock_t *lk)
 	struct rl_table t = table_of(lk);
 	unsigned n = 0;
 
-	for (unsigned w = 0; w < (t.lines + 63) / 64; w++)
+	for (unsigned w = 0; w < rl_mark_words(t); w++)
 		/* relaxed: as above */
 		n += (unsigned)__builtin_popcountll(atomic_load_explicit(
 			&rl_table_head(t.line)->marked[w], memory_order_relaxed));
