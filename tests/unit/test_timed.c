@@ -112,13 +112,16 @@ static void test_timeout_leaves_no_trace(void)
  * Deadlines hold under CPU load: with more busy threads than cores, timed
  * locks that cannot be granted return about as soon after their deadline
  * as clock_nanosleep to the same kind of deadline does, measured side by
- * side: the median within 3x + 2 ms of clock_nanosleep's, the worst within
- * 3x + 20 ms.  (The spins and yields before the futex sleep once ignored
- * the deadline: 74 ms late on average, 121 ms at worst.  The worst case
- * still exceeds clock_nanosleep's by up to a few time slices: a request
- * whose deadline passes while it is on the CPU can be preempted by the
- * load before it returns; doc/design.md.)  A property of the deadline, not
- * a timing of the lock.
+ * side: the median within 3x + 2 ms of clock_nanosleep's, the 90th
+ * percentile within 3x + 10 ms.  (The spins and yields before the futex
+ * sleep once ignored the deadline: 74 ms late on average, 121 ms at worst;
+ * both checks fail on that.)  The worst case is printed, not checked: it
+ * is one sample of the scheduler.  A thread that ran for a microsecond or
+ * two before a short sleep is often woken a time slice late under this
+ * load, the lock's waiter as much as a bare futex_wait after the same work
+ * (11 of 100 at 20 us), and one sample of 60 has been 39 ms late on a CI
+ * machine whose clock_nanosleep was 6 ms late at worst; doc/design.md.  A
+ * property of the deadline, not a timing of the lock.
  */
 static _Atomic bool t_load_stop;
 
@@ -159,6 +162,8 @@ static int t_cmp_long(const void *a, const void *b)
 }
 
 #define T_SAMPLES 60
+#define T_MEDIAN (T_SAMPLES / 2)
+#define T_P90 (T_SAMPLES * 9 / 10)
 
 static void test_deadline_under_load(void)
 {
@@ -188,12 +193,13 @@ static void test_deadline_under_load(void)
 		pthread_join(busy[i], NULL);
 	qsort(lock_late, T_SAMPLES, sizeof(long), t_cmp_long);
 	qsort(sleep_late, T_SAMPLES, sizeof(long), t_cmp_long);
-	printf("  late after the deadline, median / worst: timed lock %.3f / %.2f ms, "
-	       "clock_nanosleep %.3f / %.2f ms\n",
-	       lock_late[T_SAMPLES / 2] / 1e6, lock_late[T_SAMPLES - 1] / 1e6,
-	       sleep_late[T_SAMPLES / 2] / 1e6, sleep_late[T_SAMPLES - 1] / 1e6);
-	CHECK(lock_late[T_SAMPLES / 2] <= 3 * sleep_late[T_SAMPLES / 2] + 2000000L);
-	CHECK(lock_late[T_SAMPLES - 1] <= 3 * sleep_late[T_SAMPLES - 1] + 20000000L);
+	printf("  late after the deadline, median / 90th percentile / worst: "
+	       "timed lock %.3f / %.2f / %.2f ms, clock_nanosleep %.3f / %.2f / %.2f ms\n",
+	       lock_late[T_MEDIAN] / 1e6, lock_late[T_P90] / 1e6,
+	       lock_late[T_SAMPLES - 1] / 1e6, sleep_late[T_MEDIAN] / 1e6,
+	       sleep_late[T_P90] / 1e6, sleep_late[T_SAMPLES - 1] / 1e6);
+	CHECK(lock_late[T_MEDIAN] <= 3 * sleep_late[T_MEDIAN] + 2000000L);
+	CHECK(lock_late[T_P90] <= 3 * sleep_late[T_P90] + 10000000L);
 	CHECK_RC(rangelock_unlock(&lk, &held), 0);
 	CHECK_RC(rangelock_destroy(&lk), 0);
 }
