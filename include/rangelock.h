@@ -48,8 +48,11 @@
  *     time uses does not grow.  No other call allocates, and no lock call
  *     fails for lack of memory: without a table the lock is only slower,
  *     without the larger one only less parallel.
- *   - Locks are private to one process (FUTEX_PRIVATE): do not put a
- *     rangelock_t in memory shared between processes.
+ *   - A rangelock_t is private to one process (FUTEX_PRIVATE): do not put
+ *     one in memory shared between processes.  Processes share a lock
+ *     through a *region* instead (rangelock_shared_init(), below): each
+ *     process attaches a rangelock_t of its own to it and makes the same
+ *     calls, with the same semantics, on it.
  *
  * Errors are returned, never stored in errno: 0 or a positive errno value.
  * Every call that fails leaves the lock exactly as it was.  A NULL lock or
@@ -103,6 +106,7 @@
 #ifndef RANGELOCK_H
 #define RANGELOCK_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -130,7 +134,7 @@ extern "C" {
 
 /* The version of this header; rangelock_version() gives the library's. */
 #define RANGELOCK_VERSION_MAJOR 0
-#define RANGELOCK_VERSION_MINOR 1
+#define RANGELOCK_VERSION_MINOR 2
 #define RANGELOCK_VERSION_PATCH 0
 /* One number that orders versions: 0x00MMmmpp (major, minor, patch). */
 #define RANGELOCK_VERSION                                                   \
@@ -272,6 +276,91 @@ RANGELOCK_API int rangelock_unlock(rangelock_t *lk, rangelock_range_t *r)
  */
 RANGELOCK_API int rangelock_downgrade(rangelock_t *lk, rangelock_range_t *r)
 	RANGELOCK_NONNULL(1, 2);
+
+/*
+ * Locks that processes share
+ * --------------------------
+ * The lock's state lives in a region of memory that the processes map
+ * (shm_open + mmap, a memfd passed over a socket, a MAP_SHARED file
+ * mapping), at any address in each.  One process formats it with
+ * rangelock_shared_init(); every process (that one included) attaches a
+ * rangelock_t of its own with rangelock_shared_attach() and then locks,
+ * unlocks and downgrades with the calls above, handles in its own memory,
+ * with the same semantics: FIFO among conflicts, no barging, try, timed
+ * (CLOCK_MONOTONIC), downgrade, unlock from any thread of the process.
+ * rangelock_destroy() of an attached lock detaches it.
+ *
+ *   - Bounded: a region holds as many requests (held or waiting, of all
+ *     processes together) as it has nodes, 64 bytes each, fixed at init.
+ *     A lock call that would need one more returns EAGAIN, having changed
+ *     nothing.  Up to 63 processes may be attached at once.
+ *   - Robust: when a process dies (killed at any instruction) or calls
+ *     exit or exec while it holds or waits, its waiting requests vanish
+ *     and its ranges are released, within about 10-20 ms of the moment
+ *     someone waits behind them (waiters look every 10 ms; a refused try
+ *     looks at most once per 10 ms per region).  The first request
+ *     granted over a range that the dead process held *exclusive* gets
+ *     EOWNERDEAD, with the range held: the data under it may be
+ *     half-written.  Repair it and unlock as usual; nobody else is told.
+ *     A process's liveness is judged by a close-on-exec file descriptor
+ *     the library keeps open in it (on a memfd named "rangelock-<random>"):
+ *     a process that closes it (closefrom, close_range) looks dead.  Where
+ *     /proc does not let a process look at another (another user's), only
+ *     that one's exit is seen, not its exec.  A reused pid never passes
+ *     for the dead process.
+ *   - A region scribbled on by a buggy process is found broken: calls then
+ *     return ENOTRECOVERABLE.  Every offset the library reads from the
+ *     region is checked before use; it never writes outside the region.
+ *   - Every call on a shared lock takes its internal mutex (no fast path
+ *     yet): about 2-3x the cost of a process-private lock's page pair,
+ *     and still ~20x cheaper than an OFD fcntl lock.
+ *   - fork(): a child must attach again before it uses the lock; the
+ *     parent's attachment, used in the child, gives EINVAL.
+ *   - No RANGELOCK_DEBUG checks.
+ */
+
+/*
+ * rangelock_shared_size: how many bytes a region needs for max_requests
+ * requests at once.  Returns 0 if max_requests is 0 or above 2^24.
+ */
+RANGELOCK_API size_t rangelock_shared_size(unsigned max_requests);
+
+/*
+ * rangelock_shared_init: format size bytes at region, 64-byte aligned, as
+ * an unlocked shared lock, with as many request nodes as fit (up to 2^24).
+ *
+ * Call it once, in one process, before any process attaches; formatting a
+ * region in use is undefined.  Never allocates.
+ * Returns 0, or EINVAL (region not 64-byte aligned, or smaller than
+ * rangelock_shared_size(1)); the region is not touched then.
+ */
+RANGELOCK_API int rangelock_shared_init(void *region, size_t size)
+	RANGELOCK_NONNULL(1);
+
+/*
+ * rangelock_shared_attach: make lk this process's handle on the shared
+ * lock at region, as mapped here (size must be what init was given).
+ *
+ * lk must not be in use; it needs no init.  Opens one file descriptor per
+ * process (the first attach only), close-on-exec.
+ * Returns 0, or:
+ *   EINVAL  region is not a formatted shared lock of this size, or not
+ *           64-byte aligned (lk is not touched);
+ *   EAGAIN  63 processes are attached already (none of them dead);
+ *   EMFILE, ENFILE, ENOMEM: the descriptor could not be made.
+ * Undo with rangelock_destroy(lk): 0, or EBUSY while this attachment
+ * holds or waits for a range (lk then stays attached).
+ */
+RANGELOCK_API int rangelock_shared_attach(rangelock_t *lk, void *region,
+					  size_t size) RANGELOCK_NONNULL(1, 2);
+
+/*
+ * On an attached lock the lock calls return, besides their errors above:
+ *   EOWNERDEAD      held, over a range a dead process held exclusive;
+ *   EAGAIN          every request node of the region is in use;
+ *   ENOTRECOVERABLE the region is broken (scribbled on);
+ *   EINVAL          lk was attached in the parent of a fork.
+ */
 
 /*
  * rangelock_version: the version of the library linked at run time, as

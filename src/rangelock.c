@@ -67,13 +67,15 @@ static int rl_debug_refuses(const struct rl_lock *l, const struct rl_request *q,
 	return 0;
 }
 
-static void rl_enqueue(struct rl_lock *l, struct rl_request *q, uint64_t start,
-		       uint64_t end, bool exclusive, enum rl_state state)
+static rl_always_inline void rl_enqueue(struct rl_lock *l, struct rl_request *q,
+				       uint64_t start, uint64_t end,
+				       bool exclusive, enum rl_state state)
 {
 	q->start = start;
 	q->end = end;
 	q->exclusive = exclusive;
-	q->owner = rl_debug(l) ? rl_self() : 0;
+	if (!rl_is_shared(l))   /* a shared node keeps its owner's tag */
+		q->owner = rl_debug(l) ? rl_self() : 0;
 	/* relaxed: published to other threads by the guard's release. */
 	atomic_store_explicit(&q->state, state, memory_order_relaxed);
 	rl_queue_append(l, q);
@@ -84,9 +86,10 @@ static void rl_enqueue(struct rl_lock *l, struct rl_request *q, uint64_t start,
 
 /* rl_admit: decide a new request; guard held.  Returns 0 (held), RL_QUEUED
  * (appended as waiting) or an error, with nothing changed. */
-static int rl_admit(struct rl_lock *l, struct rl_request *q, uint64_t start,
-		    uint64_t end, bool exclusive, enum rl_how how,
-		    const struct timespec *abstime)
+static rl_always_inline int rl_admit(struct rl_lock *l, struct rl_request *q,
+				     uint64_t start, uint64_t end,
+				     bool exclusive, enum rl_how how,
+				     const struct timespec *abstime)
 {
 	if (rl_unlikely(rl_debug(l))) {
 		int rc = rl_debug_refuses(l, q, start, end);
@@ -137,6 +140,40 @@ static rl_always_inline int rl_acquire(rangelock_t *lk, rangelock_range_t *r,
 			       abstime);
 }
 
+/*
+ * rl_acquire_shared: a lock call on a lock attached to a shared region.
+ * The request is a node of the region (rl_shared.c), admitted as any other;
+ * q, the caller's handle, learns which node once it is held.
+ */
+static __attribute__((noinline)) int
+rl_acquire_shared(struct rl_lock *l, struct rl_request *q, uint64_t start,
+		  uint64_t end, bool exclusive, enum rl_how how,
+		  const struct timespec *abstime)
+{
+	struct rl_request *n = NULL;
+	int rc;
+
+	rl_guard_lock(l);
+	rc = rl_shared_node_alloc(l, &n);
+	if (!rc) {
+		rc = rl_admit(l, n, start, end, exclusive, how, abstime);
+		if ((rc == EBUSY || rc == ETIMEDOUT) &&
+		    rl_shared_refused(l, start, end, exclusive))
+			rc = rl_admit(l, n, start, end, exclusive, how, abstime);
+		if (!rc)
+			rl_shared_granted(l, n);
+		else if (rc != RL_QUEUED)
+			rl_shared_node_free(l, n);
+	}
+	rl_guard_unlock(l);
+
+	if (rc == RL_QUEUED)
+		rc = rl_wait_granted(l, n, how == RL_TIMED ? abstime : NULL);
+	if (!rc)
+		rc = rl_shared_handle(l, q, n);
+	return rc;
+}
+
 static int rl_acquire_slow(struct rl_lock *l, struct rl_request *q,
 			   uint64_t start, uint64_t end, unsigned call,
 			   const struct timespec *abstime)
@@ -146,6 +183,10 @@ static int rl_acquire_slow(struct rl_lock *l, struct rl_request *q,
 	int rc;
 
 	unsigned blocks;
+
+	if (rl_is_shared(l))
+		return rl_acquire_shared(l, q, start, end, exclusive, how,
+					 abstime);
 
 	if (call & 2) {   /* a slot claimed: keep it or give it back */
 		if (rl_fast_settle(l, q))
@@ -187,8 +228,11 @@ int rangelock_destroy(rangelock_t *lk)
 	struct rl_lock *l = rl_lock_of(lk);
 	int rc = 0;
 
+	if (rl_is_shared(l))
+		return rl_shared_detach(l);
+
 	rl_guard_lock(l);
-	if (l->root || rl_fast_busy(l))
+	if (l->listed.root || rl_fast_busy(l))
 		rc = EBUSY;
 	else
 		rl_fast_teardown(l);
@@ -247,6 +291,8 @@ static __attribute__((noinline)) int rl_unlock_slow(struct rl_lock *l,
 {
 	int rc = EINVAL;
 
+	if (rl_is_shared(l))
+		return rl_shared_release(l, q, false);
 	rl_guard_lock(l);
 	if (rl_listed_held(q) && rl_queue_leave(l, q))
 		rc = 0;
@@ -272,6 +318,8 @@ int rangelock_downgrade(rangelock_t *lk, rangelock_range_t *r)
 
 	if (rl_is_fast(q))
 		return rl_fast_downgrade(l, q);
+	if (rl_is_shared(l))
+		return rl_shared_release(l, q, true);
 	rl_guard_lock(l);
 	if (rl_listed_held(q) && q->exclusive && rl_queue_contains(l, q)) {
 		q->exclusive = false;

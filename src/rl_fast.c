@@ -312,7 +312,7 @@ static void rl_window_widen(struct rl_lock *l, uint64_t start, uint64_t end)
 	/* relaxed: our own earlier stores, under the guard. */
 	uint64_t lo = atomic_load_explicit(&l->wide_lo, memory_order_relaxed);
 	uint64_t hi = atomic_load_explicit(&l->wide_hi, memory_order_relaxed);
-	bool move_lo = l->wide++ == 0 || start < lo, move_hi = end > hi;
+	bool move_lo = l->listed.wide++ == 0 || start < lo, move_hi = end > hi;
 
 	if (move_lo)
 		rl_close_store(&l->wide_lo, start, !move_hi);
@@ -426,7 +426,7 @@ void rl_fast_reopen(struct rl_lock *l, uint64_t start, uint64_t end)
 	if (!t.line)
 		return;
 	if (s.wide) {
-		if (--l->wide == 0)
+		if (--l->listed.wide == 0)
 			rl_reopen_store(&l->wide_hi, 0);   /* empty */
 		return;
 	}

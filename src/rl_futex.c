@@ -2,7 +2,8 @@
 /*
  * rl_futex.c - futex wait and wake, the library's only system calls.
  *
- * All words are process-private (FUTEX_PRIVATE_FLAG).  Deadlines are
+ * Words are process-private (FUTEX_PRIVATE_FLAG) but those of a lock that
+ * processes share, which a waker in another process must reach.  Deadlines are
  * absolute CLOCK_MONOTONIC times, which FUTEX_WAIT_BITSET takes as they are
  * (FUTEX_WAIT would need a relative timeout recomputed after every EINTR).
  */
@@ -20,11 +21,11 @@
  * spurious wake-ups come back as 0.
  */
 int rl_futex_wait(_Atomic uint32_t *word, uint32_t expected,
-		  const struct timespec *abstime)
+		  const struct timespec *abstime, bool shared)
 {
 	long rc = syscall(SYS_futex, (uint32_t *)word,
-			  FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, expected,
-			  abstime, NULL, FUTEX_BITSET_MATCH_ANY);
+			  FUTEX_WAIT_BITSET | (shared ? 0 : FUTEX_PRIVATE_FLAG),
+			  expected, abstime, NULL, FUTEX_BITSET_MATCH_ANY);
 
 	if (rc == -1 && errno == ETIMEDOUT)
 		return ETIMEDOUT;
@@ -32,10 +33,11 @@ int rl_futex_wait(_Atomic uint32_t *word, uint32_t expected,
 }
 
 /* rl_futex_wake: wake up to nr_waiters threads sleeping on word. */
-void rl_futex_wake(_Atomic uint32_t *word, int nr_waiters)
+void rl_futex_wake(_Atomic uint32_t *word, int nr_waiters, bool shared)
 {
-	syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE | FUTEX_PRIVATE_FLAG,
-		nr_waiters, NULL, NULL, 0);
+	syscall(SYS_futex, (uint32_t *)word,
+		FUTEX_WAKE | (shared ? 0 : FUTEX_PRIVATE_FLAG), nr_waiters,
+		NULL, NULL, 0);
 }
 
 /* rl_cpu_relax: tell the CPU that this is a spin loop. */

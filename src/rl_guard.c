@@ -49,5 +49,5 @@ void rl_guard_lock_slowpath(_Atomic uint32_t *guard)
 	 * acquire: pairs with the release in rl_guard_unlock().
 	 */
 	while (atomic_exchange_explicit(guard, 2, memory_order_acquire) != 0)
-		rl_futex_wait(guard, 2, NULL);
+		rl_futex_wait(guard, 2, NULL, false);
 }

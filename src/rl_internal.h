@@ -75,6 +75,10 @@ enum rl_state {
 	RL_SLEEPING = 0x534c5050u, /* "SLPP" */
 	RL_HELD = 0x48454c44u,     /* "HELD" */
 	RL_FAST = 0x46415354u,     /* "FAST": held through a slot, not listed */
+	/* a caller's handle of a shared lock: its request is a node of the
+	 * region (remote.node), whose state is one of the above */
+	RL_REMOTE = 0x524d4f54u,   /* "RMOT" */
+	RL_FREE = 0x46524545u,     /* "FREE": a region's node not in use */
 };
 
 /* fast.slot of a range held over several blocks (rl_fast_lock_blocks()):
@@ -83,15 +87,25 @@ enum rl_state {
  * 3k..3k+2. */
 #define RL_SLOT_BLOCKS 0xffu
 
-/* The private layout of rangelock_range_t. */
+/*
+ * A link of the index: in a process's own lock, the address of a listed
+ * handle; in a lock that processes share, the offset of a request node from
+ * the start of the region, checked before use (struct rl_tree).  0 is none.
+ */
+typedef uintptr_t rl_ref;
+
+/* The private layout of rangelock_range_t, and of a shared region's
+ * request nodes. */
 struct rl_request {
 	union {
 		struct {          /* listed (RL_WAITING, SLEEPING, HELD) */
-			struct rl_request *left;   /* the index (rl_index.c); guard */
-			struct rl_request *right;  /* guard */
+			rl_ref left;       /* the index (rl_index.c); guard */
+			rl_ref right;      /* guard */
 			uint64_t max_end;  /* largest end in this subtree; guard */
 			uint64_t seq;      /* arrival number: FIFO order; guard */
-			uint64_t owner;    /* acquiring thread (debug mode); guard */
+			/* acquiring thread (debug mode); in a shared region,
+			 * the owner's tag (rl_shared.c); guard */
+			uint64_t owner;
 		};
 		struct {          /* RL_FAST; the owner's */
 			struct rl_segment *seg;   /* the line of its slot */
@@ -105,12 +119,23 @@ struct rl_request {
 			uint8_t slot;             /* index of its slot in seg,
 						   * or RL_SLOT_BLOCKS */
 		} fast;
+		struct {          /* RL_REMOTE: a handle of a shared lock */
+			rl_ref node;              /* its node in the region */
+			uint64_t tag;             /* the node's owner tag */
+			const struct rl_request *self;   /* as fast.self */
+		} remote;
 	};
 	uint64_t start;           /* [start, end); guard, or owner while FAST */
 	uint64_t end;
 	_Atomic uint32_t state;   /* enum rl_state; futex word */
 	bool exclusive;           /* guard, or owner while RL_FAST */
 	int8_t balance;           /* in the index: right height - left; guard */
+	/* a shared region's node: granted over a range that a dead process
+	 * held exclusive (EOWNERDEAD); guard */
+	bool owner_died;
+	/* a shared region's node: its owner's lock call has seen it held (so
+	 * it may have written under it); set once, read by recovery */
+	_Atomic uint8_t seen;
 };
 
 /*
@@ -273,15 +298,31 @@ static inline struct rl_table_head *rl_table_head(struct rl_segment *line)
 	return (struct rl_table_head *)(void *)(line - 1);
 }
 
+/* The precise path's counts and its index; in the lock, or in the region
+ * of a shared one.  All under the guard. */
+struct rl_listed {
+	rl_ref root;              /* the index of listed requests */
+	uint64_t arrivals;        /* seq of the newest request */
+	uint32_t waiting;         /* listed requests not granted */
+	uint32_t wide;            /* listed wide requests */
+};
+
+struct rl_region;
+
 /* The private layout of rangelock_t.  All zero is an unlocked lock. */
 struct rl_lock {
 	_Atomic uint32_t guard;   /* 0 free, 1 locked, 2 locked with sleepers */
 	uint32_t flags;           /* RANGELOCK_DEBUG, RL_NO_TABLE, RL_DRAINING;
 				   * guard */
-	struct rl_request *root;  /* the index of listed requests; guard */
-	uint64_t arrivals;        /* seq of the newest request; guard */
-	uint32_t waiting;         /* listed requests not granted; guard */
-	uint32_t wide;            /* listed wide requests; guard */
+	union {
+		struct rl_listed listed;   /* a process's own lock */
+		struct {          /* attached to a shared region (rl_shared.c) */
+			struct rl_region *region;
+			uint32_t nodes;    /* the region's node count */
+			uint32_t record;   /* this process's record in it */
+			uint32_t forks;    /* rl_forks when attached */
+		} shared;
+	};
 	/* The fast path's table (struct rl_table, encoded), or 0: set under
 	 * the guard, at most twice (set up, grown); freed by destroy. */
 	_Atomic uintptr_t table;
@@ -293,7 +334,12 @@ struct rl_lock {
 	/* wide requests that closed the fast path, counted with wrap-around:
 	 * every RL_TIDY_EVERY-th tidies the marks (rl_fast_close()); guard */
 	uint32_t wide_arrivals;
+	/* RL_MODE_SHARED: attached to a region; set by init and attach only,
+	 * read without the guard */
+	uint8_t mode;
 };
+
+#define RL_MODE_SHARED 1
 
 /* flags bits: allocating the table failed, do not try again; the table
  * grew, and fast holders may remain in the small one (its phantoms are
@@ -311,12 +357,39 @@ static inline struct rl_request *rl_request_of(rangelock_range_t *r)
 	return (struct rl_request *)(void *)r;
 }
 
-/* rl_futex.c: the only place that makes futex system calls. */
+static inline bool rl_is_shared(const struct rl_lock *l)
+{
+	return rl_unlikely(l->mode == RL_MODE_SHARED);
+}
+
+/* rl_futex.c: the only place that makes futex system calls.  A shared
+ * word is in memory that processes share (no FUTEX_PRIVATE_FLAG). */
 rl_hidden bool rl_deadline_within(const struct timespec *abstime, long ns);
 rl_hidden int rl_futex_wait(_Atomic uint32_t *word, uint32_t expected,
-			    const struct timespec *abstime);
-rl_hidden void rl_futex_wake(_Atomic uint32_t *word, int nr_waiters);
+			    const struct timespec *abstime, bool shared);
+rl_hidden void rl_futex_wake(_Atomic uint32_t *word, int nr_waiters,
+			     bool shared);
 rl_hidden void rl_cpu_relax(void);
+
+/* rl_shared.c: a lock in memory that processes share.  Every function
+ * here but rl_shared_tree and rl_shared_listed needs the guard or takes
+ * it. */
+struct rl_tree;
+rl_hidden void rl_shared_guard_lock(struct rl_lock *l);
+rl_hidden void rl_shared_guard_unlock(struct rl_lock *l);
+rl_hidden struct rl_listed *rl_shared_listed(const struct rl_lock *l);
+rl_hidden struct rl_tree rl_shared_tree(const struct rl_lock *l);
+rl_hidden int rl_shared_node_alloc(struct rl_lock *l, struct rl_request **out);
+rl_hidden int rl_shared_handle(struct rl_lock *l, struct rl_request *q,
+			       struct rl_request *n);
+rl_hidden bool rl_shared_refused(struct rl_lock *l, uint64_t start,
+				 uint64_t end, bool exclusive);
+rl_hidden int rl_shared_release(struct rl_lock *l, struct rl_request *q,
+				bool downgrade);
+rl_hidden int rl_shared_detach(struct rl_lock *l);
+rl_hidden void rl_shared_granted(struct rl_lock *l, struct rl_request *q);
+rl_hidden void rl_shared_node_free(struct rl_lock *l, struct rl_request *q);
+rl_hidden bool rl_shared_poll(struct rl_lock *l, struct rl_request *q);
 
 /* rl_guard.c: the mutex that guards a lock's precise path. */
 rl_hidden void rl_guard_lock_slowpath(_Atomic uint32_t *guard);
@@ -324,6 +397,11 @@ rl_hidden void rl_guard_lock_slowpath(_Atomic uint32_t *guard);
 static inline void rl_guard_lock(struct rl_lock *l)
 {
 	uint32_t free_value = 0;
+
+	if (rl_is_shared(l)) {
+		rl_shared_guard_lock(l);
+		return;
+	}
 
 	/* acquire: the index as the last holder left it; pairs with the release
 	 * in rl_guard_unlock(). */
@@ -336,16 +414,50 @@ static inline void rl_guard_lock(struct rl_lock *l)
 
 static inline void rl_guard_unlock(struct rl_lock *l)
 {
+	if (rl_is_shared(l)) {
+		rl_shared_guard_unlock(l);
+		return;
+	}
 	/* release: publish index changes; pairs with the acquire in
 	 * rl_guard_lock() and rl_guard_lock_slowpath(). */
 	if (rl_unlikely(atomic_exchange_explicit(&l->guard, 0,
 						 memory_order_release) == 2))
-		rl_futex_wake(&l->guard, 1);
+		rl_futex_wake(&l->guard, 1, false);
+}
+
+/* The precise path's counts and index of l; guard. */
+static inline struct rl_listed *rl_listed_of(struct rl_lock *l)
+{
+	return rl_is_shared(l) ? rl_shared_listed(l) : &l->listed;
+}
+
+/*
+ * How the index reaches its nodes.  In a process's own lock a link is a
+ * handle's address (base 0) and nothing is checked.  In a shared region a
+ * link is an offset from base, the region's address in this process, and
+ * must name one of the `nodes` nodes that start at `first`; anything else
+ * (a region scribbled on) marks the region broken and reads as no node.
+ */
+struct rl_tree {
+	rl_ref *root;
+	uintptr_t base;
+	uintptr_t first;          /* shared: offset of the first node */
+	uintptr_t nodes;          /* shared: how many; 0 in a private lock */
+	uintptr_t budget;         /* shared: nodes a visit may still read */
+	_Atomic uint32_t *broken; /* shared: set when a link is not a node */
+};
+
+static inline struct rl_tree rl_tree_of(const struct rl_lock *l)
+{
+	if (rl_is_shared(l))
+		return rl_shared_tree(l);
+	return (struct rl_tree){ .root = (rl_ref *)&l->listed.root };
 }
 
 /* rl_index.c: the listed requests as an interval tree; guard. */
 typedef bool rl_index_visit_fn(struct rl_request *e, void *arg);
 rl_hidden void rl_index_insert(struct rl_lock *l, struct rl_request *q);
+rl_hidden void rl_index_reinsert(struct rl_lock *l, struct rl_request *q);
 rl_hidden bool rl_index_remove(struct rl_lock *l, struct rl_request *q);
 rl_hidden bool rl_index_contains(const struct rl_lock *l,
 				 const struct rl_request *q);

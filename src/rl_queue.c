@@ -87,7 +87,7 @@ bool rl_queue_contains(const struct rl_lock *l, const struct rl_request *q)
 void rl_queue_append(struct rl_lock *l, struct rl_request *q)
 {
 	rl_index_insert(l, q);
-	l->waiting += rl_is_waiting(q);
+	rl_listed_of(l)->waiting += rl_is_waiting(q);
 }
 
 /*
@@ -100,12 +100,14 @@ static void rl_grant(struct rl_lock *l, struct rl_request *q)
 {
 	/* release: the holder's data and our list, before the owner sees HELD;
 	 * pairs with the acquire load in rl_wait_granted(). */
-	uint32_t was = atomic_exchange_explicit(&q->state, RL_HELD,
-						memory_order_release);
+	uint32_t was;
 
-	l->waiting--;
+	if (rl_is_shared(l))
+		rl_shared_granted(l, q);   /* over a dead holder's range? */
+	was = atomic_exchange_explicit(&q->state, RL_HELD, memory_order_release);
+	rl_listed_of(l)->waiting--;
 	if (was == RL_SLEEPING)
-		rl_futex_wake(&q->state, 1);
+		rl_futex_wake(&q->state, 1, rl_is_shared(l));
 }
 
 static bool rl_grant_if_unblocked(struct rl_request *e, void *arg)
@@ -132,7 +134,7 @@ void rl_queue_grant_after(struct rl_lock *l, uint64_t after,
 {
 	struct rl_probe p = { .l = l, .before = after };
 
-	if (l->waiting)
+	if (rl_listed_of(l)->waiting)
 		rl_index_any(l, start, end, rl_grant_if_unblocked, &p);
 }
 
@@ -147,7 +149,7 @@ bool rl_queue_leave(struct rl_lock *l, struct rl_request *q)
 {
 	if (!rl_index_remove(l, q))
 		return false;
-	l->waiting -= rl_is_waiting(q);   /* withdrawn at its deadline */
+	rl_listed_of(l)->waiting -= rl_is_waiting(q);   /* withdrawn at its deadline */
 	/* relaxed: the guard's release publishes it; nobody else looks at q
 	 * under the guard now. */
 	atomic_store_explicit(&q->state, RL_IDLE, memory_order_relaxed);

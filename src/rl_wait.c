@@ -65,10 +65,40 @@ static int rl_withdraw(struct rl_lock *l, struct rl_request *q)
 	rl_guard_lock(l);
 	if (!rl_is_granted(q)) {
 		rl_queue_leave(l, q);
+		if (rl_is_shared(l))
+			rl_shared_node_free(l, q);
 		rc = ETIMEDOUT;
 	}
 	rl_guard_unlock(l);
 	return rc;
+}
+
+/*
+ * rl_sleep_shared: a shared lock's waiter sleeps RL_POLL_NS at a time (or
+ * to its deadline, if sooner).  Nobody wakes a waiter whose blocker died;
+ * after each such sleep it looks for dead blockers itself (rl_shared_poll()
+ * frees what they held and grants what that unblocks).  ETIMEDOUT only at
+ * the caller's deadline; ENOTRECOVERABLE when the region is broken.
+ */
+#define RL_POLL_NS 10000000L   /* 10 ms: doc/design.md, "Processes" */
+
+static int rl_sleep_shared(struct rl_lock *l, struct rl_request *q,
+			   const struct timespec *abstime)
+{
+	struct timespec slice;
+
+	clock_gettime(CLOCK_MONOTONIC, &slice);
+	slice.tv_nsec += RL_POLL_NS;
+	slice.tv_sec += slice.tv_nsec / 1000000000L;
+	slice.tv_nsec %= 1000000000L;
+	if (abstime && (abstime->tv_sec < slice.tv_sec ||
+			(abstime->tv_sec == slice.tv_sec &&
+			 abstime->tv_nsec <= slice.tv_nsec)))
+		return rl_futex_wait(&q->state, RL_SLEEPING, abstime, true);
+	if (rl_futex_wait(&q->state, RL_SLEEPING, &slice, true) == ETIMEDOUT &&
+	    !rl_shared_poll(l, q))
+		return ENOTRECOVERABLE;   /* the region is broken */
+	return 0;
 }
 
 /*
@@ -102,8 +132,15 @@ int rl_wait_granted(struct rl_lock *l, struct rl_request *q,
 	atomic_compare_exchange_strong_explicit(&q->state, &expected,
 						RL_SLEEPING, memory_order_relaxed,
 						memory_order_relaxed);
-	while (!rl_is_granted(q))
-		if (rl_futex_wait(&q->state, RL_SLEEPING, abstime) == ETIMEDOUT)
+	while (!rl_is_granted(q)) {
+		int rc = rl_is_shared(l) ? rl_sleep_shared(l, q, abstime)
+					 : rl_futex_wait(&q->state, RL_SLEEPING,
+							 abstime, false);
+
+		if (rc == ETIMEDOUT)
 			return rl_withdraw(l, q);
+		if (rc)
+			return rc;
+	}
 	return 0;
 }

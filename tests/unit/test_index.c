@@ -48,16 +48,18 @@ static int check_subtree(const struct rl_request *n,
 	CHECK(!hi || n->start < hi->start ||
 	      (n->start == hi->start && n->seq < hi->seq));
 
+	const struct rl_request *left = (const struct rl_request *)n->left;
+	const struct rl_request *right = (const struct rl_request *)n->right;
 	uint64_t m = n->end;
 
-	if (n->left && n->left->max_end > m)
-		m = n->left->max_end;
-	if (n->right && n->right->max_end > m)
-		m = n->right->max_end;
+	if (left && left->max_end > m)
+		m = left->max_end;
+	if (right && right->max_end > m)
+		m = right->max_end;
 	CHECK(n->max_end == m);
 
-	int hl = check_subtree(n->left, lo, n, count);
-	int hr = check_subtree(n->right, n, hi, count);
+	int hl = check_subtree(left, lo, n, count);
+	int hr = check_subtree(right, n, hi, count);
 
 	CHECK(n->balance == hr - hl);
 	CHECK(n->balance >= -1 && n->balance <= 1);
@@ -69,7 +71,7 @@ static void check_tree(void)
 {
 	unsigned count = 0, want = 0;
 
-	check_subtree(lock.root, NULL, NULL, &count);
+	check_subtree((const struct rl_request *)lock.listed.root, NULL, NULL, &count);
 	for (int i = 0; i < used; i++) {
 		want += in_tree[i];
 		CHECK(rl_index_contains(&lock, &node[i]) == in_tree[i]);
@@ -153,7 +155,7 @@ static void test_shapes(void)
 			take(i);
 			check_tree();
 		}
-		CHECK(lock.root == NULL);
+		CHECK(lock.listed.root == 0);
 	}
 }
 
@@ -215,7 +217,7 @@ static void test_random(void)
 		if (in_tree[i])
 			take(i);
 	check_tree();
-	CHECK(lock.root == NULL);
+	CHECK(lock.listed.root == 0);
 }
 
 int main(void)

@@ -1,0 +1,476 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_shared.c - locks that processes share: a region, attached by
+ * processes at addresses of their own; the same semantics as a private
+ * lock; bounded; robust against a holder or a waiter that dies or execs;
+ * a region scribbled on gives errors, never a write outside it.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+struct t_region {
+	int fd;          /* a memfd: every process maps it where it likes */
+	size_t size;
+	void *at;        /* this process's mapping */
+};
+
+static struct t_region t_region_new(unsigned requests)
+{
+	struct t_region g = { .size = rangelock_shared_size(requests) };
+
+	CHECK(g.size > 0);
+	g.fd = memfd_create("test_shared", MFD_CLOEXEC);
+	CHECK(g.fd >= 0);
+	CHECK(ftruncate(g.fd, (off_t)g.size) == 0);
+	g.at = mmap(NULL, g.size, PROT_READ | PROT_WRITE, MAP_SHARED, g.fd, 0);
+	CHECK(g.at != MAP_FAILED);
+	CHECK_RC(rangelock_shared_init(g.at, g.size), 0);
+	return g;
+}
+
+/* Another mapping of the same region, at another address. */
+static void *t_region_map_again(const struct t_region *g)
+{
+	void *at = mmap(NULL, g->size, PROT_READ | PROT_WRITE, MAP_SHARED,
+			g->fd, 0);
+
+	CHECK(at != MAP_FAILED && at != g->at);
+	return at;
+}
+
+static void t_region_free(struct t_region *g)
+{
+	munmap(g->at, g->size);
+	close(g->fd);
+}
+
+/* A child process: runs fn(g, pipe to the parent) after fork, exits 0. */
+static pid_t t_child(struct t_region *g, int *from_child,
+		     void (*fn)(struct t_region *g, int to_parent))
+{
+	int p[2];
+	pid_t pid;
+
+	CHECK(pipe(p) == 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		close(p[0]);
+		fn(g, p[1]);
+		_exit(0);
+	}
+	close(p[1]);
+	*from_child = p[0];
+	return pid;
+}
+
+static char t_read_byte(int fd)
+{
+	char c = 0;
+
+	CHECK(read(fd, &c, 1) == 1);
+	return c;
+}
+
+static void t_reap(pid_t pid, int want_signal)
+{
+	int st;
+
+	CHECK(waitpid(pid, &st, 0) == pid);
+	if (want_signal)
+		CHECK(WIFSIGNALED(st) && WTERMSIG(st) == want_signal);
+	else
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+static long t_ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) * 1000L + (t.tv_nsec - t0->tv_nsec) / 1000000L;
+}
+
+static void test_init_and_attach_refuse_bad_regions(void)
+{
+	static _Alignas(64) unsigned char buf[8192];
+	rangelock_t lk;
+	size_t need = rangelock_shared_size(1);
+
+	CHECK(rangelock_shared_size(0) == 0);
+	CHECK(rangelock_shared_size(1u << 25) == 0);
+	CHECK(need > 64 && need <= sizeof(buf));
+	CHECK_RC(rangelock_shared_init(buf + 8, sizeof(buf) - 8), EINVAL);
+	CHECK_RC(rangelock_shared_init(buf, need - 1), EINVAL);
+	CHECK_RC(rangelock_shared_attach(&lk, buf, sizeof(buf)), EINVAL); /* unformatted */
+	CHECK_RC(rangelock_shared_init(buf, sizeof(buf)), 0);
+	CHECK_RC(rangelock_shared_attach(&lk, buf, sizeof(buf) - 64), EINVAL);
+	CHECK_RC(rangelock_shared_attach(&lk, buf + 64, sizeof(buf) - 64), EINVAL);
+	CHECK_RC(rangelock_shared_attach(&lk, buf, sizeof(buf)), 0);
+	CHECK_RC(rangelock_destroy(&lk), 0);
+}
+
+/* Two attachments in one process behave as two processes' would. */
+static void test_semantics_as_private(void)
+{
+	struct t_region g = t_region_new(64);
+	rangelock_t a, b;
+	rangelock_range_t ra, rb, rc, copy;
+	struct t_request w, r;
+	struct timespec past = { 0, 0 };
+
+	CHECK_RC(rangelock_shared_attach(&a, g.at, g.size), 0);
+	CHECK_RC(rangelock_shared_attach(&b, t_region_map_again(&g), g.size), 0);
+
+	CHECK_RC(rangelock_wrlock(&a, &ra, 0, 100), 0);
+	CHECK_RC(rangelock_trywrlock(&b, &rb, 50, 150), EBUSY);
+	CHECK_RC(rangelock_tryrdlock(&b, &rb, 50, 150), EBUSY);
+	CHECK_RC(rangelock_timedrdlock(&b, &rb, 99, 100, &past), ETIMEDOUT);
+	CHECK_RC(rangelock_tryrdlock(&b, &rb, 100, 150), 0);   /* adjacent */
+	CHECK_RC(rangelock_rdlock(&b, &rc, 100, 150), 0);      /* shared twice */
+	CHECK_RC(rangelock_unlock(&b, &rc), 0);
+	CHECK_RC(rangelock_unlock(&b, &rc), EINVAL);           /* twice */
+	memcpy(&copy, &rb, sizeof(copy));
+	CHECK_RC(rangelock_unlock(&b, &copy), EINVAL);         /* a copy */
+	CHECK_RC(rangelock_unlock(&b, &rb), 0);
+	CHECK_RC(rangelock_wrlock(&a, &rb, 5, 4), EINVAL);
+
+	/* FIFO: a writer queued behind a's range holds back a later reader
+	 * that overlaps it, though the reader overlaps nothing held */
+	t_request_start(&w, &b, T_WR, 50, 200);
+	t_wait_queued(&b, false, 150, 200);
+	CHECK_RC(rangelock_tryrdlock(&b, &rb, 180, 190), EBUSY);
+	t_request_start(&r, &b, T_RD, 180, 190);
+	CHECK(t_request_pending(&r, 30));
+	CHECK_RC(rangelock_downgrade(&a, &ra), 0);
+	CHECK_RC(rangelock_downgrade(&a, &ra), EINVAL);        /* shared now */
+	CHECK(t_request_pending(&w, 30));
+	CHECK_RC(rangelock_destroy(&a), EBUSY);
+	CHECK_RC(rangelock_unlock(&a, &ra), 0);
+	CHECK_RC(t_request_wait(&w), 0);
+	CHECK(t_request_pending(&r, 30));
+	CHECK_RC(rangelock_unlock(&b, &w.range), 0);
+	CHECK_RC(t_request_wait(&r), 0);
+	CHECK_RC(rangelock_unlock(&b, &r.range), 0);
+
+	/* a timed request withdraws at its deadline and blocks nobody */
+	CHECK_RC(rangelock_wrlock(&a, &ra, 0, 10), 0);
+	w.deadline = t_deadline_ms(50);
+	t_request_start(&w, &b, T_TIMED_WR, 0, 20);
+	CHECK_RC(t_request_wait(&w), ETIMEDOUT);
+	CHECK_RC(rangelock_trywrlock(&b, &rb, 10, 20), 0);
+	CHECK_RC(rangelock_unlock(&b, &rb), 0);
+	CHECK_RC(rangelock_unlock(&a, &ra), 0);
+
+	CHECK_RC(rangelock_destroy(&a), 0);
+	CHECK_RC(rangelock_destroy(&b), 0);
+	t_region_free(&g);
+}
+
+/* A region holds as many requests as it has nodes: one more is EAGAIN,
+ * with nothing changed. */
+static void test_bounded(void)
+{
+	struct t_region g = t_region_new(4);
+	rangelock_t lk;
+	rangelock_range_t r[5];
+
+	CHECK_RC(rangelock_shared_attach(&lk, g.at, g.size), 0);
+	for (int i = 0; i < 4; i++)
+		CHECK_RC(rangelock_wrlock(&lk, &r[i], (uint64_t)i * 10,
+					  (uint64_t)i * 10 + 10), 0);
+	CHECK_RC(rangelock_wrlock(&lk, &r[4], 100, 110), EAGAIN);
+	CHECK_RC(rangelock_tryrdlock(&lk, &r[4], 100, 110), EAGAIN);
+	CHECK_RC(rangelock_unlock(&lk, &r[2]), 0);
+	CHECK_RC(rangelock_wrlock(&lk, &r[4], 100, 110), 0);
+	CHECK_RC(rangelock_trywrlock(&lk, &r[2], 20, 30), EAGAIN);
+	CHECK_RC(rangelock_unlock(&lk, &r[4]), 0);
+	CHECK_RC(rangelock_trywrlock(&lk, &r[2], 20, 30), 0);
+	for (int i = 0; i < 4; i++)
+		CHECK_RC(rangelock_unlock(&lk, &r[i]), 0);
+	CHECK_RC(rangelock_destroy(&lk), 0);
+	t_region_free(&g);
+}
+
+/* ---- other processes */
+
+/* holds [0, 4096) exclusive, says so, and waits to be told to go */
+static void t_child_holds(struct t_region *g, int to_parent)
+{
+	rangelock_t lk;
+	rangelock_range_t r;
+
+	if (rangelock_shared_attach(&lk, t_region_map_again(g), g->size) ||
+	    rangelock_wrlock(&lk, &r, 0, 4096))
+		_exit(1);
+	if (write(to_parent, "h", 1) != 1)
+		_exit(1);
+	pause();   /* killed here, or execs (t_child_execs) */
+	_exit(1);
+}
+
+static void test_other_process_blocks_and_releases(void)
+{
+	struct t_region g = t_region_new(16);
+	rangelock_t lk;
+	rangelock_range_t r;
+	int from;
+	pid_t pid = t_child(&g, &from, t_child_holds);
+
+	CHECK_RC(rangelock_shared_attach(&lk, g.at, g.size), 0);
+	CHECK(t_read_byte(from) == 'h');
+	CHECK_RC(rangelock_tryrdlock(&lk, &r, 4095, 4096), EBUSY);
+	CHECK_RC(rangelock_tryrdlock(&lk, &r, 4096, 8192), 0);
+	CHECK_RC(rangelock_unlock(&lk, &r), 0);
+	close(from);
+	CHECK_RC(rangelock_destroy(&lk), 0);
+	kill(pid, SIGKILL);
+	t_reap(pid, SIGKILL);
+	t_region_free(&g);
+}
+
+/* A holder killed: the waiter behind it is granted, told EOWNERDEAD once. */
+static void test_killed_holder(void)
+{
+	struct t_region g = t_region_new(16);
+	rangelock_t lk;
+	rangelock_range_t r, s;
+	struct t_request w;
+	struct timespec t0;
+	int from;
+	pid_t pid = t_child(&g, &from, t_child_holds);
+
+	CHECK_RC(rangelock_shared_attach(&lk, g.at, g.size), 0);
+	CHECK(t_read_byte(from) == 'h');
+	t_request_start(&w, &lk, T_WR, 0, 8192);
+	CHECK(t_request_pending(&w, 20));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	kill(pid, SIGKILL);
+	CHECK_RC(t_request_wait(&w), EOWNERDEAD);
+	printf("  holder killed -> waiter granted: %ld ms\n", t_ms_since(&t0));
+	CHECK(t_ms_since(&t0) < 5000);
+	t_reap(pid, SIGKILL);
+	CHECK_RC(rangelock_unlock(&lk, &w.range), 0);
+	CHECK_RC(rangelock_wrlock(&lk, &r, 0, 4096), 0);       /* told once */
+	CHECK_RC(rangelock_unlock(&lk, &r), 0);
+	CHECK_RC(rangelock_tryrdlock(&lk, &s, 0, 100), 0);
+	CHECK_RC(rangelock_unlock(&lk, &s), 0);
+	close(from);
+	CHECK_RC(rangelock_destroy(&lk), 0);
+	t_region_free(&g);
+}
+
+/* A try-locker alone (nobody waits) sees a dead holder's range freed. */
+static void test_killed_holder_seen_by_try(void)
+{
+	struct t_region g = t_region_new(16);
+	rangelock_t lk;
+	rangelock_range_t r;
+	int from, rc, tries = 0;
+	pid_t pid = t_child(&g, &from, t_child_holds);
+
+	CHECK_RC(rangelock_shared_attach(&lk, g.at, g.size), 0);
+	CHECK(t_read_byte(from) == 'h');
+	kill(pid, SIGKILL);
+	t_reap(pid, SIGKILL);
+	while ((rc = rangelock_trywrlock(&lk, &r, 0, 10)) == EBUSY && tries++ < 1000)
+		t_sleep_ms(2);
+	CHECK_RC(rc, EOWNERDEAD);
+	CHECK_RC(rangelock_unlock(&lk, &r), 0);
+	close(from);
+	CHECK_RC(rangelock_destroy(&lk), 0);
+	t_region_free(&g);
+}
+
+/* exec counts as death: the pid lives on, the marker does not. */
+static void t_child_execs(struct t_region *g, int to_parent)
+{
+	rangelock_t lk;
+	rangelock_range_t r;
+
+	if (rangelock_shared_attach(&lk, t_region_map_again(g), g->size) ||
+	    rangelock_wrlock(&lk, &r, 0, 4096))
+		_exit(1);
+	if (write(to_parent, "h", 1) != 1)
+		_exit(1);
+	t_sleep_ms(200);   /* the parent queues behind us meanwhile */
+	execl("/bin/sleep", "sleep", "30", (char *)NULL);
+	_exit(1);
+}
+
+static void test_exec_releases(void)
+{
+	struct t_region g = t_region_new(16);
+	rangelock_t lk;
+	struct t_request w;
+	int from;
+	pid_t pid = t_child(&g, &from, t_child_execs);
+
+	CHECK_RC(rangelock_shared_attach(&lk, g.at, g.size), 0);
+	CHECK(t_read_byte(from) == 'h');
+	t_request_start(&w, &lk, T_RD, 100, 200);
+	CHECK(t_request_pending(&w, 20));
+	CHECK_RC(t_request_wait(&w), EOWNERDEAD);   /* once it execs */
+	CHECK(kill(pid, 0) == 0);   /* alive, as sleep(1) */
+	CHECK_RC(rangelock_unlock(&lk, &w.range), 0);
+	kill(pid, SIGKILL);
+	t_reap(pid, SIGKILL);
+	close(from);
+	CHECK_RC(rangelock_destroy(&lk), 0);
+	t_region_free(&g);
+}
+
+/* queues a wrlock of [0, 20) behind the parent's range, forever */
+static void t_child_waits(struct t_region *g, int to_parent)
+{
+	rangelock_t lk;
+	rangelock_range_t r;
+
+	if (rangelock_shared_attach(&lk, t_region_map_again(g), g->size) ||
+	    write(to_parent, "a", 1) != 1)
+		_exit(1);
+	rangelock_wrlock(&lk, &r, 0, 20);
+	_exit(1);   /* never granted before it is killed */
+}
+
+/* A waiter killed vanishes: nobody is told, nothing stays blocked. */
+static void test_killed_waiter(void)
+{
+	struct t_region g = t_region_new(16);
+	rangelock_t lk, other;
+	rangelock_range_t held, r;
+	struct t_request w;
+	int from;
+	pid_t pid;
+
+	CHECK_RC(rangelock_shared_attach(&lk, g.at, g.size), 0);
+	CHECK_RC(rangelock_shared_attach(&other, g.at, g.size), 0);
+	CHECK_RC(rangelock_wrlock(&lk, &held, 0, 10), 0);
+	pid = t_child(&g, &from, t_child_waits);
+	CHECK(t_read_byte(from) == 'a');
+	t_wait_queued(&other, false, 15, 20);   /* the child's writer */
+	t_request_start(&w, &other, T_RD, 15, 20);   /* behind it */
+	CHECK(t_request_pending(&w, 20));
+	kill(pid, SIGKILL);
+	t_reap(pid, SIGKILL);
+	CHECK_RC(t_request_wait(&w), 0);        /* the writer vanished */
+	CHECK_RC(rangelock_unlock(&other, &w.range), 0);
+	CHECK_RC(rangelock_unlock(&lk, &held), 0);
+	CHECK_RC(rangelock_wrlock(&lk, &r, 0, 20), 0);   /* nothing to tell */
+	CHECK_RC(rangelock_unlock(&lk, &r), 0);
+	close(from);
+	CHECK_RC(rangelock_destroy(&other), 0);
+	CHECK_RC(rangelock_destroy(&lk), 0);
+	t_region_free(&g);
+}
+
+/* The parent's attachment is not the child's. */
+static void test_fork_needs_attach(void)
+{
+	struct t_region g = t_region_new(16);
+	rangelock_t lk;
+	rangelock_range_t r;
+	pid_t pid;
+
+	CHECK_RC(rangelock_shared_attach(&lk, g.at, g.size), 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		rangelock_t mine;
+
+		if (rangelock_wrlock(&lk, &r, 0, 10) != EINVAL ||
+		    rangelock_shared_attach(&mine, g.at, g.size) ||
+		    rangelock_wrlock(&mine, &r, 0, 10) ||
+		    rangelock_unlock(&mine, &r) || rangelock_destroy(&mine))
+			_exit(1);
+		_exit(0);
+	}
+	t_reap(pid, 0);
+	CHECK_RC(rangelock_destroy(&lk), 0);
+	t_region_free(&g);
+}
+
+/*
+ * Random bytes written into a live region: every call returns (timed, so
+ * nothing can wait for ever), with 0 or an error, and nothing is written
+ * outside the region (inaccessible pages on both sides of it; under ASan,
+ * nothing read out of bounds either).
+ */
+static void test_scribbled_region(void)
+{
+	unsigned requests = 32;
+	size_t size = rangelock_shared_size(requests), page = 4096;
+	size_t span = (size + page - 1) / page * page;
+	char *map = mmap(NULL, span + 2 * page, PROT_NONE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *at = map + page;
+	unsigned seed = 12345, errors = 0, rounds = 300;
+
+	CHECK(map != MAP_FAILED);
+	CHECK(mprotect(at, span, PROT_READ | PROT_WRITE) == 0);
+	at += span - size;                  /* flush with the upper guard page */
+	at -= (uintptr_t)at % 64;
+	for (unsigned round = 0; round < rounds; round++) {
+		rangelock_t lk;
+		rangelock_range_t r[8];
+		int held[8] = { 0 };
+
+		CHECK_RC(rangelock_shared_init(at, size), 0);
+		CHECK_RC(rangelock_shared_attach(&lk, at, size), 0);
+		for (int i = 0; i < 8; i++)
+			held[i] = rangelock_trywrlock(&lk, &r[i], (uint64_t)i * 100,
+						      (uint64_t)i * 100 + 50 + i) == 0;
+		for (int k = 0; k < 1 + (int)(round % 16); k++) {
+			size_t off = rand_r(&seed) % size;
+
+			at[off] = (char)rand_r(&seed);
+		}
+		for (int op = 0; op < 40; op++) {
+			int i = rand_r(&seed) % 8;
+			uint64_t s = (uint64_t)(rand_r(&seed) % 1000);
+			struct timespec soon = t_deadline_ms(1);
+			int rc;
+
+			if (held[i]) {
+				rc = rangelock_unlock(&lk, &r[i]);
+				held[i] = 0;
+			} else {
+				rc = rand_r(&seed) % 2
+					? rangelock_timedwrlock(&lk, &r[i], s, s + 60, &soon)
+					: rangelock_timedrdlock(&lk, &r[i], s, s + 60, &soon);
+				held[i] = rc == 0 || rc == EOWNERDEAD;
+			}
+			CHECK(rc == 0 || rc == EINVAL || rc == EAGAIN ||
+			      rc == ETIMEDOUT || rc == EOWNERDEAD ||
+			      rc == ENOTRECOVERABLE);
+			errors += rc == ENOTRECOVERABLE;
+		}
+		(void)rangelock_destroy(&lk);   /* EBUSY allowed: scribbled */
+	}
+	printf("  %u rounds, ENOTRECOVERABLE %u times\n", rounds, errors);
+	CHECK(errors > 0);   /* the checks do find scribbles */
+	munmap(map, span + 2 * page);
+}
+
+int main(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	RUN(test_init_and_attach_refuse_bad_regions);
+	RUN(test_semantics_as_private);
+	RUN(test_bounded);
+	RUN(test_other_process_blocks_and_releases);
+	RUN(test_killed_holder);
+	RUN(test_killed_holder_seen_by_try);
+	RUN(test_exec_releases);
+	RUN(test_killed_waiter);
+	RUN(test_fork_needs_attach);
+	RUN(test_scribbled_region);
+	t_done();
+	return 0;
+}
