@@ -12,9 +12,10 @@
 #   make fuzz        fuzz the API against the reference model for FUZZ_SECONDS
 #   make soak        the long runs (scripts/soak.sh): stress with 256 threads
 #                    and with the table growing, ranges over blocks,
-#                    rlfile's torture on tmpfs, disk and mappings, rlfs's
-#                    torture and fio mix; SOAK_SECONDS each (default 60,
-#                    about 15 min)
+#                    processes killed while they share a lock, rlfile's
+#                    torture on tmpfs, disk and mappings, rlfs's torture
+#                    and fio mix; SOAK_SECONDS each (default 60, about
+#                    17 min)
 #   make rlfs-bench  mount rlfs twice (--lock=range, --lock=file) and run the
 #                    fio mix on both side by side (bench/rlfs-fio.sh; root)
 #   make install PREFIX=/usr/local   header, libraries, man pages, pkg-config

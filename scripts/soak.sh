@@ -3,13 +3,14 @@
 # soak.sh BUILD_DIR [SECONDS]: the long runs that held up under an
 # adversarial review (issue 16), bounded: each step runs SECONDS (default
 # 60; rlfs's torture runs twice, with 4 and 8 processes), so the whole takes
-# about 14 x SECONDS plus setup (15 minutes at 60).  `make soak` runs
+# about 16 x SECONDS plus setup (17 minutes at 60).  `make soak` runs
 # it; `make test` runs each of these for a few seconds.
 #   1. the shadow-overlap stress: 256 threads; 32 threads flipping between
 #      the fast and the precise path; debug mode, oversubscribed; 64
 #      threads on a new lock every 25 ms, so that its table grows under
 #      load once a phase; 32 threads with one range in two up to 320
-#      pages, held over several blocks' slots, in both tables
+#      pages, held over several blocks' slots, in both tables; processes
+#      sharing a lock, one killed every 20 ms (8 and 32 of them)
 #   2. rlfile's torture with the range lock, on tmpfs (/dev/shm) and on the
 #      build directory's file system, with a small evicting cache, and
 #      with loads and stores through a real mapping (--mmap; skipped where
@@ -28,6 +29,8 @@ step "$B/tests/stress" --threads 32 --ragged 5 --base 1000 --units 48 --seconds 
 step "$B/tests/stress" --threads 16 --debug --seconds "$S"
 step "$B/tests/stress" --threads 64 --phase 25 --ragged 4 --base 40 --units 256 --seconds "$S"
 step "$B/tests/stress" --threads 32 --long 2 --long-pages 320 --units 1024 --phase 40 --held 50 --base 1000 --seconds "$S"
+step "$B/tests/stress_processes" --procs 8 --kills $((S * 50)) --seconds "$S"
+step "$B/tests/stress_processes" --procs 32 --kills $((S * 50)) --pages 256 --seconds "$S"
 shm=$(mktemp -d /dev/shm/rl-soak.XXXXXX)
 trap 'rm -rf "$shm" "$B/rl-soak.dat"' EXIT
 step "$B/rlfile/rlfile-torture" --lock=range --threads 8 --seconds "$S" --file "$shm/t.dat"

@@ -321,6 +321,7 @@ struct rl_lock {
 			uint32_t nodes;    /* the region's node count */
 			uint32_t record;   /* this process's record in it */
 			uint32_t forks;    /* rl_forks when attached */
+			uint32_t generation;   /* the record's, when claimed */
 		} shared;
 	};
 	/* The fast path's table (struct rl_table, encoded), or 0: set under

@@ -64,7 +64,9 @@ struct rl_process {
 	_Atomic int32_t pid;        /* 0: free */
 	_Atomic uint32_t ready;     /* 1: fd and token are set */
 	int32_t fd;                 /* its marker's descriptor */
-	uint32_t generation;        /* attachments of this record; guard */
+	/* claims of this record: a new claimer's tags and guard word differ
+	 * from its predecessor's */
+	_Atomic uint32_t generation;
 	uint64_t token;             /* its marker's name */
 };
 
@@ -77,7 +79,7 @@ struct rl_region {
 	uint32_t layout;
 	uint32_t nodes;
 	uint64_t size;
-	/* 0 free, else the owner's record + 1 | RL_GUARD_SLEEPERS */
+	/* 0 free, else the owner's rl_guard_id() | RL_GUARD_SLEEPERS */
 	_Atomic uint32_t guard;
 	_Atomic uint32_t broken;    /* found scribbled on: ENOTRECOVERABLE */
 	uint32_t free;              /* first free node + 1, or 0; guard */
@@ -229,11 +231,20 @@ static struct rl_request *rl_node_at(const struct rl_lock *l, uint32_t i)
 					     RL_NODES_AT + (size_t)i * RL_NODE_BYTES);
 }
 
+/* A node's owner: the record, and its generation when we claimed it. */
 static uint64_t rl_tag(const struct rl_lock *l)
 {
-	const struct rl_process *p = &rl_region_of(l)->process[l->shared.record];
+	return (uint64_t)l->shared.generation << 16 | l->shared.record;
+}
 
-	return (uint64_t)p->generation << 16 | l->shared.record;
+/* The guard word of its holder: record + 1 in the low 7 bits, 24 bits of
+ * the generation above, so that a takeover from a dead holder (a CAS from
+ * the word it left) cannot take the guard from the record's next claimer. */
+#define RL_GUARD_RECORD 0x7fu
+
+static uint32_t rl_guard_id(const struct rl_lock *l)
+{
+	return (l->shared.generation & 0xffffffu) << 7 | (l->shared.record + 1);
 }
 
 /* ---- the guard: owned by a record, taken over from a dead one */
@@ -256,7 +267,7 @@ static void rl_shared_recover(struct rl_lock *l);
 void rl_shared_guard_lock(struct rl_lock *l)
 {
 	struct rl_region *g = rl_region_of(l);
-	uint32_t me = l->shared.record + 1;
+	uint32_t me = rl_guard_id(l);
 
 	if (rl_likely(rl_guard_try(g, 0, me)))
 		return;
@@ -287,7 +298,7 @@ void rl_shared_guard_lock(struct rl_lock *l)
 		slice.tv_sec += slice.tv_nsec / 1000000000L;
 		slice.tv_nsec %= 1000000000L;
 		if (rl_futex_wait(&g->guard, v, &slice, true) == ETIMEDOUT &&
-		    rl_record_dead(g, (v & ~RL_GUARD_SLEEPERS) - 1) &&
+		    rl_record_dead(g, (v & RL_GUARD_RECORD) - 1) &&
 		    rl_guard_try(g, v, me | RL_GUARD_SLEEPERS)) {
 			/* its holder died in the middle of a section */
 			rl_shared_recover(l);
@@ -508,15 +519,18 @@ static bool rl_owner_alive(struct rl_region *g, uint64_t owner, uint64_t alive)
 {
 	uint64_t r = owner & 0xffff;
 
+	/* relaxed: under the guard; a record's claimer set it before ready */
 	return r < RL_PROCESSES && (alive >> r & 1) &&
-	       owner >> 16 == g->process[r].generation;
+	       owner >> 16 == atomic_load_explicit(&g->process[r].generation,
+						   memory_order_relaxed);
 }
 
 /*
  * rl_shared_recover: a process died (holding the guard, perhaps in the
  * middle of a section); guard.  Every node is looked at: a listed node of
- * a living process is kept, anything else is freed (a dead holder's
- * exclusive range becoming a dead range).  The index, the counts and the
+ * a living process is kept, and so is the node the recovering call has
+ * just allocated; anything else is freed (a dead holder's exclusive range
+ * becoming a dead range).  The index, the counts and the
  * free nodes are rebuilt from the nodes kept, so that nothing a dead guard
  * holder left half done is followed; dead records are freed; then every
  * waiter that nothing blocks any more is granted.
@@ -541,10 +555,16 @@ static void rl_shared_recover(struct rl_lock *l)
 		/* relaxed: under the guard */
 		uint32_t s = atomic_load_explicit(&n->state, memory_order_relaxed);
 
-		if (rl_node_listed(n) && rl_owner_alive(g, n->owner, alive)) {
-			rl_index_reinsert(l, n);
-			listed->waiting += s != RL_HELD;
-			continue;
+		if (rl_owner_alive(g, n->owner, alive)) {
+			if (rl_node_listed(n)) {
+				rl_index_reinsert(l, n);
+				listed->waiting += s != RL_HELD;
+				continue;
+			}
+			/* a live process's node is idle only inside its
+			 * section: ours, just allocated (rl_shared_refused) */
+			if (s == RL_IDLE)
+				continue;
 		}
 		/* relaxed: see rl_shared_handle() */
 		if (s == RL_HELD && n->exclusive &&
@@ -663,6 +683,8 @@ static int rl_record_claim(struct rl_region *g, uint32_t first, uint32_t last,
 			continue;
 		p->fd = fd;
 		p->token = token;
+		/* relaxed: published by the release below */
+		atomic_fetch_add_explicit(&p->generation, 1, memory_order_relaxed);
 		/* release: fd and token before anyone reads them; pairs with
 		 * the acquire in rl_process_alive() */
 		atomic_store_explicit(&p->ready, 1, memory_order_release);
@@ -677,6 +699,15 @@ static void rl_record_release(struct rl_region *g, uint32_t r)
 	atomic_store_explicit(&g->process[r].ready, 0, memory_order_relaxed);
 	/* release: pairs with the next claimer's CAS */
 	atomic_store_explicit(&g->process[r].pid, 0, memory_order_release);
+}
+
+/* The view now speaks for record r, as claimed. */
+static void rl_view_claimed(struct rl_lock *l, uint32_t r)
+{
+	l->shared.record = r;
+	/* relaxed: our own claim's */
+	l->shared.generation = atomic_load_explicit(
+		&rl_region_of(l)->process[r].generation, memory_order_relaxed);
 }
 
 size_t rangelock_shared_size(unsigned max_requests)
@@ -751,7 +782,7 @@ int rangelock_shared_attach(rangelock_t *lk, void *region, size_t size)
 			memset(l, 0, sizeof(*l));
 			return EAGAIN;
 		}
-		l->shared.record = (uint32_t)r;
+		rl_view_claimed(l, (uint32_t)r);
 		rl_guard_lock(l);
 		rl_shared_recover(l);
 		rl_guard_unlock(l);
@@ -762,10 +793,7 @@ int rangelock_shared_attach(rangelock_t *lk, void *region, size_t size)
 			return EAGAIN;
 		}
 	}
-	l->shared.record = (uint32_t)r;
-	rl_guard_lock(l);
-	g->process[r].generation++;
-	rl_guard_unlock(l);
+	rl_view_claimed(l, (uint32_t)r);
 	return 0;
 }
 

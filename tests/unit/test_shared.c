@@ -271,7 +271,7 @@ static void test_killed_holder_seen_by_try(void)
 {
 	struct t_region g = t_region_new(16);
 	rangelock_t lk;
-	rangelock_range_t r;
+	rangelock_range_t r, s;
 	int from, rc, tries = 0;
 	pid_t pid = t_child(&g, &from, t_child_holds);
 
@@ -282,6 +282,9 @@ static void test_killed_holder_seen_by_try(void)
 	while ((rc = rangelock_trywrlock(&lk, &r, 0, 10)) == EBUSY && tries++ < 1000)
 		t_sleep_ms(2);
 	CHECK_RC(rc, EOWNERDEAD);
+	/* the recovery the try made kept the node it had just taken */
+	CHECK_RC(rangelock_trywrlock(&lk, &s, 100, 200), 0);
+	CHECK_RC(rangelock_unlock(&lk, &s), 0);
 	CHECK_RC(rangelock_unlock(&lk, &r), 0);
 	close(from);
 	CHECK_RC(rangelock_destroy(&lk), 0);
