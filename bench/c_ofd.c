@@ -97,4 +97,6 @@ const struct contender contender_ofd = {
 	.thread_fini = ofd_thread_fini,
 	.lock = ofd_lock,
 	.unlock = ofd_unlock,
+	.processes = true,   /* each worker opens the file itself */
+	.robust = true,      /* the kernel drops a dead process's locks */
 };

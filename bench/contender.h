@@ -36,6 +36,10 @@ struct contender {
 	/* Holding many ranges from one thread is possible (not for a
 	 * whole-object rwlock taken exclusive, which would self-deadlock). */
 	bool whole_object;
+	/* Works between processes (rlbench --processes forks its workers),
+	 * and frees what a killed process held (the robust workload). */
+	bool processes;
+	bool robust;
 };
 
 extern const struct contender contender_rangelock;
@@ -44,6 +48,8 @@ extern const struct contender contender_rwlock;
 extern const struct contender contender_ofd;
 extern const struct contender contender_tree;
 extern const struct contender contender_list;
+extern const struct contender contender_rangelock_shared;
+extern const struct contender contender_rwlock_shared;
 
 _Noreturn void bench_die(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));

@@ -40,12 +40,19 @@ static const struct contender *const all_contenders[] = {
 	&contender_rangelock, &contender_rangelock_debug, &contender_rwlock,
 	&contender_ofd,
 	&contender_tree, &contender_list,
+	/* --processes: what processes can share */
+	&contender_rangelock_shared, &contender_rwlock_shared,
 };
 #define NCONTENDERS (int)(sizeof(all_contenders) / sizeof(all_contenders[0]))
+/* The contenders a run without --contender compares: the first six; with
+ * --processes, rangelock (the in-process reference) and those processes
+ * can share. */
+#define NTHREAD_CONTENDERS 6
+_Static_assert(NCONTENDERS == 8, "column() orders every contender");
 
 static const char *const all_workloads[] = {
 	"uncontended", "held", "disjoint", "mixed", "file", "fair", "placement",
-	"sizes", "regions", "eof",
+	"sizes", "regions", "eof", "robust",
 };
 #define NWORKLOADS (int)(sizeof(all_workloads) / sizeof(all_workloads[0]))
 
@@ -59,6 +66,7 @@ struct list {
 
 struct options {
 	bool quick;
+	bool processes;         /* --processes */
 	struct list threads;    /* disjoint, mixed, file */
 	struct list pages;      /* uncontended */
 	struct list held;       /* held */
@@ -110,15 +118,38 @@ static void run_spec(const struct spec *s, const struct contender *c,
 	case 7: wl_sizes(c, &opt.single, s->a, s->b, out); break;
 	case 8: wl_regions(c, &opt.multi, s->a, out); break;
 	case 9: wl_eof(c, &opt.multi, s->a, out); break;
+	case 10: wl_robust(c, s->a, out); break;
 	}
+}
+
+/* Can c run s?  With --processes, the many-worker workloads fork their
+ * workers: only contenders that processes share; robust: only those that
+ * free a killed holder's ranges.  Otherwise the row shows n/a. */
+static bool can_run(const struct spec *s, const struct contender *c)
+{
+	bool single = s->kind == 0 || s->kind == 1 || s->kind == 7;
+
+	if (s->kind == 10)
+		return c->robust;
+	return single || !opt.processes || c->processes;
+}
+
+/* The columns' order: all_contenders' (rangelock first); with
+ * --processes, rl-shared and rwlock-pshared right after rangelock, so that
+ * rl-shared is the base where rangelock cannot run. */
+static int column(int i)
+{
+	static const int processes[NCONTENDERS] = { 0, 6, 7, 1, 2, 3, 4, 5 };
+
+	return opt.processes ? processes[i] : i;
 }
 
 static void print_header(void)
 {
 	printf("%-34s", "workload / metric");
-	for (int k = 0; k < NCONTENDERS; k++)
-		if (opt.use_contender[k])
-			printf(" %17s", all_contenders[k]->name);
+	for (int i = 0; i < NCONTENDERS; i++)
+		if (opt.use_contender[column(i)])
+			printf(" %17s", all_contenders[column(i)]->name);
 	printf("  spread\n");
 }
 
@@ -141,8 +172,12 @@ static void measure(const struct spec *s)
 	double v[NCONTENDERS][MAX_METRICS][16];
 	struct result res = { 0 };
 
+	for (int k = 0; k < NCONTENDERS; k++)
+		for (int m = 0; m < MAX_METRICS; m++)
+			for (int rep = 0; rep < 16; rep++)
+				v[k][m][rep] = NAN;
 	for (int k = 0; k < NCONTENDERS; k++) {
-		if (!opt.use_contender[k])
+		if (!opt.use_contender[k] || !can_run(s, all_contenders[k]))
 			continue;
 		for (int rep = 0; rep < opt.reps; rep++) {
 			run_spec(s, all_contenders[k], &res);
@@ -162,11 +197,17 @@ static void measure(const struct spec *s)
 	for (int m = 0; m < res.n; m++) {
 		char label[80];
 		double base = NAN, spread = 0;
+		/* the ratios' base: the first contender that has a number
+		 * (rangelock, or with --processes rl-shared where rangelock
+		 * cannot run) */
+		bool based = false;
 
 		snprintf(label, sizeof(label), "%s %s %s [%s]", s->workload,
 			 s->params, res.metric[m], res.unit[m]);
 		printf("%-34s", label);
-		for (int k = 0; k < NCONTENDERS; k++) {
+		for (int i = 0; i < NCONTENDERS; i++) {
+			int k = column(i);
+
 			if (!opt.use_contender[k])
 				continue;
 			double med = stats_median(v[k][m], opt.reps);
@@ -178,14 +219,15 @@ static void measure(const struct spec *s)
 			 * of 0, a wait of INFINITY): not a number to compare */
 			if (isinf(med) || (med == 0 && !res.lower_is_better[m])) {
 				printf(" %17s", "starved");
-				if (k == 0)
-					base = NAN;
+				based = true;   /* base NAN: no ratios */
 				continue;
 			}
 			double sp = stats_spread(v[k][m], opt.reps);
 			spread = sp > spread ? sp : spread;
-			if (k == 0)
+			if (!based) {
 				base = med;
+				based = true;
+			}
 			if (isnan(base) || base == 0)
 				printf(" %9.4g        ", med);
 			else
@@ -210,6 +252,10 @@ static void add(struct spec *specs, int *n, int kind, int a, int b, int c,
 	va_start(ap, fmt);
 	vsnprintf(s->params, sizeof(s->params), fmt, ap);
 	va_end(ap);
+	char *thr = strstr(s->params, " thr");
+
+	if (opt.processes && thr)   /* the workers are processes */
+		memcpy(thr, " prc", 4);
 	if (strchr(s->params, ','))   /* a CSV field: plot.sh splits on commas */
 		bench_die("internal: parameters '%s' contain a comma", s->params);
 }
@@ -275,7 +321,9 @@ static int build_specs(struct spec *specs)
 	for (int p = 0; opt.use_workload[6] && p < PLACEMENTS; p++) {
 		if (p == 0)
 			add(specs, &n, 6, 1, p, 0, "1 thr");
-		add(specs, &n, 6, 2, p, 0, "2 thr %s apart", where[p]);
+		/* with --processes: 1M, 1G, 1T and random */
+		if (!opt.processes || p == 0 || p == 3 || p == 4 || p == 6)
+			add(specs, &n, 6, 2, p, 0, "2 thr %s apart", where[p]);
 	}
 	/* sizes: every kind exclusive, the byte ranges shared too */
 	for (int k = 0; opt.use_workload[7] && k < SIZES; k++) {
@@ -290,6 +338,9 @@ static int build_specs(struct spec *specs)
 		add(specs, &n, 8, G->v[i], 0, 0, "1..256p %d thr", G->v[i]);
 	for (int k = 0; opt.use_workload[9] && k < EOF_CASES; k++)
 		add(specs, &n, 9, k, 0, 0, "2 thr below EOF %s", eof_case_name[k]);
+	if (opt.use_workload[10])
+		add(specs, &n, 10, opt.quick ? 10 : 30, 0, 0, "%d kills",
+		    opt.quick ? 10 : 30);
 	return n;
 }
 
@@ -427,6 +478,7 @@ int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "quick", no_argument, NULL, 'q' },
+		{ "processes", no_argument, NULL, 'o' },
 		{ "smoke", no_argument, NULL, 's' },
 		{ "list", no_argument, NULL, 'l' },
 		{ "csv", required_argument, NULL, 'c' },
@@ -452,18 +504,25 @@ int main(int argc, char **argv)
 	bool exclusive = false, smoke = false;
 	int c, reps = 0;
 
-	for (int i = 0; i < NCONTENDERS; i++)
+	bool chose_contenders = false, chose_workloads = false;
+
+	for (int i = 0; i < NCONTENDERS; i++)   /* --validate: every one */
 		opt.use_contender[i] = true;
-	for (int i = 0; i < NWORKLOADS; i++)
-		opt.use_workload[i] = true;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'q': opt.quick = true; break;
 		case 's': smoke = true; opt.quick = true; break;
 		case 'l': list(); return 0;
 		case 'c': opt.csv_path = optarg; break;
-		case 'w': select_names(optarg, opt.use_workload, false); break;
-		case 'C': select_names(optarg, opt.use_contender, true); break;
+		case 'o': opt.processes = bench_processes = true; break;
+		case 'w':
+			select_names(optarg, opt.use_workload, false);
+			chose_workloads = true;
+			break;
+		case 'C':
+			select_names(optarg, opt.use_contender, true);
+			chose_contenders = true;
+			break;
 		case 'r': reps = (int)parse_long(optarg, 1, 16, "--reps"); break;
 		case 'V': validate_ms = parse_long(optarg, 1, 600000, "--validate"); break;
 		case 'G': cg_name = optarg; break;
@@ -477,7 +536,7 @@ int main(int argc, char **argv)
 		case 'e': opt.readers = (int)parse_long(optarg, 0, 1024, "--readers"); break;
 		case 'W': opt.writers = (int)parse_long(optarg, 0, 1024, "--writers"); break;
 		case 'h':
-			printf("usage: rlbench [--quick|--smoke] [--list] [--csv FILE] "
+			printf("usage: rlbench [--quick|--smoke] [--processes] [--list] [--csv FILE] "
 			       "[--workload A,B] [--contender X,Y] [--reps N]\n"
 			       "               [--threads N,..] [--pages N,..] [--held N,..] "
 			       "[--max-pages N,..]\n"
@@ -495,6 +554,20 @@ int main(int argc, char **argv)
 		return callgrind(cg_name, pairs, exclusive);
 	if (validate_ms)
 		return validate((int)validate_ms);
+	for (int i = 0; !chose_contenders && i < NCONTENDERS; i++) {
+		const struct contender *k = all_contenders[i];
+
+		opt.use_contender[i] = opt.processes
+			? k == &contender_rangelock || k->processes
+			: i < NTHREAD_CONTENDERS;
+	}
+	/* --processes: the pair, placements, file, fair, a killed holder */
+	for (int i = 0; !chose_workloads && i < NWORKLOADS; i++)
+		opt.use_workload[i] = opt.processes
+			? i == 0 || i == 4 || i == 5 || i == 6 || i == 10
+			: i != 10;
+	if (opt.processes && !opt.pages.n)
+		opt.pages = (struct list){ 1, { 1 } };
 
 	if (!opt.pages.n)
 		opt.pages = (struct list){ 3, { 1, 16, 256 } };

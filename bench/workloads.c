@@ -9,10 +9,15 @@
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "shadow.h"
 #include "stats.h"
@@ -188,6 +193,7 @@ enum { CLASS_A, CLASS_B, NCLASSES };
 
 struct worker {
 	pthread_t thread;
+	pid_t pid;                    /* --processes */
 	struct run *run;
 	int id;
 	uint64_t rng;
@@ -207,6 +213,7 @@ struct run {
 	atomic_int stop;
 	atomic_int measuring;
 	struct worker *w;
+	struct run *shared;   /* the copy the workers use (run_threads()) */
 };
 
 static void *worker_main(void *arg)
@@ -236,25 +243,93 @@ static void sum_ops(struct run *run, unsigned long sum[NCLASSES])
 	}
 }
 
+bool bench_processes;
+
+/* Zeroed memory that forked workers share with us (calloc otherwise). */
+void *bench_shared_alloc(size_t size)
+{
+	void *p;
+
+	if (!bench_processes)
+		return calloc(1, size);
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+		 -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+void bench_shared_free(void *p, size_t size)
+{
+	if (!bench_processes)
+		free(p);
+	else if (p)
+		munmap(p, size);
+}
+
+/* Starts worker i: a thread, or with --processes a forked process that
+ * runs the worker and exits (its counters are in shared memory). */
+static void start_worker(struct worker *w)
+{
+	if (!bench_processes) {
+		if (pthread_create(&w->thread, NULL, worker_main, w))
+			bench_die("pthread_create failed");
+		return;
+	}
+	fflush(NULL);
+	pid_t pid = fork();   /* w is shared: only the parent may store it */
+
+	if (pid < 0)
+		bench_die("fork failed");
+	if (pid == 0) {
+		worker_main(w);
+		_exit(0);
+	}
+	w->pid = pid;
+}
+
+static void join_pid(pid_t pid)
+{
+	int st;
+
+	if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		bench_die("a worker process failed");
+}
+
+static void join_worker(struct worker *w)
+{
+	if (!bench_processes)
+		pthread_join(w->thread, NULL);
+	else
+		join_pid(w->pid);
+}
+
 /* Runs the workers; returns Mops/s per class over the measured window.
- * lat, if not NULL, gives each worker NCLASSES latency histograms. */
+ * lat, if not NULL, gives each worker NCLASSES latency histograms (in
+ * memory from bench_shared_alloc()). */
 static void run_threads(struct run *run, const struct timing *t,
 			struct hist *lat, double mops[NCLASSES])
 {
 	unsigned long before[NCLASSES], after[NCLASSES];
 	uint64_t t0, t1;
+	/* with --processes the workers see this copy of run: its flags and
+	 * counters are shared */
+	struct run *shared = bench_shared_alloc(sizeof(*shared));
 
-	run->w = calloc((size_t)run->threads, sizeof(*run->w));
-	if (!run->w)
+	if (!shared)
 		bench_die("out of memory");
+	memcpy(shared, run, sizeof(*shared));
+	shared->w = bench_shared_alloc((size_t)run->threads * sizeof(*run->w));
+	if (!shared->w)
+		bench_die("out of memory");
+	run->w = shared->w;
+	run->shared = shared;
+	run = shared;
 	for (int i = 0; i < run->threads; i++) {
 		run->w[i].run = run;
 		run->w[i].id = i;
 		run->w[i].rng = 0x9E3779B97F4A7C15ULL * (uint64_t)(i + 1);
 		for (int k = 0; lat && k < NCLASSES; k++)
 			run->w[i].lat[k] = &lat[i * NCLASSES + k];
-		if (pthread_create(&run->w[i].thread, NULL, worker_main, &run->w[i]))
-			bench_die("pthread_create failed");
+		start_worker(&run->w[i]);
 	}
 	sleep_ms(t->warmup_ms);
 	sum_ops(run, before);
@@ -267,14 +342,15 @@ static void run_threads(struct run *run, const struct timing *t,
 	t1 = now_ns();
 	atomic_store_explicit(&run->stop, 1, memory_order_relaxed);
 	for (int i = 0; i < run->threads; i++)
-		pthread_join(run->w[i].thread, NULL);
+		join_worker(&run->w[i]);
 	for (int k = 0; k < NCLASSES; k++)
 		mops[k] = (double)(after[k] - before[k]) * 1e3 / (double)(t1 - t0);
 }
 
 static void run_done(struct run *run)
 {
-	free(run->w);
+	bench_shared_free(run->w, (size_t)run->threads * sizeof(*run->w));
+	bench_shared_free(run->shared, sizeof(*run->shared));
 	run->c->destroy(run->lock);
 }
 
@@ -563,7 +639,8 @@ void wl_fair(const struct contender *c, const struct timing *t, int readers,
 {
 	struct run run = { .c = c, .threads = readers + writers, .op = op_fair,
 			   .param = { writers } };
-	struct hist *lat = calloc((size_t)run.threads * NCLASSES, sizeof(*lat));
+	size_t lat_size = (size_t)run.threads * NCLASSES * sizeof(struct hist);
+	struct hist *lat = bench_shared_alloc(lat_size);
 	struct hist *sum = calloc(NCLASSES, sizeof(*sum));
 	double mops[NCLASSES];
 
@@ -588,8 +665,86 @@ void wl_fair(const struct contender *c, const struct timing *t, int readers,
 			(double)hist_quantile(&sum[CLASS_B], cdf_quantiles[k]) / 1e3;
 	}
 	run_done(&run);
-	free(lat);
+	bench_shared_free(lat, lat_size);
 	free(sum);
+}
+
+/* ---- robustness --------------------------------------------------------- */
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * A holder killed: a process holds a page exclusive, another waits for it
+ * (20 ms, so that it sleeps), the holder is SIGKILLed; how long from the
+ * kill until the waiter holds the page, over `samples` kills.
+ */
+void wl_robust(const struct contender *c, int samples, struct result *out)
+{
+	_Atomic uint64_t *granted = mmap(NULL, sizeof(*granted),
+					 PROT_READ | PROT_WRITE,
+					 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	uint64_t lat[64];
+
+	if (granted == MAP_FAILED || samples > 64)
+		bench_die("robust: setup");
+	for (int i = 0; i < samples; i++) {
+		void *lock = c->create(16 * PAGE);
+		struct bench_range r;
+		int p[2];
+		char ok;
+		pid_t holder, waiter;
+		uint64_t t_kill;
+
+		if (pipe(p))
+			bench_die("pipe failed");
+		fflush(NULL);
+		holder = fork();
+		if (holder == 0) {
+			void *ctx = contender_thread_init(c, lock);
+
+			set_range(&r, 0, 1, true);
+			c->lock(lock, ctx, &r);
+			if (write(p[1], "h", 1) != 1)
+				_exit(1);
+			for (;;)
+				pause();
+		}
+		if (holder < 0 || read(p[0], &ok, 1) != 1)
+			bench_die("robust: the holder did not start");
+		waiter = fork();
+		if (waiter == 0) {
+			void *ctx = contender_thread_init(c, lock);
+
+			set_range(&r, 0, 1, true);
+			c->lock(lock, ctx, &r);
+			/* relaxed: read after waitpid */
+			atomic_store_explicit(granted, now_ns(), memory_order_relaxed);
+			c->unlock(lock, ctx, &r);
+			contender_thread_fini(c, lock, ctx);
+			_exit(0);
+		}
+		sleep_ms(20);
+		t_kill = now_ns();
+		kill(holder, SIGKILL);
+		join_pid(waiter);
+		waitpid(holder, NULL, 0);
+		/* relaxed: the waiter's exit orders it */
+		lat[i] = atomic_load_explicit(granted, memory_order_relaxed) - t_kill;
+		close(p[0]);
+		close(p[1]);
+		c->destroy(lock);
+	}
+	qsort(lat, (size_t)samples, sizeof(lat[0]), cmp_u64);
+	add_metric(out, "grant after kill p50", "ms", true,
+		   (double)lat[samples / 2] / 1e6);
+	add_metric(out, "grant after kill max", "ms", true,
+		   (double)lat[samples - 1] / 1e6);
+	munmap(granted, sizeof(*granted));
 }
 
 /* ---- correctness -------------------------------------------------------- */

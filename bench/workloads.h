@@ -7,7 +7,15 @@
 #ifndef RLBENCH_WORKLOADS_H
 #define RLBENCH_WORKLOADS_H
 
+#include <stddef.h>
+
 #include "contender.h"
+
+/* --processes: the workers of the many-worker workloads are forked
+ * processes, not threads (contenders with .processes only). */
+extern bool bench_processes;
+void *bench_shared_alloc(size_t size);
+void bench_shared_free(void *p, size_t size);
 
 #define PAGE 4096u
 #define MAX_METRICS 8
@@ -74,6 +82,10 @@ void wl_regions(const struct contender *c, const struct timing *t,
 extern const char *const eof_case_name[EOF_CASES];
 void wl_eof(const struct contender *c, const struct timing *t, int eof_case,
 	    struct result *out);
+/* A holder killed (SIGKILL) while another process waits for its page:
+ * ms from the kill to the grant, median and max of `samples` (.robust
+ * contenders only). */
+void wl_robust(const struct contender *c, int samples, struct result *out);
 /* N threads, a busy file: 90% one-page shared, 9% 2..16-page exclusive,
  * 1% exclusive to EOF: aggregate Mops/s. */
 void wl_file(const struct contender *c, const struct timing *t, int threads,
