@@ -1,10 +1,12 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# run.sh [--full]: model-check rangelock.pml with SPIN.  Every check must
+# run.sh [--full]: model-check rangelock.pml (the lock) and shared.pml (a
+# lock processes share, with process death) with SPIN.  Every check must
 # pass on the model of the code as it is, and every deliberately broken
 # variant (one line changed, selected by a macro) must be rejected, so that
 # no check can pass vacuously.  Exit status 0 only if all of that holds.
-# The default set takes about six minutes and ~3 GB; --full adds
+# The default set takes about a quarter of an hour and ~3 GB (the shared
+# model's checks a minute of it); --full adds
 # three-thread runs and ranges over blocks while the table grows (about
 # ten minutes and 12 GB).
 set -eu
@@ -16,6 +18,7 @@ command -v cc >/dev/null 2>&1 || { echo "no C compiler: skipped"; exit 77; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 pass=0 fail=0
+model=rangelock.pml   # the model the next checks use
 
 # check NAME EXPECT(pass|fail) MODE(safety|liveness) SPIN-DEFINES...
 check() {
@@ -23,8 +26,8 @@ check() {
 	shift 3
 	dir=$work/$name
 	mkdir -p "$dir"
-	cp "$here/rangelock.pml" "$dir/"
-	(cd "$dir" && spin -a "$@" rangelock.pml >spin.log 2>&1) || {
+	cp "$here/$model" "$dir/"
+	(cd "$dir" && spin -a "$@" "$model" >spin.log 2>&1) || {
 		echo "FAIL $name: spin -a failed"; cat "$dir/spin.log"; fail=$((fail + 1)); return; }
 	if [ "$mode" = safety ]; then
 		ccflags="-DNOCLAIM -DSAFETY" runflags=""
@@ -101,5 +104,15 @@ check broken_blocks_window      fail safety   -DNOPS=1 -DBLOCKS -DNSLOTS=3 -DBRO
 # a request stranded behind a timed-out one needs a third thread
 check broken_timeout_stranded   fail safety   -DNT=3 -DNOPS=1 -DNO_TRY -DBROKEN_TIMEOUT
 check broken_debug_edeadlk      fail safety   -DDEBUG -DNOPS=1 -DBROKEN_DEBUG
+
+# Processes that share a lock, one of which may die at any step (shared.pml:
+# two processes, one request each, about a minute each).
+model=shared.pml
+check shared_death_safety       pass safety
+check shared_death_liveness     pass liveness -DLIVE
+check broken_shared_no_recovery fail liveness -DLIVE -DBROKEN_NO_RECOVERY
+check broken_shared_free_own    fail safety   -DBROKEN_FREE_OWN
+check broken_shared_dead_range  fail safety   -DBROKEN_NO_DEAD_RANGE
+check broken_shared_takeover    fail safety   -DBROKEN_TAKEOVER
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
