@@ -680,8 +680,8 @@ static int cmp_u64(const void *a, const void *b)
 
 /*
  * A holder killed: a process holds a page exclusive, another waits for it
- * (20 ms, so that it sleeps), the holder is SIGKILLed; how long from the
- * kill until the waiter holds the page, over `samples` kills.
+ * (20-29 ms, so that it sleeps), the holder is SIGKILLed; how long from
+ * the kill until the waiter holds the page, over `samples` kills.
  */
 void wl_robust(const struct contender *c, int samples, struct result *out)
 {
@@ -728,7 +728,9 @@ void wl_robust(const struct contender *c, int samples, struct result *out)
 			contender_thread_fini(c, lock, ctx);
 			_exit(0);
 		}
-		sleep_ms(20);
+		/* 20 ms and a part of 10 (the waiters' polls are 10 ms apart:
+		 * a kill at a fixed delay would meet them at a fixed phase) */
+		sleep_ms(20 + (i * 37) % 10);
 		t_kill = now_ns();
 		kill(holder, SIGKILL);
 		join_pid(waiter);
