@@ -215,6 +215,24 @@ static void settle(void)
 	}
 }
 
+static bool shared_mode;
+
+/* A shared lock's handle stays in the caller's memory while its request
+ * waits in a node of the region: have as many waited there as the model
+ * says wait?  (Under the guard: white-box.) */
+static bool shared_waiters_listed(void)
+{
+	struct rl_lock *l = (struct rl_lock *)(void *)&lock;
+	uint32_t want = 0, have;
+
+	for (int i = 0; i < REF_HANDLES; i++)
+		want += model.r[i].state == REF_WAITING;
+	rl_guard_lock(l);
+	have = rl_listed_of(l)->waiting;
+	rl_guard_unlock(l);
+	return have == want;
+}
+
 /* Wait until handle h's lock call has queued its request (or returned). */
 static void await_queued(int h)
 {
@@ -223,7 +241,9 @@ static void await_queued(int h)
 	for (long spins = 0; spins < 10L * 1000 * 1000; spins++) {
 		/* relaxed: we only need to see the value change; the worker's
 		 * result is read under its mutex. */
-		if (atomic_load_explicit(&q->state, memory_order_relaxed) != RL_IDLE ||
+		if ((shared_mode ? shared_waiters_listed()
+				 : atomic_load_explicit(&q->state, memory_order_relaxed) !=
+					   RL_IDLE) ||
 		    finished(h))
 			return;
 		if (spins > 1000)
@@ -329,20 +349,35 @@ static void drain(void)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* Bit 2 of the first byte: the lock is an attachment to a shared region
+ * (no debug mode there), with the same semantics; destroy detaches. */
+static _Alignas(64) unsigned char region[64 * 64 + 8192];
+
+static int lock_start(bool shared, unsigned flags)
+{
+	if (!shared)
+		return rangelock_init(&lock, flags);
+	return rangelock_shared_attach(&lock, region, sizeof(region));
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	unsigned flags;
+	bool shared;
 
 	pthread_once(&once, start_workers);
 	if (size < 1)
 		return 0;
-	flags = data[0] & 1 ? RANGELOCK_DEBUG : 0;
+	shared = shared_mode = data[0] & 4;
+	flags = data[0] & 1 && !shared ? RANGELOCK_DEBUG : 0;
 	if (data[0] & 2) {           /* an unknown flag: EINVAL, lock untouched */
 		if (rangelock_init(&lock, flags | 4u) != EINVAL)
 			mismatch("init with an unknown flag", -1, EINVAL, 0);
 	}
-	if (rangelock_init(&lock, flags) != 0)
+	if (shared && rangelock_shared_init(region, sizeof(region)) != 0)
+		mismatch("shared init", -1, 0, -1);
+	if (lock_start(shared, flags) != 0)
 		mismatch("init", -1, 0, -1);
 	ref_init(&model, flags != 0);
 	memset(pending, 0, sizeof(pending));
@@ -374,7 +409,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			settle();
 			break;
 		case 8:
-			if (data[i + 2] & 0x80) {
+			if ((data[i + 2] & 0x80) && !shared) {
 				/* grow the fast path's table now: nothing
 				 * the model sees may change (white-box) */
 				rl_fast_grow((struct rl_lock *)(void *)&lock);
@@ -385,7 +420,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			got = rangelock_destroy(&lock);
 			if (got != want)
 				mismatch("destroy", -1, want, got);
-			if (got == 0 && rangelock_init(&lock, flags) != 0)
+			if (got == 0 && lock_start(shared, flags) != 0)
 				mismatch("init after destroy", -1, 0, -1);
 			break;
 		}

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # seeds.py: write the seed corpus for fuzz_api (tests/fuzz/corpus), one
 # named scenario per file.  The encoding is fuzz_api.c's: a flag byte
-# (1 debug, 2 also try an unknown flag), then 4-byte operations.
+# (1 debug, 2 also try an unknown flag, 4 a shared region's attachment
+# instead of a private lock), then 4-byte operations.
 import os
 
 LOCK, TRY, PAST, SHORT, UNLOCK, DOWN, DESTROY = 0, 2, 3, 4, 5, 7, 8
@@ -99,4 +100,8 @@ for name, ops in seeds.items():
 for name, ops in debug_seeds.items():
     open(os.path.join(out, name), "wb").write(bytes([1]) + b"".join(ops))
 open(os.path.join(out, "unknown_flag"), "wb").write(bytes([2]) + op(LOCK, 0) + op(UNLOCK, 0))
+# every scenario once more on a shared region's attachment (no fast path,
+# no debug mode, destroy detaches): the same semantics
+for name, ops in seeds.items():
+    open(os.path.join(out, "shared_" + name), "wb").write(bytes([4]) + b"".join(ops))
 print(len(os.listdir(out)), "seeds in", out)
