@@ -162,7 +162,7 @@ static int rl_marker_get(int *fd, uint64_t *token)
  * long as it does.  Where /proc does not let us look (another user's
  * process), only a pid that no longer exists counts as dead.
  */
-static bool rl_process_alive(const struct rl_process *p)
+static bool rl_process_alive_as(const struct rl_process *p, int32_t *seen)
 {
 	/* acquire: fd and token as the attacher wrote them; pairs with the
 	 * release store of ready in rl_record_claim(). */
@@ -172,6 +172,7 @@ static bool rl_process_alive(const struct rl_process *p)
 	char path[64], link[80], name[40];
 	ssize_t n;
 
+	*seen = pid;
 	if (pid <= 0)
 		return false;
 	if (!ready || p->fd < 0)   /* being claimed: by a process that is? */
@@ -185,6 +186,13 @@ static bool rl_process_alive(const struct rl_process *p)
 	return strncmp(link, "/memfd:", 7) == 0 &&
 	       strncmp(link + 7, name, strlen(name)) == 0 &&
 	       link[7 + strlen(name)] == ' ';
+}
+
+static bool rl_process_alive(const struct rl_process *p)
+{
+	int32_t pid;
+
+	return rl_process_alive_as(p, &pid);
 }
 
 /* ---- the view, and what the index and the queue see of the region */
@@ -503,15 +511,21 @@ void rl_shared_granted(struct rl_lock *l, struct rl_request *q)
 
 /* ---- recovery */
 
-/* Which records are attached to living processes: a bit each. */
-static uint64_t rl_records_alive(struct rl_lock *l)
+/* Which records are attached to living processes: a bit each; and the
+ * pid each of the others had when it was judged (0: free). */
+static uint64_t rl_records_alive(struct rl_lock *l, int32_t dead_pid[])
 {
 	struct rl_region *g = rl_region_of(l);
 	uint64_t alive = 0;
 
-	for (uint32_t r = 0; r < RL_PROCESSES; r++)
-		if (r == l->shared.record || rl_process_alive(&g->process[r]))
+	for (uint32_t r = 0; r < RL_PROCESSES; r++) {
+		dead_pid[r] = 0;
+		if (r == l->shared.record ||
+		    rl_process_alive_as(&g->process[r], &dead_pid[r])) {
 			alive |= (uint64_t)1 << r;
+			dead_pid[r] = 0;
+		}
+	}
 	return alive;
 }
 
@@ -538,7 +552,8 @@ static bool rl_owner_alive(struct rl_region *g, uint64_t owner, uint64_t alive)
 static void rl_shared_recover(struct rl_lock *l)
 {
 	struct rl_region *g = rl_region_of(l);
-	uint64_t alive = rl_records_alive(l);
+	int32_t dead_pid[RL_PROCESSES];
+	uint64_t alive = rl_records_alive(l, dead_pid);
 	struct rl_listed *listed = &g->listed;
 
 	if (rl_is_broken(g))
@@ -576,19 +591,23 @@ static void rl_shared_recover(struct rl_lock *l)
 		atomic_store_explicit(&n->state, RL_FREE, memory_order_relaxed);
 		g->free = i + 1;
 	}
+	/* Free the records judged dead, each only if it still has the pid it
+	 * was judged with: a record free then may have been claimed since,
+	 * by a process that lives (the stress with kills found it). */
 	for (uint32_t r = 0; r < RL_PROCESSES; r++) {
 		struct rl_process *p = &g->process[r];
+		int32_t pid = dead_pid[r];
 
-		/* relaxed: a claim in progress is left to its claimer */
-		if (!(alive >> r & 1) &&
-		    atomic_load_explicit(&p->pid, memory_order_relaxed) != 0) {
-			/* relaxed: ready is rewritten by the next claimer
-			 * after its CAS on pid */
-			atomic_store_explicit(&p->ready, 0, memory_order_relaxed);
-			/* release: the record's nodes are free before a new
-			 * claimer can take it; pairs with its CAS */
-			atomic_store_explicit(&p->pid, 0, memory_order_release);
-		}
+		if (pid == 0)
+			continue;
+		/* relaxed: ready is rewritten by the next claimer after its
+		 * CAS on pid, which this one must beat to free the record */
+		atomic_store_explicit(&p->ready, 0, memory_order_relaxed);
+		/* release: the record's nodes are free before a new claimer
+		 * can take it; pairs with the claimer's acquire CAS */
+		atomic_compare_exchange_strong_explicit(&p->pid, &pid, 0,
+							memory_order_release,
+							memory_order_relaxed);
 	}
 	rl_queue_grant_after(l, 0, 0, RANGELOCK_EOF);
 }

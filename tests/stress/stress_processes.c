@@ -239,15 +239,15 @@ static void worker(unsigned me, unsigned seed)
 				unmark(me, p0, p1, true);
 				mark(me, p0, p1, false);
 				atomic_store(&w->intent_excl, 2);   /* either */
-				if (rangelock_downgrade(&lk, &r))
-					fail("downgrade failed in worker %u", me);
+				if ((rc = rangelock_downgrade(&lk, &r)) != 0)
+					fail("downgrade failed in worker %u: %d", me, rc);
 				atomic_store(&w->intent_excl, 0);
 				excl = false;
 			}
 			unmark(me, p0, p1, excl);
 			atomic_store(&w->held, 0);
-			if (rangelock_unlock(&lk, &r))
-				fail("unlock failed in worker %u", me);
+			if ((rc = rangelock_unlock(&lk, &r)) != 0)
+				fail("unlock failed in worker %u: %d", me, rc);
 		} else if (rc != EBUSY && rc != ETIMEDOUT && rc != EAGAIN) {
 			fail("lock call: error %d in worker %u", rc, me);
 		}
