@@ -8,6 +8,7 @@
  */
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #include "contender.h"
 
@@ -50,4 +51,39 @@ const struct contender contender_rwlock = {
 	.lock = rw_lock,
 	.unlock = rw_unlock,
 	.whole_object = true,
+};
+
+/* The same in an anonymous MAP_SHARED mapping, PTHREAD_PROCESS_SHARED, for
+ * rlbench --processes: what processes share instead of a range lock (and
+ * not robust: a holder killed blocks it for ever). */
+static void *rwp_create(uint64_t object_size)
+{
+	pthread_rwlock_t *rw = bench_map_shared(4096);
+	pthread_rwlockattr_t a;
+
+	(void)object_size;
+	if (pthread_rwlockattr_init(&a) ||
+	    pthread_rwlockattr_setpshared(&a, PTHREAD_PROCESS_SHARED) ||
+	    pthread_rwlock_init(rw, &a))
+		bench_die("process-shared pthread_rwlock_init failed");
+	pthread_rwlockattr_destroy(&a);
+	return rw;
+}
+
+static void rwp_destroy(void *lock)
+{
+	pthread_rwlock_destroy(lock);
+	munmap(lock, 4096);
+}
+
+const struct contender contender_rwlock_shared = {
+	.name = "rwlock-pshared",
+	.about = "one PTHREAD_PROCESS_SHARED pthread_rwlock_t for the object "
+		 "(not robust: a killed holder blocks it for ever)",
+	.create = rwp_create,
+	.destroy = rwp_destroy,
+	.lock = rw_lock,
+	.unlock = rw_unlock,
+	.whole_object = true,
+	.processes = true,
 };

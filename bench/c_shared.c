@@ -1,13 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * c_shared.c - the locks that processes can share, for rlbench's processes
- * mode (--processes): rangelock's shared region (rl-shared), attached once
- * per worker, and a process-shared pthread_rwlock_t for the whole object
- * (rwlock-pshared), both in an anonymous MAP_SHARED mapping that forked
- * workers inherit.  (ofd, c_ofd.c, is shared by nature.)
+ * c_shared.c - rangelock's shared region (rl-shared) for rlbench's
+ * processes mode (--processes): in an anonymous MAP_SHARED mapping that
+ * forked workers inherit, attached once per worker.  (The process-shared
+ * rwlock is in c_rwlock.c; ofd, c_ofd.c, is shared by nature.)
  */
 #include <errno.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 
@@ -23,7 +21,7 @@ struct shared_region {
 	void *at;
 };
 
-static void *map_shared(size_t size)
+void *bench_map_shared(size_t size)
 {
 	void *at = mmap(NULL, size, PROT_READ | PROT_WRITE,
 			MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -41,7 +39,7 @@ static void *rls_create(uint64_t object_size)
 	if (!g)
 		bench_die("out of memory");
 	g->size = rangelock_shared_size(SHARED_REQUESTS);
-	g->at = map_shared(g->size);
+	g->at = bench_map_shared(g->size);
 	if (rangelock_shared_init(g->at, g->size))
 		bench_die("rangelock_shared_init failed");
 	return g;
@@ -105,51 +103,4 @@ const struct contender contender_rangelock_shared = {
 	.unlock = rls_unlock,
 	.processes = true,
 	.robust = true,
-};
-
-static void *rwp_create(uint64_t object_size)
-{
-	pthread_rwlock_t *rw = map_shared(4096);
-	pthread_rwlockattr_t a;
-
-	(void)object_size;
-	if (pthread_rwlockattr_init(&a) ||
-	    pthread_rwlockattr_setpshared(&a, PTHREAD_PROCESS_SHARED) ||
-	    pthread_rwlock_init(rw, &a))
-		bench_die("process-shared pthread_rwlock_init failed");
-	pthread_rwlockattr_destroy(&a);
-	return rw;
-}
-
-static void rwp_destroy(void *lock)
-{
-	pthread_rwlock_destroy(lock);
-	munmap(lock, 4096);
-}
-
-static void rwp_lock(void *lock, void *ctx, struct bench_range *r)
-{
-	(void)ctx;
-	if ((r->exclusive ? pthread_rwlock_wrlock(lock)
-			  : pthread_rwlock_rdlock(lock)) != 0)
-		bench_die("pthread_rwlock: lock failed");
-}
-
-static void rwp_unlock(void *lock, void *ctx, struct bench_range *r)
-{
-	(void)ctx;
-	(void)r;
-	pthread_rwlock_unlock(lock);
-}
-
-const struct contender contender_rwlock_shared = {
-	.name = "rwlock-pshared",
-	.about = "one PTHREAD_PROCESS_SHARED pthread_rwlock_t for the object "
-		 "(not robust: a killed holder blocks it for ever)",
-	.create = rwp_create,
-	.destroy = rwp_destroy,
-	.lock = rwp_lock,
-	.unlock = rwp_unlock,
-	.whole_object = true,
-	.processes = true,
 };

@@ -51,6 +51,10 @@ extern const struct contender contender_list;
 extern const struct contender contender_rangelock_shared;
 extern const struct contender contender_rwlock_shared;
 
+/* size bytes of anonymous MAP_SHARED memory, for locks that forked
+ * workers share (c_shared.c) */
+void *bench_map_shared(size_t size);
+
 _Noreturn void bench_die(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
 

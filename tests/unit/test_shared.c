@@ -200,18 +200,23 @@ static void test_bounded(void)
 
 /* ---- other processes */
 
-/* holds [0, 4096) exclusive, says so, and waits to be told to go */
-static void t_child_holds(struct t_region *g, int to_parent)
+/* In a child: attach at an address of its own, hold [0, 4096) exclusive
+ * (the attachment and the range stay for good), and tell the parent. */
+static void t_child_hold_page(struct t_region *g, int to_parent)
 {
-	rangelock_t lk;
-	rangelock_range_t r;
+	static rangelock_t lk;
+	static rangelock_range_t r;
 
 	if (rangelock_shared_attach(&lk, t_region_map_again(g), g->size) ||
-	    rangelock_wrlock(&lk, &r, 0, 4096))
+	    rangelock_wrlock(&lk, &r, 0, 4096) || write(to_parent, "h", 1) != 1)
 		_exit(1);
-	if (write(to_parent, "h", 1) != 1)
-		_exit(1);
-	pause();   /* killed here, or execs (t_child_execs) */
+}
+
+/* holds [0, 4096) exclusive until it is killed */
+static void t_child_holds(struct t_region *g, int to_parent)
+{
+	t_child_hold_page(g, to_parent);
+	pause();
 	_exit(1);
 }
 
@@ -294,14 +299,7 @@ static void test_killed_holder_seen_by_try(void)
 /* exec counts as death: the pid lives on, the marker does not. */
 static void t_child_execs(struct t_region *g, int to_parent)
 {
-	rangelock_t lk;
-	rangelock_range_t r;
-
-	if (rangelock_shared_attach(&lk, t_region_map_again(g), g->size) ||
-	    rangelock_wrlock(&lk, &r, 0, 4096))
-		_exit(1);
-	if (write(to_parent, "h", 1) != 1)
-		_exit(1);
+	t_child_hold_page(g, to_parent);
 	t_sleep_ms(200);   /* the parent queues behind us meanwhile */
 	execl("/bin/sleep", "sleep", "30", (char *)NULL);
 	_exit(1);
