@@ -312,8 +312,9 @@ RANGELOCK_API int rangelock_downgrade(rangelock_t *lk, rangelock_range_t *r)
  *     return ENOTRECOVERABLE.  Every offset the library reads from the
  *     region is checked before use; it never writes outside the region.
  *   - Every call on a shared lock takes its internal mutex (no fast path
- *     yet): about 2-3x the cost of a process-private lock's page pair,
- *     and still ~20x cheaper than an OFD fcntl lock.
+ *     yet): about 3x the cost of a process-private lock's page pair, and
+ *     about 8x cheaper than an OFD fcntl lock (README, rlbench
+ *     --processes).
  *   - fork(): a child must attach again before it uses the lock; the
  *     parent's attachment, used in the child, gives EINVAL.
  *   - No RANGELOCK_DEBUG checks.
