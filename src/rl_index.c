@@ -205,10 +205,12 @@ static rl_always_inline void rl_tree_insert(const struct rl_tree *t,
 	*link = rl_ref_of(t, q);
 	for (rl_ref *below = link; d-- > 0; below = path[d]) {
 		struct rl_request *n = rl_node(t, *path[d]);
+
+		if ((t->broken && !n) || rl_balance_bad(t, n))
+			return;   /* a scribbled region's */
+
 		int s = below == &n->right ? 1 : -1;   /* the side that grew */
 
-		if (rl_balance_bad(t, n))
-			return;
 		n->balance = (int8_t)(n->balance + s);
 		if (n->balance == 0)
 			return;   /* as high as before */
@@ -219,7 +221,6 @@ static rl_always_inline void rl_tree_insert(const struct rl_tree *t,
 	}
 }
 
-/* rl_index_insert: add q (start, end set) as the newest request. */
 /* The shared instantiations are out of line, so that a private lock's
  * entry points stay as small as they were before shared regions. */
 static __attribute__((noinline)) void rl_insert_shared(struct rl_lock *l,
@@ -231,6 +232,7 @@ static __attribute__((noinline)) void rl_insert_shared(struct rl_lock *l,
 	rl_tree_insert(&t, q);
 }
 
+/* rl_index_insert: add q (start, end set) as the newest request. */
 void rl_index_insert(struct rl_lock *l, struct rl_request *q)
 {
 	if (rl_is_shared(l)) {
@@ -319,7 +321,8 @@ static rl_always_inline bool rl_tree_remove(const struct rl_tree *t,
 	for (; d-- > 0; below = path[d]) {
 		struct rl_request *n = rl_node(t, *path[d]);
 
-		if (rl_balance_bad(t, n))
+		/* (a link changed under us: a scribbled region's) */
+		if ((t->broken && !n) || rl_balance_bad(t, n))
 			return true;
 		if (max_changed || d >= keep) {
 			uint64_t max_end = n->max_end;
