@@ -153,7 +153,7 @@ rl_acquire_shared(struct rl_lock *l, struct rl_request *q, uint64_t start,
 	struct rl_request *n = NULL;
 	int rc;
 
-	rl_guard_lock(l);
+	rl_shared_guard_lock(l);
 	rc = rl_shared_node_alloc(l, &n);
 	if (!rc) {
 		rc = rl_admit(l, n, start, end, exclusive, how, abstime);
@@ -165,7 +165,7 @@ rl_acquire_shared(struct rl_lock *l, struct rl_request *q, uint64_t start,
 		else if (rc != RL_QUEUED)
 			rl_shared_node_free(l, n);
 	}
-	rl_guard_unlock(l);
+	rl_shared_guard_unlock(l);
 
 	if (rc == RL_QUEUED)
 		rc = rl_wait_granted(l, n, how == RL_TIMED ? abstime : NULL);

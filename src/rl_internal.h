@@ -395,14 +395,10 @@ rl_hidden bool rl_shared_poll(struct rl_lock *l, struct rl_request *q);
 /* rl_guard.c: the mutex that guards a lock's precise path. */
 rl_hidden void rl_guard_lock_slowpath(_Atomic uint32_t *guard);
 
+/* A private lock's guard (a shared lock's: rl_shared_guard_lock()). */
 static inline void rl_guard_lock(struct rl_lock *l)
 {
 	uint32_t free_value = 0;
-
-	if (rl_is_shared(l)) {
-		rl_shared_guard_lock(l);
-		return;
-	}
 
 	/* acquire: the index as the last holder left it; pairs with the release
 	 * in rl_guard_unlock(). */
@@ -415,15 +411,29 @@ static inline void rl_guard_lock(struct rl_lock *l)
 
 static inline void rl_guard_unlock(struct rl_lock *l)
 {
-	if (rl_is_shared(l)) {
-		rl_shared_guard_unlock(l);
-		return;
-	}
 	/* release: publish index changes; pairs with the acquire in
 	 * rl_guard_lock() and rl_guard_lock_slowpath(). */
 	if (rl_unlikely(atomic_exchange_explicit(&l->guard, 0,
 						 memory_order_release) == 2))
 		rl_futex_wake(&l->guard, 1, false);
+}
+
+/* The guard of a lock of either kind, for the paths both take (a timed
+ * waiter's withdrawal, white-box tests). */
+static inline void rl_guard_lock_any(struct rl_lock *l)
+{
+	if (rl_is_shared(l))
+		rl_shared_guard_lock(l);
+	else
+		rl_guard_lock(l);
+}
+
+static inline void rl_guard_unlock_any(struct rl_lock *l)
+{
+	if (rl_is_shared(l))
+		rl_shared_guard_unlock(l);
+	else
+		rl_guard_unlock(l);
 }
 
 /* The precise path's counts and index of l; guard. */

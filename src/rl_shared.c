@@ -441,7 +441,7 @@ int rl_shared_release(struct rl_lock *l, struct rl_request *q, bool downgrade)
 	struct rl_request *n;
 	int rc = EINVAL;
 
-	rl_guard_lock(l);
+	rl_shared_guard_lock(l);
 	if (rl_is_broken(g)) {
 		rc = ENOTRECOVERABLE;
 	} else if ((n = rl_node_of(l, q)) != NULL) {
@@ -460,7 +460,7 @@ int rl_shared_release(struct rl_lock *l, struct rl_request *q, bool downgrade)
 		if (rl_is_broken(g))
 			rc = ENOTRECOVERABLE;
 	}
-	rl_guard_unlock(l);
+	rl_shared_guard_unlock(l);
 	return rc;
 }
 
@@ -655,12 +655,12 @@ bool rl_shared_poll(struct rl_lock *l, struct rl_request *q)
 {
 	bool ok;
 
-	rl_guard_lock(l);
+	rl_shared_guard_lock(l);
 	ok = !rl_is_broken(rl_region_of(l));
 	if (ok && rl_node_listed(q) &&
 	    atomic_load_explicit(&q->state, memory_order_relaxed) != RL_HELD)
 		rl_reap_blockers(l, q->seq, q->start, q->end, q->exclusive);
-	rl_guard_unlock(l);
+	rl_shared_guard_unlock(l);
 	return ok;
 }
 
@@ -802,9 +802,9 @@ int rangelock_shared_attach(rangelock_t *lk, void *region, size_t size)
 			return EAGAIN;
 		}
 		rl_view_claimed(l, (uint32_t)r);
-		rl_guard_lock(l);
+		rl_shared_guard_lock(l);
 		rl_shared_recover(l);
-		rl_guard_unlock(l);
+		rl_shared_guard_unlock(l);
 		rl_record_release(g, (uint32_t)r);
 		r = rl_record_claim(g, 0, RL_PROCESSES - 1, fd, token);
 		if (r < 0) {
@@ -827,7 +827,7 @@ int rl_shared_detach(struct rl_lock *l)
 	/* relaxed: this process's own count */
 	if (l->shared.forks != atomic_load_explicit(&rl_forks, memory_order_relaxed))
 		return EINVAL;
-	rl_guard_lock(l);
+	rl_shared_guard_lock(l);
 	tag = rl_tag(l);
 	for (uint32_t i = 0; i < l->shared.nodes && !rc; i++) {
 		struct rl_request *n = rl_node_at(l, i);
@@ -835,7 +835,7 @@ int rl_shared_detach(struct rl_lock *l)
 		if (rl_node_listed(n) && n->owner == tag)
 			rc = EBUSY;
 	}
-	rl_guard_unlock(l);
+	rl_shared_guard_unlock(l);
 	if (!rc) {
 		rl_record_release(g, l->shared.record);
 		memset(l, 0, sizeof(*l));

@@ -62,14 +62,14 @@ static int rl_withdraw(struct rl_lock *l, struct rl_request *q)
 {
 	int rc = 0;
 
-	rl_guard_lock(l);
+	rl_guard_lock_any(l);
 	if (!rl_is_granted(q)) {
 		rl_queue_leave(l, q);
 		if (rl_is_shared(l))
 			rl_shared_node_free(l, q);
 		rc = ETIMEDOUT;
 	}
-	rl_guard_unlock(l);
+	rl_guard_unlock_any(l);
 	return rc;
 }
 

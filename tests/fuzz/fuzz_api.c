@@ -227,9 +227,9 @@ static bool shared_waiters_listed(void)
 
 	for (int i = 0; i < REF_HANDLES; i++)
 		want += model.r[i].state == REF_WAITING;
-	rl_guard_lock(l);
+	rl_guard_lock_any(l);
 	have = rl_listed_of(l)->waiting;
-	rl_guard_unlock(l);
+	rl_guard_unlock_any(l);
 	return have == want;
 }
 
