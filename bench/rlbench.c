@@ -363,7 +363,7 @@ static void print_machine(void)
 	       model, u.release);
 	printf("build:   %s, %s\n", __VERSION__, RLBENCH_CFLAGS);
 	printf("method:  per measurement %d ms warm-up + %d ms window (threads: %d + %d, "
-	       "fair: %d + %d), median of %d runs; ratio = value / rangelock's\n",
+	       "fair: %d + %d), median of %d runs; ratio = value / the first column's with a number\n",
 	       opt.single.warmup_ms, opt.single.measure_ms, opt.multi.warmup_ms,
 	       opt.multi.measure_ms, opt.fair.warmup_ms, opt.fair.measure_ms, opt.reps);
 	printf("         (ns, us: lower is better; ops/s: higher is better); spread = "

@@ -365,12 +365,15 @@ static inline bool rl_is_shared(const struct rl_lock *l)
 
 /* rl_futex.c: the only place that makes futex system calls.  A shared
  * word is in memory that processes share (no FUTEX_PRIVATE_FLAG). */
-rl_hidden bool rl_deadline_within(const struct timespec *abstime, long ns);
 rl_hidden int rl_futex_wait(_Atomic uint32_t *word, uint32_t expected,
 			    const struct timespec *abstime, bool shared);
 rl_hidden void rl_futex_wake(_Atomic uint32_t *word, int nr_waiters,
 			     bool shared);
 rl_hidden void rl_cpu_relax(void);
+
+/* How long a shared lock's waiter sleeps before it looks for dead blockers
+ * (rl_wait.c), and a guard waiter for a dead holder (rl_shared.c). */
+#define RL_POLL_NS 10000000L   /* 10 ms: doc/design.md, "Processes" */
 
 /* rl_shared.c: a lock in memory that processes share.  Every function
  * here but rl_shared_tree and rl_shared_listed needs the guard or takes
@@ -508,7 +511,9 @@ rl_hidden bool rl_fast_phantoms_conflict(const struct rl_lock *l,
 rl_hidden bool rl_fast_busy(const struct rl_lock *l);
 rl_hidden void rl_fast_teardown(struct rl_lock *l);
 
-/* rl_wait.c: the requester's side of a wait. */
+/* rl_wait.c: the requester's side of a wait, and deadlines. */
+rl_hidden bool rl_deadline_within(const struct timespec *abstime, long ns);
+rl_hidden struct timespec rl_deadline_in(long ns);
 rl_hidden int rl_wait_granted(struct rl_lock *l, struct rl_request *q,
 			      const struct timespec *abstime);
 

@@ -55,7 +55,6 @@
 #define RL_DEAD_RANGES 64u
 #define RL_NODE_BYTES sizeof(rangelock_range_t)
 #define RL_NODES_MAX (1u << 24)
-#define RL_POLL_NS 10000000L   /* 10 ms, as rl_wait.c's */
 #define RL_GUARD_SLEEPERS 0x80000000u
 
 /* One attached process.  pid is claimed by CAS; the rest is written before
@@ -301,10 +300,7 @@ void rl_shared_guard_lock(struct rl_lock *l)
 			    memory_order_relaxed, memory_order_relaxed))
 			continue;
 		v |= RL_GUARD_SLEEPERS;
-		clock_gettime(CLOCK_MONOTONIC, &slice);
-		slice.tv_nsec += RL_POLL_NS;
-		slice.tv_sec += slice.tv_nsec / 1000000000L;
-		slice.tv_nsec %= 1000000000L;
+		slice = rl_deadline_in(RL_POLL_NS);
 		if (rl_futex_wait(&g->guard, v, &slice, true) == ETIMEDOUT &&
 		    rl_record_dead(g, (v & RL_GUARD_RECORD) - 1) &&
 		    rl_guard_try(g, v, me | RL_GUARD_SLEEPERS)) {

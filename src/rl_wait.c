@@ -32,18 +32,31 @@
 /* How long one sched_yield() may keep the CPU from us under load. */
 #define RL_YIELD_SLICE_NS 4000000L
 
+/* rl_deadline_in: the CLOCK_MONOTONIC time ns (< 1 s) from now. */
+struct timespec rl_deadline_in(long ns)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	t.tv_nsec += ns;
+	t.tv_sec += t.tv_nsec / 1000000000L;
+	t.tv_nsec %= 1000000000L;
+	return t;
+}
+
+static bool rl_before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec ||
+	       (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
 /* rl_deadline_within: is the CLOCK_MONOTONIC deadline less than ns away
  * (0: has it passed)? */
 bool rl_deadline_within(const struct timespec *abstime, long ns)
 {
-	struct timespec now;
+	struct timespec soon = rl_deadline_in(ns);
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	now.tv_nsec += ns;
-	now.tv_sec += now.tv_nsec / 1000000000L;
-	now.tv_nsec %= 1000000000L;
-	return now.tv_sec > abstime->tv_sec ||
-	       (now.tv_sec == abstime->tv_sec && now.tv_nsec >= abstime->tv_nsec);
+	return !rl_before(&soon, abstime);
 }
 
 static bool rl_is_granted(struct rl_request *q)
@@ -80,20 +93,12 @@ static int rl_withdraw(struct rl_lock *l, struct rl_request *q)
  * frees what they held and grants what that unblocks).  ETIMEDOUT only at
  * the caller's deadline; ENOTRECOVERABLE when the region is broken.
  */
-#define RL_POLL_NS 10000000L   /* 10 ms: doc/design.md, "Processes" */
-
 static int rl_sleep_shared(struct rl_lock *l, struct rl_request *q,
 			   const struct timespec *abstime)
 {
-	struct timespec slice;
+	struct timespec slice = rl_deadline_in(RL_POLL_NS);
 
-	clock_gettime(CLOCK_MONOTONIC, &slice);
-	slice.tv_nsec += RL_POLL_NS;
-	slice.tv_sec += slice.tv_nsec / 1000000000L;
-	slice.tv_nsec %= 1000000000L;
-	if (abstime && (abstime->tv_sec < slice.tv_sec ||
-			(abstime->tv_sec == slice.tv_sec &&
-			 abstime->tv_nsec <= slice.tv_nsec)))
+	if (abstime && !rl_before(&slice, abstime))
 		return rl_futex_wait(&q->state, RL_SLEEPING, abstime, true);
 	if (rl_futex_wait(&q->state, RL_SLEEPING, &slice, true) == ETIMEDOUT &&
 	    !rl_shared_poll(l, q))
