@@ -581,11 +581,7 @@ static void rl_shared_recover(struct rl_lock *l)
 		if (s == RL_HELD && n->exclusive &&
 		    atomic_load_explicit(&n->seen, memory_order_relaxed))
 			rl_dead_range_add(g, n->start, n->end);
-		n->left = g->free;
-		n->owner = 0;
-		/* relaxed: under the guard */
-		atomic_store_explicit(&n->state, RL_FREE, memory_order_relaxed);
-		g->free = i + 1;
+		rl_shared_node_free(l, n);
 	}
 	/* Free the records judged dead, each only if it still has the pid it
 	 * was judged with: a record free then may have been claimed since,
