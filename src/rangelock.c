@@ -142,8 +142,9 @@ static rl_always_inline int rl_acquire(rangelock_t *lk, rangelock_range_t *r,
 
 /*
  * rl_acquire_shared: a lock call on a lock attached to a shared region.
- * The request is a node of the region (rl_shared.c), admitted as any other;
- * q, the caller's handle, learns which node once it is held.
+ * First the fast path, in the region's table (rl_shared_fast_lock()); else
+ * the request is a node of the region (rl_shared.c), admitted as any
+ * other, and q, the caller's handle, learns which node once it is held.
  */
 static __attribute__((noinline)) int
 rl_acquire_shared(struct rl_lock *l, struct rl_request *q, uint64_t start,
@@ -153,6 +154,8 @@ rl_acquire_shared(struct rl_lock *l, struct rl_request *q, uint64_t start,
 	struct rl_request *n = NULL;
 	int rc;
 
+	if (rl_shared_fast_lock(l, q, start, end, exclusive))
+		return 0;
 	rl_shared_guard_lock(l);
 	rc = rl_shared_node_alloc(l, &n);
 	if (!rc) {

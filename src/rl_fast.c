@@ -14,26 +14,36 @@
 
 #include "rl_fast.h"
 
-static uint64_t rl_slot_start(uint64_t v)
+/* The range a slot value holds; `ob` is its lock's owner bits (0, or
+ * RL_OWNER_BITS in a shared region: rl_fast_value_as()). */
+static rl_always_inline uint64_t rl_slot_start(uint64_t v, unsigned ob)
 {
 	if (v & RL_BYTE_SLOT)
-		return (v >> 15) & (RL_BYTE_LIMIT - 1);
-	return (v >> 8) << RL_PAGE_SHIFT;
+		return (v >> (15 + ob)) & ((RL_BYTE_LIMIT >> ob) - 1);
+	return (v >> (8 + ob)) << RL_PAGE_SHIFT;
 }
 
-static uint64_t rl_slot_end(uint64_t v)
+static rl_always_inline uint64_t rl_slot_end(uint64_t v, unsigned ob)
 {
 	if (v & RL_BYTE_SLOT)
-		return rl_slot_start(v) + ((v >> 2) & (RL_BYTE_MAX - 1)) + 1u;
+		return rl_slot_start(v, ob) + ((v >> 2) & (RL_BYTE_MAX - 1)) + 1u;
 	/* cannot wrap: a fast range ends at or below UINT64_MAX + 1 - RL_PAGE */
-	return ((v >> 8) + ((v >> 2) & 63u) + 1u) << RL_PAGE_SHIFT;
+	return ((v >> (8 + ob)) + ((v >> 2) & 63u) + 1u) << RL_PAGE_SHIFT;
 }
 
-static bool rl_slot_conflicts(uint64_t v, uint64_t start, uint64_t end,
-			      bool exclusive)
+/* The record that owns a shared region's slot value. */
+static unsigned rl_slot_owner(uint64_t v)
 {
-	return v != 0 && (exclusive || (v & 2u)) && rl_slot_start(v) < end &&
-	       start < rl_slot_end(v);
+	return (unsigned)(v >> (v & RL_BYTE_SLOT ? 15 : 8)) &
+	       ((1u << RL_OWNER_BITS) - 1);
+}
+
+static rl_always_inline bool rl_slot_conflicts(uint64_t v, uint64_t start,
+					       uint64_t end, bool exclusive,
+					       unsigned ob)
+{
+	return v != 0 && (exclusive || (v & 2u)) && rl_slot_start(v, ob) < end &&
+	       start < rl_slot_end(v, ob);
 }
 
 /*
@@ -67,6 +77,7 @@ static unsigned rl_span_line(const struct rl_span *s, unsigned k)
 	return s->all ? k : rl_line_of_block(s->first_block + k, s->lines);
 }
 
+/* A process's own lock's table (a shared one's: rl_shared_home()). */
 static struct rl_table rl_table_now(const struct rl_lock *l)
 {
 	/* relaxed: written only under the guard, which the callers hold. */
@@ -96,8 +107,8 @@ static __attribute__((noinline)) void rl_fast_note_settler(struct rl_lock *l)
 	_Atomic uint64_t *settlers;
 	uint64_t v;
 
-	if (t.lines != RL_SMALL_LINES)
-		return;
+	if (!t.line || t.lines != RL_SMALL_LINES)
+		return;   /* grown, or a shared region's (which never grows) */
 	settlers = &rl_table_head(t.line)->settlers;
 	/* relaxed: a heuristic's count; a lost update only delays growth. */
 	v = atomic_load_explicit(settlers, memory_order_relaxed);
@@ -126,7 +137,7 @@ static bool rl_old_line_conflicts(struct rl_lock *l, uint64_t start,
  */
 static bool rl_line_refuses(struct rl_lock *l, const struct rl_segment *seg,
 			    uint64_t value, uint64_t start, uint64_t end,
-			    bool exclusive, bool *met)
+			    bool exclusive, unsigned ob, bool *met)
 {
 	bool skipped_own = false, taken = false;
 	/* seq_cst: read after our claim, as in rl_fast_closed_word() */
@@ -144,7 +155,7 @@ static bool rl_line_refuses(struct rl_lock *l, const struct rl_segment *seg,
 			continue;
 		}
 		taken |= v != 0;
-		if (rl_slot_conflicts(v, start, end, exclusive)) {
+		if (rl_slot_conflicts(v, start, end, exclusive, ob)) {
 			*met |= taken;
 			return true;
 		}
@@ -161,23 +172,40 @@ static bool rl_line_refuses(struct rl_lock *l, const struct rl_segment *seg,
  * free the slot and return false for the precise path to decide.  A claim
  * in the small table that met another slot taken feeds the growth trigger.
  */
-bool rl_fast_settle(struct rl_lock *l, struct rl_request *q)
+static rl_always_inline bool rl_fast_settle_in(struct rl_lock *l,
+					       struct rl_fast_home h,
+					       struct rl_request *q)
 {
 	bool met = false;
 	bool refused = rl_line_refuses(l, q->fast.seg, q->fast.value, q->start,
-				       q->end, q->exclusive, &met) ||
-		       rl_window_meets(l, q->start, q->end);
+				       q->end, q->exclusive, h.ob, &met) ||
+		       rl_window_meets(h.w, q->start, q->end);
 
 	if (refused) {
-		rl_fast_release(l, q, 0);
+		rl_fast_release_in(l, h.w, q, 0);
 	} else {
 		q->fast.self = q;
 		/* relaxed: the owner's own bookkeeping. */
-		atomic_store_explicit(&q->state, RL_FAST, memory_order_relaxed);
+		atomic_store_explicit(&q->state,
+				      rl_is_shared(l) ? RL_SLOT_SHARED : RL_FAST,
+				      memory_order_relaxed);
 	}
 	if (met)
 		rl_fast_note_settler(l);   /* if its table is the small one */
 	return !refused;
+}
+
+static __attribute__((noinline)) bool rl_fast_settle_shared(struct rl_lock *l,
+							 struct rl_request *q)
+{
+	return rl_fast_settle_in(l, rl_shared_home(l), q);
+}
+
+bool rl_fast_settle(struct rl_lock *l, struct rl_request *q)
+{
+	if (rl_is_shared(l))
+		return rl_fast_settle_shared(l, q);
+	return rl_fast_settle_in(l, rl_home_private(l), q);
 }
 
 static void rl_fast_drain_check(struct rl_lock *l);
@@ -187,10 +215,10 @@ static void rl_fast_drain_check(struct rl_lock *l);
 void rl_fast_release_slow(struct rl_lock *l, uint64_t start,
 				 uint64_t end)
 {
-	rl_guard_lock(l);
+	rl_guard_lock_any(l);
 	rl_queue_grant_after(l, 0, start, end);
 	rl_fast_drain_check(l);
-	rl_guard_unlock(l);
+	rl_guard_unlock_any(l);
 }
 
 static int rl_fast_downgrade_blocks(struct rl_lock *l, struct rl_request *q);
@@ -199,12 +227,9 @@ int rl_fast_downgrade(struct rl_lock *l, struct rl_request *q)
 {
 	if (q->fast.slot == RL_SLOT_BLOCKS)
 		return rl_fast_downgrade_blocks(l, q);
-	if (!rl_fast_owns_slot(l, q) || !(q->fast.value & 2u))
+	if (!rl_fast_owns_slot(l, q))
 		return EINVAL;
-	q->fast.value &= ~(uint64_t)2u;
-	q->exclusive = false;
-	rl_fast_release(l, q, q->fast.value);
-	return 0;
+	return rl_fast_weaken(l, &l->window, q);
 }
 
 /* ---- with the guard --------------------------------------------------- */
@@ -307,17 +332,20 @@ static void rl_close_done(bool alone)
  * or before a seq_cst store there, which precedes our scan in the seq_cst
  * order (the guard orders the sections).  (doc/design.md, "Why F holds".)
  */
-static void rl_window_widen(struct rl_lock *l, uint64_t start, uint64_t end)
+static rl_always_inline void rl_window_widen(struct rl_fast_home h,
+					     uint64_t start, uint64_t end)
 {
+	struct rl_window *w = h.w;
 	/* relaxed: our own earlier stores, under the guard. */
-	uint64_t lo = atomic_load_explicit(&l->wide_lo, memory_order_relaxed);
-	uint64_t hi = atomic_load_explicit(&l->wide_hi, memory_order_relaxed);
-	bool move_lo = l->listed.wide++ == 0 || start < lo, move_hi = end > hi;
+	uint64_t lo = atomic_load_explicit(&w->wide_lo, memory_order_relaxed);
+	uint64_t hi = atomic_load_explicit(&w->wide_hi, memory_order_relaxed);
+	bool move_lo = h.listed->wide++ == 0 || start < lo;
+	bool move_hi = end > hi;
 
 	if (move_lo)
-		rl_close_store(&l->wide_lo, start, !move_hi);
+		rl_close_store(&w->wide_lo, start, !move_hi);
 	if (move_hi)
-		rl_close_store(&l->wide_hi, end, true);
+		rl_close_store(&w->wide_hi, end, true);
 }
 
 /* Count a narrow [start, end) in the lines of t it maps, with its group's
@@ -394,20 +422,36 @@ static __attribute__((noinline)) void rl_marks_tidy(struct rl_table t)
 	}
 }
 
-void rl_fast_close(struct rl_lock *l, uint64_t start, uint64_t end)
+static rl_always_inline void rl_fast_close_in(struct rl_lock *l,
+					      struct rl_fast_home h,
+					      uint64_t start, uint64_t end)
 {
-	struct rl_table t = rl_table_now(l);
+	struct rl_table t = h.t;
 	struct rl_span s = rl_span_of(start, end, t.lines);
 
 	if (!t.line)
 		return;
 	if (s.wide)
-		rl_window_widen(l, start, end);   /* needs no fence */
+		rl_window_widen(h, start, end);   /* needs no fence */
 	else
 		rl_lines_close(t, &s, s.n == 1);
 	rl_close_done(s.wide || s.n == 1);
 	if (s.wide && l->wide_arrivals++ % RL_TIDY_EVERY == 0)
 		rl_marks_tidy(t);
+}
+
+static __attribute__((noinline)) void
+rl_fast_close_shared(struct rl_lock *l, uint64_t start, uint64_t end)
+{
+	rl_fast_close_in(l, rl_shared_home(l), start, end);
+}
+
+void rl_fast_close(struct rl_lock *l, uint64_t start, uint64_t end)
+{
+	if (rl_is_shared(l))
+		rl_fast_close_shared(l, start, end);
+	else
+		rl_fast_close_in(l, rl_home_private(l), start, end);
 }
 
 /* release: this guard section (the listed holder's writes) to the claimer
@@ -418,16 +462,17 @@ static void rl_reopen_store(_Atomic uint64_t *word, uint64_t value)
 	atomic_store_explicit(word, value, memory_order_release);
 }
 
-void rl_fast_reopen(struct rl_lock *l, uint64_t start, uint64_t end)
+static rl_always_inline void rl_fast_reopen_in(struct rl_fast_home h,
+					       uint64_t start, uint64_t end)
 {
-	struct rl_table t = rl_table_now(l);
+	struct rl_table t = h.t;
 	struct rl_span s = rl_span_of(start, end, t.lines);
 
 	if (!t.line)
 		return;
 	if (s.wide) {
-		if (--l->listed.wide == 0)
-			rl_reopen_store(&l->wide_hi, 0);   /* empty */
+		if (--h.listed->wide == 0)
+			rl_reopen_store(&h.w->wide_hi, 0);   /* empty */
 		return;
 	}
 	for (unsigned k = 0; k < s.n; k++) {
@@ -442,6 +487,20 @@ void rl_fast_reopen(struct rl_lock *l, uint64_t start, uint64_t end)
 	}
 }
 
+static __attribute__((noinline)) void
+rl_fast_reopen_shared(struct rl_lock *l, uint64_t start, uint64_t end)
+{
+	rl_fast_reopen_in(rl_shared_home(l), start, end);
+}
+
+void rl_fast_reopen(struct rl_lock *l, uint64_t start, uint64_t end)
+{
+	if (rl_is_shared(l))
+		rl_fast_reopen_shared(l, start, end);
+	else
+		rl_fast_reopen_in(rl_home_private(l), start, end);
+}
+
 /* Does a slot of seg hold a range that conflicts with [start, end)?
  * (rl_line_conflicts: the quick pass inline, the decoding out of line.)
  * seq_cst, every load here: after rl_fast_close()'s stores (Dekker, pairs
@@ -449,24 +508,35 @@ void rl_fast_reopen(struct rl_lock *l, uint64_t start, uint64_t end)
  * slot's writes.  Most lines are empty, and a wide range reads every line:
  * a quick pass, then a decoding one only where something is held (what it
  * reads is as late as what the first pass read). */
-static __attribute__((noinline)) bool
-rl_line_decode_conflicts(const struct rl_segment *seg, uint64_t start,
-			 uint64_t end, bool exclusive)
+static rl_always_inline bool
+rl_line_decode_as(const struct rl_segment *seg, uint64_t start, uint64_t end,
+		  bool exclusive, unsigned ob)
 {
 	for (unsigned j = 0; j < RL_SLOTS; j++)
 		if (rl_slot_conflicts(atomic_load_explicit(&seg->slot[j],
 							   memory_order_seq_cst),
-				      start, end, exclusive))
+				      start, end, exclusive, ob))
 			return true;
 	return false;
 }
 
+/* (The decoding instantiated for each `ob`: a variable shift in the loop
+ * cost a scan among 1 000 held 10%.) */
+static __attribute__((noinline)) bool
+rl_line_decode_conflicts(const struct rl_segment *seg, uint64_t start,
+			 uint64_t end, bool exclusive, unsigned ob)
+{
+	if (ob)
+		return rl_line_decode_as(seg, start, end, exclusive, RL_OWNER_BITS);
+	return rl_line_decode_as(seg, start, end, exclusive, 0);
+}
+
 static rl_always_inline bool rl_line_conflicts(const struct rl_segment *seg,
 					       uint64_t start, uint64_t end,
-					       bool exclusive)
+					       bool exclusive, unsigned ob)
 {
 	return rl_line_occupied(seg) &&
-	       rl_line_decode_conflicts(seg, start, end, exclusive);
+	       rl_line_decode_conflicts(seg, start, end, exclusive, ob);
 }
 
 /* The marks of t's lines (seq_cst loads: after rl_fast_close()'s stores,
@@ -493,7 +563,8 @@ static bool rl_marked(const uint64_t marks[], unsigned line)
  * [start, end)?  (Out of line: with no line marked, a scan is two loads.) */
 static __attribute__((noinline)) bool
 rl_marked_lines_conflict(struct rl_table t, const uint64_t marks[],
-			 uint64_t start, uint64_t end, bool exclusive)
+			 uint64_t start, uint64_t end, bool exclusive,
+			 unsigned ob)
 {
 	struct rl_span s = rl_span_of(start, end, t.lines);
 
@@ -503,7 +574,7 @@ rl_marked_lines_conflict(struct rl_table t, const uint64_t marks[],
 				unsigned i = w * 64 + (unsigned)__builtin_ctzll(m);
 
 				if (rl_line_conflicts(&t.line[i], start, end,
-						      exclusive))
+						      exclusive, ob))
 					return true;
 			}
 		return false;
@@ -512,7 +583,7 @@ rl_marked_lines_conflict(struct rl_table t, const uint64_t marks[],
 		unsigned i = rl_line_of_block(s.first_block + k, t.lines);
 
 		if (rl_marked(marks, i) &&
-		    rl_line_conflicts(&t.line[i], start, end, exclusive))
+		    rl_line_conflicts(&t.line[i], start, end, exclusive, ob))
 			return true;
 	}
 	return false;
@@ -521,12 +592,12 @@ rl_marked_lines_conflict(struct rl_table t, const uint64_t marks[],
 /* Does a fast holder in t conflict with [start, end)?  Only lines marked
  * may have one. */
 static bool rl_table_conflicts(struct rl_table t, uint64_t start, uint64_t end,
-			       bool exclusive)
+			       bool exclusive, unsigned ob)
 {
 	uint64_t marks[RL_MARK_WORDS];
 
 	return rl_marks_of(t, marks) &&
-	       rl_marked_lines_conflict(t, marks, start, end, exclusive);
+	       rl_marked_lines_conflict(t, marks, start, end, exclusive, ob);
 }
 
 /* The small table that t, grown, replaced; none if t is the small one. */
@@ -549,11 +620,16 @@ static struct rl_table rl_table_draining(const struct rl_lock *l)
 bool rl_fast_phantoms_conflict(const struct rl_lock *l, uint64_t start,
 			       uint64_t end, bool exclusive)
 {
-	struct rl_table t = rl_table_now(l);
-	struct rl_table old = rl_table_draining(l);
+	struct rl_table t, old;
 
-	return (t.line && rl_table_conflicts(t, start, end, exclusive)) ||
-	       (old.line && rl_table_conflicts(old, start, end, exclusive));
+	if (rl_is_shared(l)) {   /* one table, which never drains */
+		t = rl_shared_home(l).t;
+		return rl_table_conflicts(t, start, end, exclusive, RL_OWNER_BITS);
+	}
+	t = rl_table_now(l);
+	old = rl_table_draining(l);
+	return (t.line && rl_table_conflicts(t, start, end, exclusive, 0)) ||
+	       (old.line && rl_table_conflicts(old, start, end, exclusive, 0));
 }
 
 /* Is a slot of t taken?  (Under the guard: seq_cst as in the scans; at
@@ -663,8 +739,8 @@ static bool rl_old_line_conflicts(struct rl_lock *l, uint64_t start,
 	 * were retired, which was before the grown table was published, which
 	 * was before our claim: the seq_cst loads here see them.  (No small
 	 * table to check cannot happen: only a grown line drains.) */
-	return !old.line ||
-	       rl_line_conflicts(rl_segment_of(old, start), start, end, exclusive);
+	return !old.line || rl_line_conflicts(rl_segment_of(old, start), start,
+					      end, exclusive, 0);
 }
 
 bool rl_fast_in_old_table(const struct rl_lock *l, const struct rl_segment *seg)
@@ -697,6 +773,137 @@ void rl_fast_teardown(struct rl_lock *l)
 	/* relaxed: destroy runs alone. */
 	atomic_store_explicit(&l->table, 0, memory_order_relaxed);
 	l->flags &= ~RL_DRAINING;
+}
+
+/* ---- a shared region's recovery (with the guard) ---------------------- */
+
+/* Slots there name their owners (rl_fast_value_as()); a shared region's
+ * table never grows, so there is one table and nothing drains. */
+
+uint64_t rl_fast_phantom_owners(const struct rl_lock *l, uint64_t start,
+				uint64_t end, bool exclusive)
+{
+	struct rl_table t = rl_shared_home(l).t;
+	uint64_t owners = 0;
+
+	for (unsigned i = 0; t.line && i < t.lines; i++)
+		for (unsigned j = 0; j < RL_SLOTS; j++) {
+			/* seq_cst: as in rl_line_decode_conflicts() */
+			uint64_t v = atomic_load_explicit(&t.line[i].slot[j],
+							  memory_order_seq_cst);
+
+			if (rl_slot_conflicts(v, start, end, exclusive,
+					      RL_OWNER_BITS))
+				owners |= (uint64_t)1 << rl_slot_owner(v);
+		}
+	return owners;
+}
+
+void rl_fast_dead_slots(const struct rl_lock *l, uint64_t records,
+			rl_slot_visit_fn *dead, void *arg)
+{
+	struct rl_table t = rl_shared_home(l).t;
+
+	for (unsigned i = 0; t.line && i < t.lines; i++)
+		for (unsigned j = 0; j < RL_SLOTS; j++) {
+			/* relaxed: a dead owner writes it no more */
+			uint64_t v = atomic_load_explicit(&t.line[i].slot[j],
+							  memory_order_relaxed);
+
+			if (v && (records >> rl_slot_owner(v) & 1))
+				dead(rl_slot_start(v, RL_OWNER_BITS),
+				     rl_slot_end(v, RL_OWNER_BITS), v & 2u, arg);
+		}
+}
+
+void rl_fast_free_slots(const struct rl_lock *l, uint64_t records)
+{
+	struct rl_table t = rl_shared_home(l).t;
+
+	for (unsigned i = 0; t.line && i < t.lines; i++)
+		for (unsigned j = 0; j < RL_SLOTS; j++) {
+			_Atomic uint64_t *slot = &t.line[i].slot[j];
+			/* relaxed: a dead owner writes it no more */
+			uint64_t v = atomic_load_explicit(slot, memory_order_relaxed);
+
+			/* seq_cst: after rl_fast_reclose()'s stores, so that a
+			 * claimer that reads the slot free reads the dead
+			 * range's close too (pairs with its seq_cst loads of
+			 * the line) */
+			if (v && (records >> rl_slot_owner(v) & 1))
+				atomic_compare_exchange_strong_explicit(
+					slot, &v, 0, memory_order_seq_cst,
+					memory_order_relaxed);
+		}
+}
+
+/* What rl_fast_reclose() builds before it stores it. */
+struct rl_closes {
+	struct rl_table t;
+	uint64_t closed[RL_GROWN_LINES];
+	uint64_t lo, hi;
+	uint32_t wide;
+};
+
+static void rl_closes_add(struct rl_closes *c, uint64_t start, uint64_t end)
+{
+	struct rl_span s = rl_span_of(start, end, c->t.lines);
+
+	if (s.wide) {
+		c->lo = c->wide++ == 0 || start < c->lo ? start : c->lo;
+		c->hi = end > c->hi ? end : c->hi;
+		return;
+	}
+	for (unsigned k = 0; k < s.n; k++) {
+		uint64_t *v = &c->closed[rl_span_line(&s, k)];
+
+		*v = (*v + RL_COUNT_ONE) | rl_group_bit(s.first_block + k);
+	}
+}
+
+static bool rl_closes_listed(struct rl_request *e, void *arg)
+{
+	rl_closes_add(arg, e->start, e->end);
+	return false;   /* every one */
+}
+
+/*
+ * rl_fast_reclose: every line's `closed` word and the window become what
+ * the listed requests and `more` make them, as if each had been closed
+ * once.  Each word is stored once, seq_cst: a group bit that both the old
+ * and the new word have stays set throughout, so a listed request that
+ * survives a recovery is never open to claims; a bit only the new word has
+ * is a close (Dekker, as in rl_fast_close()); one only the old word has is
+ * a reopen.  The bounds of a window that survives change from an old hull
+ * to a new one, both covering every listed wide request, and a claimer
+ * reads one of the three hulls their order allows (wide_hi last, as in
+ * rl_window_widen()).
+ */
+void rl_fast_reclose(struct rl_lock *l, const struct rl_range *more,
+		     unsigned n)
+{
+	struct rl_fast_home h = rl_shared_home(l);
+	struct rl_closes c;
+
+	memset(&c, 0, sizeof(c));
+	c.t = h.t;
+	if (!c.t.line || c.t.lines > RL_GROWN_LINES)
+		return;
+	rl_index_any(l, 0, UINT64_MAX, rl_closes_listed, &c);
+	for (unsigned i = 0; i < n; i++)
+		rl_closes_add(&c, more[i].start, more[i].end);
+	for (unsigned i = 0; i < c.t.lines; i++) {
+		uint64_t v = c.closed[i];
+
+		/* the group bits are kept while the count is not zero */
+		atomic_store_explicit(&c.t.line[i].closed, v >> 32 ? v : 0,
+				      memory_order_seq_cst);
+	}
+	h.listed->wide = c.wide;
+	atomic_store_explicit(&h.w->wide_lo, c.wide ? c.lo : 0,
+			      memory_order_seq_cst);
+	atomic_store_explicit(&h.w->wide_hi, c.wide ? c.hi : 0,
+			      memory_order_seq_cst);
 }
 
 /* ---- ranges over several blocks (without the guard) ------------------- */
@@ -768,7 +975,7 @@ static rl_always_inline bool rl_part_refused(struct rl_lock *l,
 {
 	return !rl_line_alone(ps->seg[k], ps->value[k], ps->start[k]) &&
 	       rl_line_refuses(l, ps->seg[k], ps->value[k], ps->start[k],
-			       rl_slot_end(ps->value[k]), exclusive, met);
+			       rl_slot_end(ps->value[k], 0), exclusive, 0, met);
 }
 
 /*
@@ -805,7 +1012,7 @@ static void rl_blocks_store(struct rl_lock *l, const struct rl_request *q,
 							       memory_order_seq_cst),
 					  ps->start[k]);
 	/* after every store, as rl_fast_release() reads it after its one */
-	if (closed || rl_window_meets(l, q->start, q->end))
+	if (closed || rl_window_meets(&l->window, q->start, q->end))
 		rl_fast_release_slow(l, q->start, q->end);
 }
 
@@ -817,8 +1024,9 @@ static void rl_blocks_store(struct rl_lock *l, const struct rl_request *q,
 static bool rl_window_covers(struct rl_lock *l, uint64_t start, uint64_t end)
 {
 	/* relaxed, both: a heuristic, as the peek in rl_line_claim() */
-	return start < atomic_load_explicit(&l->wide_hi, memory_order_relaxed) &&
-	       atomic_load_explicit(&l->wide_lo, memory_order_relaxed) < end;
+	return start < atomic_load_explicit(&l->window.wide_hi,
+					    memory_order_relaxed) &&
+	       atomic_load_explicit(&l->window.wide_lo, memory_order_relaxed) < end;
 }
 
 /* The claims of rl_fast_lock_blocks(), out of line: a range that does not
@@ -846,7 +1054,7 @@ rl_claim_blocks(struct rl_lock *l, struct rl_request *q, struct rl_table t,
 		stands = !rl_part_refused(l, &ps, parts++, exclusive, &met);
 	}
 	/* after every claim, as rl_fast_alone() reads it after its one */
-	stands = stands && !rl_window_meets(l, start, end);
+	stands = stands && !rl_window_meets(&l->window, start, end);
 	q->start = start;
 	q->end = end;
 	q->exclusive = exclusive;

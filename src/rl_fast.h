@@ -52,25 +52,50 @@ static rl_always_inline uint64_t rl_slot_value(uint64_t first_page, uint64_t pag
 
 #define RL_BYTE_SLOT ((uint64_t)1 << 60)
 
-/* The slot value of [start, end), or 0 if it does not fit a slot. */
-static rl_always_inline uint64_t rl_fast_value(uint64_t start, uint64_t end,
-					       bool exclusive)
+/*
+ * In a shared region's table a slot also names its owner's record, in
+ * RL_OWNER_BITS bits above the size, so that recovery can free what a dead
+ * process held (rl_fast_dead_slots()):
+ *     first page << 14 | record << 8 | (pages - 1) << 2 | exclusive << 1 | 1,
+ *     1 << 60 | start << 21 | record << 15 | (bytes - 1) << 2 | ...
+ * The fields below them stay where they are; the start moves up by
+ * RL_OWNER_BITS, so such slots take pages below 2^58 and bytes below 2^39.
+ * `ob` is 0 (a process's own lock) or RL_OWNER_BITS, and the decoders
+ * (rl_fast.c) are told which.
+ */
+#define RL_OWNER_BITS 6u
+
+/* The slot value of [start, end) with `ob` bits of `owner`, or 0 if it
+ * does not fit a slot.  (ob is a constant where it is inlined: a private
+ * lock's value costs what it did before shared ones had owners.) */
+static rl_always_inline uint64_t rl_fast_value_as(uint64_t start, uint64_t end,
+						  bool exclusive, unsigned ob,
+						  uint64_t owner)
 {
 	uint64_t first = start >> RL_PAGE_SHIFT;
 	uint64_t pages = (end - start) >> RL_PAGE_SHIFT;
+	uint64_t mode = (uint64_t)exclusive << 1 | 1u;
 
 	if (rl_likely(!((start | end) & (RL_PAGE - 1))))
 		return pages <= RL_FAST_MAX_PAGES &&
 			       first >> RL_BLOCK_SHIFT ==
-				       (first + pages - 1) >> RL_BLOCK_SHIFT
-		       ? rl_slot_value(first, pages, exclusive)
+				       (first + pages - 1) >> RL_BLOCK_SHIFT &&
+			       first >> (52 - ob) == 0
+		       ? first << (8 + ob) | owner << 8 | (pages - 1) << 2 | mode
 		       : 0;
-	if (end > RL_BYTE_LIMIT || end - start > RL_BYTE_MAX ||
+	if (end > RL_BYTE_LIMIT >> ob || end - start > RL_BYTE_MAX ||
 	    start >> (RL_PAGE_SHIFT + RL_BLOCK_SHIFT) !=
 		    (end - 1) >> (RL_PAGE_SHIFT + RL_BLOCK_SHIFT))
 		return 0;
-	return RL_BYTE_SLOT | start << 15 | (end - start - 1) << 2 |
-	       (uint64_t)exclusive << 1 | 1u;
+	return RL_BYTE_SLOT | start << (15 + ob) | owner << 15 |
+	       (end - start - 1) << 2 | mode;
+}
+
+/* The slot value of [start, end) in a process's own lock. */
+static rl_always_inline uint64_t rl_fast_value(uint64_t start, uint64_t end,
+					       bool exclusive)
+{
+	return rl_fast_value_as(start, end, exclusive, 0, 0);
 }
 
 /* Does [start, end) meet the lock's window?  Each bound is read once,
@@ -78,15 +103,13 @@ static rl_always_inline uint64_t rl_fast_value(uint64_t start, uint64_t end,
  * rl_fast_close(), pairs with them; as an acquire, with the release stores
  * of rl_fast_reopen()).  Reading the two at different moments is sound:
  * doc/design.md, "Why F holds". */
-static rl_always_inline bool rl_window_meets(struct rl_lock *l,
+static rl_always_inline bool rl_window_meets(struct rl_window *w,
 					     uint64_t start, uint64_t end)
 {
-	return start < atomic_load_explicit(&l->wide_hi, memory_order_seq_cst) &&
-	       atomic_load_explicit(&l->wide_lo, memory_order_seq_cst) < end;
+	return start < atomic_load_explicit(&w->wide_hi, memory_order_seq_cst) &&
+	       atomic_load_explicit(&w->wide_lo, memory_order_seq_cst) < end;
 }
 
-/* Is the fast path closed to q's range, by its line's group bit or by the
- * window?  (After q's claim or release: see rl_window_meets().) */
 /* Does a line's `closed` word have the bit of the group start lies in?
  * The bit is computed only when some bit is set: usually none is. */
 static rl_always_inline bool rl_group_closed(uint64_t closed, uint64_t start)
@@ -105,13 +128,13 @@ static rl_always_inline uint64_t rl_fast_closed_word(const struct rl_request *q)
 
 /* Is the fast path closed to q's range, by the group bit in its line's
  * `closed` word or by the window?  (After q's claim or release.) */
-static rl_always_inline bool rl_fast_closed_to(struct rl_lock *l,
+static rl_always_inline bool rl_fast_closed_to(struct rl_window *w,
 					       const struct rl_request *q)
 {
 	uint64_t closed = rl_fast_closed_word(q);
 
 	return rl_group_closed(closed, q->start) ||
-	       rl_window_meets(l, q->start, q->end);
+	       rl_window_meets(w, q->start, q->end);
 }
 
 static rl_always_inline struct rl_segment *rl_segment_of(struct rl_table t,
@@ -156,17 +179,20 @@ static rl_always_inline bool rl_line_alone(const struct rl_segment *seg,
 
 /* After a one-block claim: is it alone in its line, and is the fast path
  * open to it?  (If not, rl_fast_settle() decides, out of line.) */
-static rl_always_inline bool rl_fast_alone(struct rl_lock *l,
+static rl_always_inline bool rl_fast_alone(struct rl_window *w,
 					   const struct rl_segment *seg,
 					   uint64_t value, uint64_t start,
 					   uint64_t end)
 {
-	return rl_line_alone(seg, value, start) && !rl_window_meets(l, start, end);
+	return rl_line_alone(seg, value, start) && !rl_window_meets(w, start, end);
 }
 
-/* Store `value` (0: free) in q's slot, then wake whom the old one blocked. */
-static rl_always_inline void rl_fast_release(struct rl_lock *l, struct rl_request *q,
-				   uint64_t value)
+/* Store `value` (0: free) in q's slot, then wake whom the old one blocked
+ * (w: l's window). */
+static rl_always_inline void rl_fast_release_in(struct rl_lock *l,
+						struct rl_window *w,
+						struct rl_request *q,
+						uint64_t value)
 {
 	/* seq_cst: a release of the range's writes (pairs with the loads in
 	 * rl_line_alone(), rl_line_refuses() and rl_fast_phantoms_conflict()),
@@ -174,8 +200,28 @@ static rl_always_inline void rl_fast_release(struct rl_lock *l, struct rl_reques
 	 * rl_fast_close()). */
 	atomic_store_explicit(&q->fast.seg->slot[q->fast.slot], value,
 			      memory_order_seq_cst);
-	if (rl_unlikely(rl_fast_closed_to(l, q)))
+	if (rl_unlikely(rl_fast_closed_to(w, q)))
 		rl_fast_release_slow(l, q->start, q->end);
+}
+
+/* The same in a process's own lock. */
+static rl_always_inline void rl_fast_release(struct rl_lock *l,
+					     struct rl_request *q, uint64_t value)
+{
+	rl_fast_release_in(l, &l->window, q, value);
+}
+
+/* Downgrade q, held through one slot of l (window w): EINVAL if it is
+ * shared already. */
+static inline int rl_fast_weaken(struct rl_lock *l, struct rl_window *w,
+				 struct rl_request *q)
+{
+	if (!(q->fast.value & 2u))
+		return EINVAL;
+	q->fast.value &= ~(uint64_t)2u;
+	q->exclusive = false;
+	rl_fast_release_in(l, w, q, q->fast.value);
+	return 0;
 }
 
 /*
@@ -250,22 +296,16 @@ enum rl_fast_result {
 };
 
 /*
- * rl_fast_lock: take [start, end) through a slot.  RL_FAST_NONE when it is
- * not a fast range, there is no table, or the line is closed or full.
+ * rl_fast_claim: take [start, end), whose slot value is `value`, through a
+ * slot of table t with window w; q's state becomes `held` (RL_FAST, or
+ * RL_SLOT_SHARED in a shared region) if it is taken.  RL_FAST_NONE when
+ * the line is closed or full.
  */
 static rl_always_inline enum rl_fast_result
-rl_fast_lock(struct rl_lock *l, struct rl_request *q, uint64_t start,
-	     uint64_t end, bool exclusive)
+rl_fast_claim(struct rl_table t, struct rl_window *w, struct rl_request *q,
+	      uint64_t start, uint64_t end, bool exclusive, uint64_t value,
+	      enum rl_state held)
 {
-	/* acquire: the table's lines as set up or grown; pairs with the
-	 * release stores in rl_fast_setup() and rl_fast_grow(). */
-	uintptr_t word = atomic_load_explicit(&l->table, memory_order_acquire);
-	uint64_t value = rl_fast_value(start, end, exclusive);
-
-	if (!word || !value)
-		return RL_FAST_NONE;
-
-	struct rl_table t = rl_table_decode(word);
 	struct rl_segment *seg = rl_segment_of(t, start);
 	unsigned i = rl_line_claim(seg, value, start);
 
@@ -278,12 +318,32 @@ rl_fast_lock(struct rl_lock *l, struct rl_request *q, uint64_t start,
 	q->start = start;
 	q->end = end;
 	q->exclusive = exclusive;
-	if (rl_unlikely(!rl_fast_alone(l, seg, value, start, end)))
+	if (rl_unlikely(!rl_fast_alone(w, seg, value, start, end)))
 		return RL_FAST_CLAIMED;
 	q->fast.self = q;
 	/* relaxed: the owner's own bookkeeping; nobody else reads it. */
-	atomic_store_explicit(&q->state, RL_FAST, memory_order_relaxed);
+	atomic_store_explicit(&q->state, held, memory_order_relaxed);
 	return RL_FAST_TAKEN;
+}
+
+/*
+ * rl_fast_lock: take [start, end) through a slot of a process's own lock.
+ * RL_FAST_NONE when it is not a fast range, there is no table, or the
+ * line is closed or full.
+ */
+static rl_always_inline enum rl_fast_result
+rl_fast_lock(struct rl_lock *l, struct rl_request *q, uint64_t start,
+	     uint64_t end, bool exclusive)
+{
+	/* acquire: the table's lines as set up or grown; pairs with the
+	 * release stores in rl_fast_setup() and rl_fast_grow(). */
+	uintptr_t word = atomic_load_explicit(&l->table, memory_order_acquire);
+	uint64_t value = rl_fast_value(start, end, exclusive);
+
+	if (!word || !value)
+		return RL_FAST_NONE;
+	return rl_fast_claim(rl_table_decode(word), &l->window, q, start, end,
+			     exclusive, value, RL_FAST);
 }
 
 /* Is seg a line of t? */
@@ -300,6 +360,16 @@ static rl_always_inline bool rl_table_has(struct rl_table t,
 rl_hidden bool rl_fast_in_old_table(const struct rl_lock *l,
 				    const struct rl_segment *seg);
 
+/* Does q's slot, in a line that is one of its lock's, hold q's value, and
+ * is q the handle that took it (not a copy)? */
+static rl_always_inline bool rl_fast_slot_is(const struct rl_request *q)
+{
+	/* relaxed: our own slot; only we change it while it holds our value. */
+	return q->fast.self == q && q->fast.slot < RL_SLOTS &&
+	       atomic_load_explicit(&q->fast.seg->slot[q->fast.slot],
+				    memory_order_relaxed) == q->fast.value;
+}
+
 /* Is q's slot really q's?  (A stale or forged handle is EINVAL.) */
 static rl_always_inline bool rl_fast_owns_slot(const struct rl_lock *l,
 				     const struct rl_request *q)
@@ -309,12 +379,9 @@ static rl_always_inline bool rl_fast_owns_slot(const struct rl_lock *l,
 	struct rl_table t = rl_table_decode(
 		atomic_load_explicit(&l->table, memory_order_relaxed));
 
-	/* relaxed: our own slot; only we change it while it holds our value. */
 	return (rl_table_has(t, q->fast.seg) ||
 		rl_fast_in_old_table(l, q->fast.seg)) &&
-	       q->fast.self == q && q->fast.slot < RL_SLOTS &&
-	       atomic_load_explicit(&q->fast.seg->slot[q->fast.slot],
-				    memory_order_relaxed) == q->fast.value;
+	       rl_fast_slot_is(q);
 }
 
 static rl_always_inline int rl_fast_unlock(struct rl_lock *l, struct rl_request *q)

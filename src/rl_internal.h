@@ -67,7 +67,8 @@
  *   WAITING | SLEEPING -> HELD    under the guard, by the granter (exchange);
  *   WAITING | SLEEPING -> IDLE    under the guard, by a requester timing out;
  *   HELD -> IDLE                  under the guard, by unlock;
- *   IDLE -> FAST -> IDLE          by the owner alone (fast lock, unlock).
+ *   IDLE -> FAST -> IDLE          by the owner alone (fast lock, unlock);
+ *   IDLE -> SLOT_SHARED -> IDLE   the same, in a shared region's table.
  */
 enum rl_state {
 	RL_IDLE = 0,
@@ -79,6 +80,9 @@ enum rl_state {
 	 * region (remote.node), whose state is one of the above */
 	RL_REMOTE = 0x524d4f54u,   /* "RMOT" */
 	RL_FREE = 0x46524545u,     /* "FREE": a region's node not in use */
+	/* a caller's handle of a shared lock, held through a slot of the
+	 * region's table (its fast fields as for RL_FAST) */
+	RL_SLOT_SHARED = 0x46534852u,   /* "FSHR" */
 };
 
 /* fast.slot of a range held over several blocks (rl_fast_lock_blocks()):
@@ -309,6 +313,14 @@ struct rl_listed {
 
 struct rl_region;
 
+/* The window: [wide_lo, wide_hi) covers every listed wide request's range
+ * (their hull since `wide` was last zero); empty when wide_hi == 0.
+ * Written under the guard, read by fast claims. */
+struct rl_window {
+	_Atomic uint64_t wide_lo;
+	_Atomic uint64_t wide_hi;
+};
+
 /* The private layout of rangelock_t.  All zero is an unlocked lock. */
 struct rl_lock {
 	_Atomic uint32_t guard;   /* 0 free, 1 locked, 2 locked with sleepers */
@@ -327,11 +339,9 @@ struct rl_lock {
 	/* The fast path's table (struct rl_table, encoded), or 0: set under
 	 * the guard, at most twice (set up, grown); freed by destroy. */
 	_Atomic uintptr_t table;
-	/* The window: [wide_lo, wide_hi) covers every listed wide request's
-	 * range (their hull since `wide` was last zero); empty when
-	 * wide_hi == 0.  Written under the guard, read by fast claims. */
-	_Atomic uint64_t wide_lo;
-	_Atomic uint64_t wide_hi;
+	/* The window of a process's own lock (a shared one's is in its
+	 * region). */
+	struct rl_window window;
 	/* wide requests that closed the fast path, counted with wrap-around:
 	 * every RL_TIDY_EVERY-th tidies the marks (rl_fast_close()); guard */
 	uint32_t wide_arrivals;
@@ -394,6 +404,8 @@ rl_hidden int rl_shared_detach(struct rl_lock *l);
 rl_hidden void rl_shared_granted(struct rl_lock *l, struct rl_request *q);
 rl_hidden void rl_shared_node_free(struct rl_lock *l, struct rl_request *q);
 rl_hidden bool rl_shared_poll(struct rl_lock *l, struct rl_request *q);
+rl_hidden bool rl_shared_fast_lock(struct rl_lock *l, struct rl_request *q,
+				   uint64_t start, uint64_t end, bool exclusive);
 
 /* rl_guard.c: the mutex that guards a lock's precise path. */
 rl_hidden void rl_guard_lock_slowpath(_Atomic uint32_t *guard);
@@ -443,6 +455,34 @@ static inline void rl_guard_unlock_any(struct rl_lock *l)
 static inline struct rl_listed *rl_listed_of(struct rl_lock *l)
 {
 	return rl_is_shared(l) ? rl_shared_listed(l) : &l->listed;
+}
+
+/* Where a lock's fast path keeps its state: the slot table (line NULL for
+ * none yet), the window and the counts, and how many bits of a slot value
+ * name its owner (0, or RL_OWNER_BITS in a shared region: rl_fast.h).  A
+ * process's own lock keeps them in itself; a shared one in its region, at
+ * fixed places (rl_shared_home()). */
+struct rl_fast_home {
+	struct rl_table t;
+	struct rl_window *w;
+	struct rl_listed *listed;
+	unsigned ob;
+};
+
+rl_hidden struct rl_fast_home rl_shared_home(const struct rl_lock *l);
+
+/* A process's own lock's home.  (Each function that serves both kinds
+ * tests the mode once and runs an inline body on one home or the other:
+ * a call for the shared home in the same body cost every private call a
+ * stack frame, 10-27 instructions.) */
+static rl_always_inline struct rl_fast_home rl_home_private(struct rl_lock *l)
+{
+	/* relaxed: written only under the guard, which the callers hold (or
+	 * the owner's acquire load when it locked: rl_fast_owns_slot()) */
+	return (struct rl_fast_home){
+		rl_table_decode(atomic_load_explicit(&l->table, memory_order_relaxed)),
+		&l->window, &l->listed, 0
+	};
 }
 
 /*
@@ -510,6 +550,26 @@ rl_hidden bool rl_fast_phantoms_conflict(const struct rl_lock *l,
 					 bool exclusive);
 rl_hidden bool rl_fast_busy(const struct rl_lock *l);
 rl_hidden void rl_fast_teardown(struct rl_lock *l);
+
+/* rl_fast.c, for a shared region's recovery (guard): which of `records`
+ * (a bit each) own a slot that conflicts with [start, end); call `dead`
+ * for each slot owned by one of `records`, or free them all; and rebuild
+ * every line's `closed` word and the window from the listed requests and
+ * n more ranges (what a dead guard holder left half done is not
+ * trusted). */
+struct rl_range {
+	uint64_t start, end;
+};
+typedef void rl_slot_visit_fn(uint64_t start, uint64_t end, bool exclusive,
+			      void *arg);
+rl_hidden uint64_t rl_fast_phantom_owners(const struct rl_lock *l,
+					  uint64_t start, uint64_t end,
+					  bool exclusive);
+rl_hidden void rl_fast_dead_slots(const struct rl_lock *l, uint64_t records,
+				  rl_slot_visit_fn *dead, void *arg);
+rl_hidden void rl_fast_free_slots(const struct rl_lock *l, uint64_t records);
+rl_hidden void rl_fast_reclose(struct rl_lock *l, const struct rl_range *more,
+			       unsigned n);
 
 /* rl_wait.c: the requester's side of a wait, and deadlines. */
 rl_hidden bool rl_deadline_within(const struct timespec *abstime, long ns);

@@ -12,8 +12,10 @@
  * record), and the same lock calls run the same precise path on it: the
  * admission and grant policy (rangelock.c, rl_queue.c) and the index
  * (rl_index.c) do not know where their nodes are.  A caller's handle stays
- * in its own memory and names its node (RL_REMOTE).  There is no fast path
- * (yet): every call takes the guard.
+ * in its own memory and names its node (RL_REMOTE).  The fast path runs on
+ * a slot table in the region (rl_shared_fast_lock()): the same claims,
+ * one table that never grows, ranges inside one block, and each slot names
+ * its owner's record (RL_SLOT_SHARED handles).
  *
  * Robustness.  Each attached process has a record: its pid, and the number
  * and name of a file descriptor it keeps open, close-on-exec, on a memfd
@@ -25,11 +27,14 @@
  * owners of what blocks them, and a guard waiter looks at the guard's
  * owner; a refused try looks too, at most once per RL_POLL_NS per region.
  * Finding one dead, they recover under the guard (rl_shared_recover()):
- * the dead process's nodes are freed, the exclusive ranges it held (and
- * had returned from locking: a grant it never saw left nothing half
- * written) become *dead ranges*, the index is rebuilt from the nodes of the living, and
- * whatever that unblocks is granted.  The first request granted over a dead
- * range is told (EOWNERDEAD) and the dead range is forgotten.
+ * the dead process's nodes and slots are freed, the exclusive ranges it
+ * held become *dead ranges* (a node's only if its lock call had returned:
+ * a grant it never saw left nothing half written; a slot's always, as a
+ * robust mutex's CAS counts), the index and the fast path's closes are
+ * rebuilt from what the living hold and the dead ranges, and whatever that
+ * unblocks is granted.  A dead range closes the fast path over it; the
+ * first request granted over one is told (EOWNERDEAD) and the dead range
+ * is forgotten.
  *
  * Every offset, index and count read from the region is checked against
  * what this process knows (the node count it attached with, the arrays'
@@ -47,10 +52,10 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-#include "rl_internal.h"
+#include "rl_fast.h"
 
 #define RL_REGION_MAGIC 0x31474b4c4f43524cull   /* "LROCKG1" */
-#define RL_REGION_LAYOUT 1u
+#define RL_REGION_LAYOUT 2u
 #define RL_PROCESSES 64u       /* attached at once; the last one reaps */
 #define RL_DEAD_RANGES 64u
 #define RL_NODE_BYTES sizeof(rangelock_range_t)
@@ -69,10 +74,6 @@ struct rl_process {
 	uint64_t token;             /* its marker's name */
 };
 
-struct rl_dead_range {
-	uint64_t start, end;
-};
-
 struct rl_region {
 	_Atomic uint64_t magic;     /* set last by init */
 	uint32_t layout;
@@ -87,11 +88,23 @@ struct rl_region {
 	/* when a refused try last looked for dead holders (ns); relaxed */
 	_Atomic uint64_t polled;
 	struct rl_process process[RL_PROCESSES];
-	struct rl_dead_range dead[RL_DEAD_RANGES];
+	struct rl_range dead[RL_DEAD_RANGES];   /* guard */
+	/* the fast path's window, in a line of its own: every fast claim
+	 * reads it, every guard section writes the guard */
+	_Alignas(64) struct rl_window window;
 };
 
-/* The nodes start at the first 64-byte boundary after the header. */
-#define RL_NODES_AT ((sizeof(struct rl_region) + 63) & ~(size_t)63)
+/* The slot table's head at the first 64-byte boundary after the header,
+ * its RL_SHARED_LINES lines after it (a table that never grows), then the
+ * nodes. */
+#define RL_SHARED_LINES RL_GROWN_LINES
+#define RL_TABLE_AT ((sizeof(struct rl_region) + 63) & ~(size_t)63)
+#define RL_NODES_AT                                                        \
+	(RL_TABLE_AT + sizeof(struct rl_table_head) +                      \
+	 RL_SHARED_LINES * sizeof(struct rl_segment))
+
+_Static_assert(RL_PROCESSES <= 1u << RL_OWNER_BITS,
+	       "a slot names its owner's record in RL_OWNER_BITS bits");
 
 /* ---- this process: its marker, and how many forks it has been through */
 
@@ -204,6 +217,32 @@ static struct rl_region *rl_region_of(const struct rl_lock *l)
 struct rl_listed *rl_shared_listed(const struct rl_lock *l)
 {
 	return &rl_region_of(l)->listed;
+}
+
+/* Is this view the process's own, not a forked child's copy of its
+ * parent's? */
+static bool rl_view_ours(const struct rl_lock *l)
+{
+	/* relaxed: a count only this process's fork handler writes */
+	return l->shared.forks ==
+	       atomic_load_explicit(&rl_forks, memory_order_relaxed);
+}
+
+static struct rl_table rl_region_table(const struct rl_lock *l)
+{
+	return (struct rl_table){
+		(struct rl_segment *)(void *)((char *)rl_region_of(l) + RL_TABLE_AT +
+					      sizeof(struct rl_table_head)),
+		RL_SHARED_LINES
+	};
+}
+
+struct rl_fast_home rl_shared_home(const struct rl_lock *l)
+{
+	struct rl_region *g = rl_region_of(l);
+
+	return (struct rl_fast_home){ rl_region_table(l), &g->window, &g->listed,
+				      RL_OWNER_BITS };
 }
 
 struct rl_tree rl_shared_tree(const struct rl_lock *l)
@@ -341,8 +380,7 @@ int rl_shared_node_alloc(struct rl_lock *l, struct rl_request **out)
 	struct rl_request *n;
 	uint32_t i = g->free;
 
-	/* relaxed: a count only this process's fork handler writes */
-	if (l->shared.forks != atomic_load_explicit(&rl_forks, memory_order_relaxed))
+	if (!rl_view_ours(l))
 		return EINVAL;
 	if (rl_is_broken(g))
 		return ENOTRECOVERABLE;
@@ -430,6 +468,44 @@ static struct rl_request *rl_node_of(struct rl_lock *l,
 	return n;
 }
 
+/*
+ * rl_shared_fast_lock: take [start, end) through a slot of the region's
+ * table, as rl_fast_lock() does in a process's own lock, the slot naming
+ * this process's record.  True if held; otherwise nothing is claimed and
+ * the precise path decides.  No offset is read from the region here: the
+ * table is where this process's view says.
+ */
+bool rl_shared_fast_lock(struct rl_lock *l, struct rl_request *q,
+			 uint64_t start, uint64_t end, bool exclusive)
+{
+	uint64_t value = rl_fast_value_as(start, end, exclusive, RL_OWNER_BITS,
+					  l->shared.record);
+	enum rl_fast_result r;
+
+	if (!value || !rl_view_ours(l))
+		return false;
+	r = rl_fast_claim(rl_region_table(l), &rl_region_of(l)->window, q, start,
+			  end, exclusive, value, RL_SLOT_SHARED);
+	return r == RL_FAST_TAKEN || (r == RL_FAST_CLAIMED && rl_fast_settle(l, q));
+}
+
+/* Unlock (or downgrade) q, held through a slot of the region's table. */
+static int rl_shared_fast_release(struct rl_lock *l, struct rl_request *q,
+				  bool downgrade)
+{
+	struct rl_window *w = &rl_region_of(l)->window;
+
+	if (!rl_view_ours(l) || !rl_table_has(rl_region_table(l), q->fast.seg) ||
+	    !rl_fast_slot_is(q))
+		return EINVAL;
+	if (downgrade)
+		return rl_fast_weaken(l, w, q);
+	/* relaxed: the caller's own handle */
+	atomic_store_explicit(&q->state, RL_IDLE, memory_order_relaxed);
+	rl_fast_release_in(l, w, q, 0);
+	return 0;
+}
+
 /* rl_shared_release: unlock (or downgrade) the range held through q. */
 int rl_shared_release(struct rl_lock *l, struct rl_request *q, bool downgrade)
 {
@@ -437,6 +513,9 @@ int rl_shared_release(struct rl_lock *l, struct rl_request *q, bool downgrade)
 	struct rl_request *n;
 	int rc = EINVAL;
 
+	/* relaxed: the caller's own handle */
+	if (atomic_load_explicit(&q->state, memory_order_relaxed) == RL_SLOT_SHARED)
+		return rl_shared_fast_release(l, q, downgrade);
 	rl_shared_guard_lock(l);
 	if (rl_is_broken(g)) {
 		rc = ENOTRECOVERABLE;
@@ -471,18 +550,29 @@ static void rl_dead_range_add(struct rl_region *g, uint64_t start, uint64_t end)
 		return;
 	}
 	if (k == RL_DEAD_RANGES) {   /* full: the last one grows to cover it */
-		struct rl_dead_range *d = &g->dead[k - 1];
+		struct rl_range *d = &g->dead[k - 1];
 
 		d->start = start < d->start ? start : d->start;
 		d->end = end > d->end ? end : d->end;
 		return;
 	}
-	g->dead[k] = (struct rl_dead_range){ start, end };
+	g->dead[k] = (struct rl_range){ start, end };
 	g->dead_ranges = k + 1;
 }
 
+/* rl_fast_dead_slots()'s visit: a dead process's exclusive slot.  Its lock
+ * call may not have returned (a claim given back, or one not yet checked):
+ * as a robust mutex taken by CAS, it counts as held. */
+static void rl_dead_slot(uint64_t start, uint64_t end, bool exclusive, void *arg)
+{
+	if (exclusive)
+		rl_dead_range_add(arg, start, end);
+}
+
 /* rl_shared_granted: q is being granted; guard.  If it overlaps dead
- * ranges, it is told (owner_died), and they are forgotten: told once. */
+ * ranges, it is told (owner_died), and they are forgotten: told once.  (A
+ * dead range closes the fast path over it as a listed request does, so
+ * every grant over one comes here.) */
 void rl_shared_granted(struct rl_lock *l, struct rl_request *q)
 {
 	struct rl_region *g = rl_region_of(l);
@@ -497,6 +587,7 @@ void rl_shared_granted(struct rl_lock *l, struct rl_request *q)
 	for (uint32_t i = 0; i < k;) {
 		if (rl_overlaps(q, g->dead[i].start, g->dead[i].end)) {
 			q->owner_died = true;
+			rl_fast_reopen(l, g->dead[i].start, g->dead[i].end);
 			g->dead[i] = g->dead[--k];
 		} else {
 			i++;
@@ -542,8 +633,11 @@ static bool rl_owner_alive(struct rl_region *g, uint64_t owner, uint64_t alive)
  * just allocated; anything else is freed (a dead holder's exclusive range
  * becoming a dead range).  The index, the counts and the
  * free nodes are rebuilt from the nodes kept, so that nothing a dead guard
- * holder left half done is followed; dead records are freed; then every
- * waiter that nothing blocks any more is granted.
+ * holder left half done is followed.  The slots of the records judged dead
+ * are freed (exclusive ones become dead ranges too), after the fast path
+ * is closed again for what is listed and for every dead range; only then
+ * are those records freed, so no new claimer of one has slots yet.  Then
+ * every waiter that nothing blocks any more is granted.
  */
 static void rl_shared_recover(struct rl_lock *l)
 {
@@ -583,9 +677,19 @@ static void rl_shared_recover(struct rl_lock *l)
 			rl_dead_range_add(g, n->start, n->end);
 		rl_shared_node_free(l, n);
 	}
+	/* A record free when judged may have been claimed since, by a process
+	 * that lives and claims slots without the guard: only the records
+	 * judged dead with a pid are the dead's (the stress with kills found
+	 * it for nodes). */
+	uint64_t dead = 0;
+
+	for (uint32_t r = 0; r < RL_PROCESSES; r++)
+		dead |= (uint64_t)(dead_pid[r] != 0) << r;
+	rl_fast_dead_slots(l, dead, rl_dead_slot, g);
+	rl_fast_reclose(l, g->dead, g->dead_ranges);
+	rl_fast_free_slots(l, dead);
 	/* Free the records judged dead, each only if it still has the pid it
-	 * was judged with: a record free then may have been claimed since,
-	 * by a process that lives (the stress with kills found it). */
+	 * was judged with. */
 	for (uint32_t r = 0; r < RL_PROCESSES; r++) {
 		struct rl_process *p = &g->process[r];
 		int32_t pid = dead_pid[r];
@@ -632,6 +736,7 @@ static bool rl_reap_blockers(struct rl_lock *l, uint64_t me, uint64_t start,
 	struct rl_blockers b = { g, me, exclusive, 0 };
 
 	rl_index_any(l, start, end, rl_blocker_of, &b);
+	b.records |= rl_fast_phantom_owners(l, start, end, exclusive);
 	b.records &= ~((uint64_t)1 << l->shared.record);
 	for (uint32_t r = 0; b.records; r++, b.records >>= 1)
 		if ((b.records & 1) && rl_record_dead(g, r)) {
@@ -809,15 +914,14 @@ int rangelock_shared_attach(rangelock_t *lk, void *region, size_t size)
 }
 
 /* rl_shared_detach: rangelock_destroy of a view.  EBUSY while this record
- * holds or waits for anything. */
+ * holds or waits for anything, through a node or a slot. */
 int rl_shared_detach(struct rl_lock *l)
 {
 	struct rl_region *g = rl_region_of(l);
 	uint64_t tag;
 	int rc = 0;
 
-	/* relaxed: this process's own count */
-	if (l->shared.forks != atomic_load_explicit(&rl_forks, memory_order_relaxed))
+	if (!rl_view_ours(l))
 		return EINVAL;
 	rl_shared_guard_lock(l);
 	tag = rl_tag(l);
@@ -827,6 +931,8 @@ int rl_shared_detach(struct rl_lock *l)
 		if (rl_node_listed(n) && n->owner == tag)
 			rc = EBUSY;
 	}
+	if (rl_fast_phantom_owners(l, 0, UINT64_MAX, true) >> l->shared.record & 1)
+		rc = EBUSY;
 	rl_shared_guard_unlock(l);
 	if (!rc) {
 		rl_record_release(g, l->shared.record);

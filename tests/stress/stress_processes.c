@@ -387,10 +387,22 @@ int main(int argc, char **argv)
 	}
 
 	atomic_store(&sh->stop, 1);
+	uint64_t stopped = now_ms();
+
 	for (unsigned k = 0; k < procs; k++) {
+		pid_t pid = atomic_load(&sh->w[k].pid);
 		int st;
 
-		waitpid(atomic_load(&sh->w[k].pid), &st, 0);
+		/* a worker stuck in a lock call never ends: 5 s, then kill it */
+		while (waitpid(pid, &st, WNOHANG) == 0) {
+			if (now_ms() - stopped > 5000) {
+				fail("worker %u did not finish within 5 s of the end", k);
+				kill(pid, SIGKILL);
+				waitpid(pid, &st, 0);
+				break;
+			}
+			usleep(1000);
+		}
 		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
 			fail("worker %u did not detach cleanly (status %d)", k, st);
 	}

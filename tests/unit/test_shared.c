@@ -3,7 +3,8 @@
  * test_shared.c - locks that processes share: a region, attached by
  * processes at addresses of their own; the same semantics as a private
  * lock; bounded; robust against a holder or a waiter that dies or execs;
- * a region scribbled on gives errors, never a write outside it.
+ * a region scribbled on gives errors, never a write outside it.  (One
+ * check reads a handle's state: whether a range is held through a slot.)
  */
 #include <errno.h>
 #include <signal.h>
@@ -12,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "harness.h"
+#include "whitebox.h"   /* state_of(): held through a slot? */
 
 struct t_region {
 	int fd;          /* a memfd: every process maps it where it likes */
@@ -99,7 +100,7 @@ static long t_ms_since(const struct timespec *t0)
 
 static void test_init_and_attach_refuse_bad_regions(void)
 {
-	static _Alignas(64) unsigned char buf[8192];
+	static _Alignas(64) unsigned char buf[32768];
 	rangelock_t lk;
 	size_t need = rangelock_shared_size(1);
 
@@ -116,8 +117,11 @@ static void test_init_and_attach_refuse_bad_regions(void)
 	CHECK_RC(rangelock_destroy(&lk), 0);
 }
 
-/* Two attachments in one process behave as two processes' would. */
-static void test_semantics_as_private(void)
+/* Two attachments in one process behave as two processes' would, at
+ * offsets from `base`: at 0 every range is inside one block (the fast path
+ * takes them), below a block's edge the ranges over 128 are listed. */
+#define B(x) (base + (x))
+static void t_semantics_as_private(uint64_t base)
 {
 	struct t_region g = t_region_new(64);
 	rangelock_t a, b;
@@ -128,25 +132,25 @@ static void test_semantics_as_private(void)
 	CHECK_RC(rangelock_shared_attach(&a, g.at, g.size), 0);
 	CHECK_RC(rangelock_shared_attach(&b, t_region_map_again(&g), g.size), 0);
 
-	CHECK_RC(rangelock_wrlock(&a, &ra, 0, 100), 0);
-	CHECK_RC(rangelock_trywrlock(&b, &rb, 50, 150), EBUSY);
-	CHECK_RC(rangelock_tryrdlock(&b, &rb, 50, 150), EBUSY);
-	CHECK_RC(rangelock_timedrdlock(&b, &rb, 99, 100, &past), ETIMEDOUT);
-	CHECK_RC(rangelock_tryrdlock(&b, &rb, 100, 150), 0);   /* adjacent */
-	CHECK_RC(rangelock_rdlock(&b, &rc, 100, 150), 0);      /* shared twice */
+	CHECK_RC(rangelock_wrlock(&a, &ra, B(0), B(100)), 0);
+	CHECK_RC(rangelock_trywrlock(&b, &rb, B(50), B(150)), EBUSY);
+	CHECK_RC(rangelock_tryrdlock(&b, &rb, B(50), B(150)), EBUSY);
+	CHECK_RC(rangelock_timedrdlock(&b, &rb, B(99), B(100), &past), ETIMEDOUT);
+	CHECK_RC(rangelock_tryrdlock(&b, &rb, B(100), B(150)), 0);   /* adjacent */
+	CHECK_RC(rangelock_rdlock(&b, &rc, B(100), B(150)), 0);      /* shared twice */
 	CHECK_RC(rangelock_unlock(&b, &rc), 0);
 	CHECK_RC(rangelock_unlock(&b, &rc), EINVAL);           /* twice */
 	memcpy(&copy, &rb, sizeof(copy));
 	CHECK_RC(rangelock_unlock(&b, &copy), EINVAL);         /* a copy */
 	CHECK_RC(rangelock_unlock(&b, &rb), 0);
-	CHECK_RC(rangelock_wrlock(&a, &rb, 5, 4), EINVAL);
+	CHECK_RC(rangelock_wrlock(&a, &rb, B(5), B(4)), EINVAL);
 
 	/* FIFO: a writer queued behind a's range holds back a later reader
 	 * that overlaps it, though the reader overlaps nothing held */
-	t_request_start(&w, &b, T_WR, 50, 200);
-	t_wait_queued(&b, false, 150, 200);
-	CHECK_RC(rangelock_tryrdlock(&b, &rb, 180, 190), EBUSY);
-	t_request_start(&r, &b, T_RD, 180, 190);
+	t_request_start(&w, &b, T_WR, B(50), B(200));
+	t_wait_queued(&b, false, B(150), B(200));
+	CHECK_RC(rangelock_tryrdlock(&b, &rb, B(180), B(190)), EBUSY);
+	t_request_start(&r, &b, T_RD, B(180), B(190));
 	CHECK(t_request_pending(&r, 30));
 	CHECK_RC(rangelock_downgrade(&a, &ra), 0);
 	CHECK_RC(rangelock_downgrade(&a, &ra), EINVAL);        /* shared now */
@@ -160,11 +164,11 @@ static void test_semantics_as_private(void)
 	CHECK_RC(rangelock_unlock(&b, &r.range), 0);
 
 	/* a timed request withdraws at its deadline and blocks nobody */
-	CHECK_RC(rangelock_wrlock(&a, &ra, 0, 10), 0);
+	CHECK_RC(rangelock_wrlock(&a, &ra, B(0), B(10)), 0);
 	w.deadline = t_deadline_ms(50);
-	t_request_start(&w, &b, T_TIMED_WR, 0, 20);
+	t_request_start(&w, &b, T_TIMED_WR, B(0), B(20));
 	CHECK_RC(t_request_wait(&w), ETIMEDOUT);
-	CHECK_RC(rangelock_trywrlock(&b, &rb, 10, 20), 0);
+	CHECK_RC(rangelock_trywrlock(&b, &rb, B(10), B(20)), 0);
 	CHECK_RC(rangelock_unlock(&b, &rb), 0);
 	CHECK_RC(rangelock_unlock(&a, &ra), 0);
 
@@ -173,25 +177,44 @@ static void test_semantics_as_private(void)
 	t_region_free(&g);
 }
 
-/* A region holds as many requests as it has nodes: one more is EAGAIN,
- * with nothing changed. */
+#undef B
+
+static void test_semantics_as_private(void)
+{
+	t_semantics_as_private(0);
+	t_semantics_as_private((1u << 18) - 128);
+}
+
+/* A region holds as many listed requests as it has nodes: one more is
+ * EAGAIN, with nothing changed.  Ranges over a block's edge are listed (the
+ * fast path takes ranges inside one block); fast holders take no node. */
+static uint64_t t_across(int i)
+{
+	return (uint64_t)i << 20 | ((1u << 18) - 4096);   /* to 4 KiB past */
+}
+
 static void test_bounded(void)
 {
 	struct t_region g = t_region_new(4);
 	rangelock_t lk;
-	rangelock_range_t r[5];
+	rangelock_range_t r[5], fast;
 
 	CHECK_RC(rangelock_shared_attach(&lk, g.at, g.size), 0);
 	for (int i = 0; i < 4; i++)
-		CHECK_RC(rangelock_wrlock(&lk, &r[i], (uint64_t)i * 10,
-					  (uint64_t)i * 10 + 10), 0);
-	CHECK_RC(rangelock_wrlock(&lk, &r[4], 100, 110), EAGAIN);
-	CHECK_RC(rangelock_tryrdlock(&lk, &r[4], 100, 110), EAGAIN);
+		CHECK_RC(rangelock_wrlock(&lk, &r[i], t_across(i),
+					  t_across(i) + 8192), 0);
+	CHECK_RC(rangelock_wrlock(&lk, &r[4], t_across(9), t_across(9) + 8192),
+		 EAGAIN);
+	CHECK_RC(rangelock_tryrdlock(&lk, &r[4], t_across(9), t_across(9) + 8192),
+		 EAGAIN);
+	CHECK_RC(rangelock_wrlock(&lk, &fast, 100 << 20, (100 << 20) + 4096), 0);
+	CHECK_RC(rangelock_unlock(&lk, &fast), 0);
 	CHECK_RC(rangelock_unlock(&lk, &r[2]), 0);
-	CHECK_RC(rangelock_wrlock(&lk, &r[4], 100, 110), 0);
-	CHECK_RC(rangelock_trywrlock(&lk, &r[2], 20, 30), EAGAIN);
+	CHECK_RC(rangelock_wrlock(&lk, &r[4], t_across(9), t_across(9) + 8192), 0);
+	CHECK_RC(rangelock_trywrlock(&lk, &r[2], t_across(2), t_across(2) + 8192),
+		 EAGAIN);
 	CHECK_RC(rangelock_unlock(&lk, &r[4]), 0);
-	CHECK_RC(rangelock_trywrlock(&lk, &r[2], 20, 30), 0);
+	CHECK_RC(rangelock_trywrlock(&lk, &r[2], t_across(2), t_across(2) + 8192), 0);
 	for (int i = 0; i < 4; i++)
 		CHECK_RC(rangelock_unlock(&lk, &r[i]), 0);
 	CHECK_RC(rangelock_destroy(&lk), 0);
@@ -291,6 +314,73 @@ static void test_killed_holder_seen_by_try(void)
 	CHECK_RC(rangelock_trywrlock(&lk, &s, 100, 200), 0);
 	CHECK_RC(rangelock_unlock(&lk, &s), 0);
 	CHECK_RC(rangelock_unlock(&lk, &r), 0);
+	close(from);
+	CHECK_RC(rangelock_destroy(&lk), 0);
+	t_region_free(&g);
+}
+
+/* holds two pages through slots and a range over a block's edge through
+ * a node, all exclusive, until it is killed; each in a line of its own */
+#define T_EDGE (1u << 18)        /* a block's edge: 256 KiB */
+#define T_PAGE_A (2u << 20)      /* block 8 */
+#define T_PAGE_B (1u << 20)      /* block 4 */
+
+static void t_child_holds_three(struct t_region *g, int to_parent)
+{
+	static rangelock_t lk;
+	static rangelock_range_t r[3];
+
+	if (rangelock_shared_attach(&lk, t_region_map_again(g), g->size) ||
+	    rangelock_wrlock(&lk, &r[0], T_PAGE_A, T_PAGE_A + 4096) ||
+	    rangelock_wrlock(&lk, &r[1], T_PAGE_B, T_PAGE_B + 4096) ||
+	    rangelock_wrlock(&lk, &r[2], T_EDGE - 4096, T_EDGE + 4096) ||
+	    state_of(&r[0]) != RL_SLOT_SHARED || state_of(&r[2]) != RL_REMOTE ||
+	    write(to_parent, "h", 1) != 1)
+		_exit(1);
+	pause();
+	_exit(1);
+}
+
+/* A dead process's exclusive ranges, held through slots or a node, are
+ * each told once, to the first grant over them, however much later: the
+ * dead ranges close the fast path, so a page that the fast path would
+ * take is told too.  Then everything is as before, the fast path open. */
+static void test_killed_holder_told_through_fast_path(void)
+{
+	struct t_region g = t_region_new(16);
+	rangelock_t lk;
+	rangelock_range_t r;
+	int from, rc, tries = 0;
+	pid_t pid = t_child(&g, &from, t_child_holds_three);
+
+	CHECK_RC(rangelock_shared_attach(&lk, g.at, g.size), 0);
+	CHECK(t_read_byte(from) == 'h');
+	CHECK_RC(rangelock_tryrdlock(&lk, &r, T_PAGE_A, T_PAGE_A + 4096), EBUSY);
+	kill(pid, SIGKILL);
+	t_reap(pid, SIGKILL);
+	while ((rc = rangelock_trywrlock(&lk, &r, T_PAGE_B, T_PAGE_B + 4096)) ==
+		       EBUSY && tries++ < 1000)
+		t_sleep_ms(2);
+	CHECK_RC(rc, EOWNERDEAD);
+	CHECK_RC(rangelock_unlock(&lk, &r), 0);
+	/* recovered already: these are told at once */
+	CHECK_RC(rangelock_tryrdlock(&lk, &r, T_PAGE_A, T_PAGE_A + 4096), EOWNERDEAD);
+	CHECK_RC(rangelock_unlock(&lk, &r), 0);
+	CHECK_RC(rangelock_trywrlock(&lk, &r, T_EDGE, T_EDGE + 4096), EOWNERDEAD);
+	CHECK_RC(rangelock_unlock(&lk, &r), 0);
+	for (int i = 0; i < 2; i++) {   /* told once, and no node is left */
+		uint64_t page[] = { T_PAGE_A, T_PAGE_B, 0, T_EDGE };
+
+		for (unsigned k = 0; k < 4; k++) {
+			CHECK_RC(rangelock_trywrlock(&lk, &r, page[k], page[k] + 4096), 0);
+			CHECK(state_of(&r) == RL_SLOT_SHARED);   /* open again */
+			CHECK_RC(rangelock_unlock(&lk, &r), 0);
+		}
+		CHECK_RC(rangelock_trywrlock(&lk, &r, T_EDGE - 4096, T_EDGE + 4096), 0);
+		CHECK_RC(rangelock_unlock(&lk, &r), 0);
+		CHECK_RC(rangelock_trywrlock(&lk, &r, 0, RANGELOCK_EOF), 0);
+		CHECK_RC(rangelock_unlock(&lk, &r), 0);
+	}
 	close(from);
 	CHECK_RC(rangelock_destroy(&lk), 0);
 	t_region_free(&g);
@@ -468,6 +558,7 @@ int main(void)
 	RUN(test_other_process_blocks_and_releases);
 	RUN(test_killed_holder);
 	RUN(test_killed_holder_seen_by_try);
+	RUN(test_killed_holder_told_through_fast_path);
 	RUN(test_exec_releases);
 	RUN(test_killed_waiter);
 	RUN(test_fork_needs_attach);
