@@ -141,21 +141,19 @@ static rl_always_inline int rl_acquire(rangelock_t *lk, rangelock_range_t *r,
 }
 
 /*
- * rl_acquire_shared: a lock call on a lock attached to a shared region.
- * First the fast path, in the region's table (rl_shared_fast_lock()); else
- * the request is a node of the region (rl_shared.c), admitted as any
- * other, and q, the caller's handle, learns which node once it is held.
+ * rl_acquire_listed_shared: a lock call on a lock attached to a shared
+ * region, that the fast path did not take.  The request is a node of the
+ * region (rl_shared.c), admitted as any other; q, the caller's handle,
+ * learns which node once it is held.
  */
 static __attribute__((noinline)) int
-rl_acquire_shared(struct rl_lock *l, struct rl_request *q, uint64_t start,
-		  uint64_t end, bool exclusive, enum rl_how how,
-		  const struct timespec *abstime)
+rl_acquire_listed_shared(struct rl_lock *l, struct rl_request *q,
+			 uint64_t start, uint64_t end, bool exclusive,
+			 enum rl_how how, const struct timespec *abstime)
 {
 	struct rl_request *n = NULL;
 	int rc;
 
-	if (rl_shared_fast_lock(l, q, start, end, exclusive))
-		return 0;
 	rl_shared_guard_lock(l);
 	rc = rl_shared_node_alloc(l, &n);
 	if (!rc) {
@@ -177,19 +175,30 @@ rl_acquire_shared(struct rl_lock *l, struct rl_request *q, uint64_t start,
 	return rc;
 }
 
-static int rl_acquire_slow(struct rl_lock *l, struct rl_request *q,
-			   uint64_t start, uint64_t end, unsigned call,
-			   const struct timespec *abstime)
+/* A lock call on a lock attached to a shared region: first the fast path,
+ * in the region's table, then the precise path.  (The arguments as for
+ * rl_acquire_slow(), which jumps here.) */
+static __attribute__((noinline)) int
+rl_acquire_shared(struct rl_lock *l, struct rl_request *q, uint64_t start,
+		  uint64_t end, unsigned call, const struct timespec *abstime)
+{
+	if (rl_shared_fast_lock(l, q, start, end, call & 1))
+		return 0;
+	return rl_acquire_listed_shared(l, q, start, end, call & 1,
+					(enum rl_how)(call >> 2), abstime);
+}
+
+/* The rest of a private lock's call after the fast path (as
+ * rl_acquire_slow()). */
+static __attribute__((noinline)) int
+rl_acquire_private(struct rl_lock *l, struct rl_request *q, uint64_t start,
+		   uint64_t end, unsigned call, const struct timespec *abstime)
 {
 	bool exclusive = call & 1;
 	enum rl_how how = (enum rl_how)(call >> 2);
 	int rc;
 
 	unsigned blocks;
-
-	if (rl_is_shared(l))
-		return rl_acquire_shared(l, q, start, end, exclusive, how,
-					 abstime);
 
 	if (call & 2) {   /* a slot claimed: keep it or give it back */
 		if (rl_fast_settle(l, q))
@@ -206,6 +215,15 @@ static int rl_acquire_slow(struct rl_lock *l, struct rl_request *q,
 	if (rc == RL_QUEUED)
 		rc = rl_wait_granted(l, q, how == RL_TIMED ? abstime : NULL);
 	return rc;
+}
+
+static int rl_acquire_slow(struct rl_lock *l, struct rl_request *q,
+			   uint64_t start, uint64_t end, unsigned call,
+			   const struct timespec *abstime)
+{
+	if (rl_is_shared(l))   /* its view has no table: never RL_FAST_CLAIMED */
+		return rl_acquire_shared(l, q, start, end, call, abstime);
+	return rl_acquire_private(l, q, start, end, call, abstime);
 }
 
 /* rl_listed_held: does q say it is held on the list?  (rl_queue_leave()
@@ -289,6 +307,14 @@ static bool rl_is_fast(const struct rl_request *q)
 	return atomic_load_explicit(&q->state, memory_order_relaxed) == RL_FAST;
 }
 
+/* Is q, a handle of a shared lock, held through a slot of its region? */
+static bool rl_is_slot_shared(const struct rl_request *q)
+{
+	/* relaxed: the owner's own bookkeeping, set by its lock call. */
+	return atomic_load_explicit(&q->state, memory_order_relaxed) ==
+	       RL_SLOT_SHARED;
+}
+
 static __attribute__((noinline)) int rl_unlock_slow(struct rl_lock *l,
 						  struct rl_request *q)
 {
@@ -310,6 +336,8 @@ int rangelock_unlock(rangelock_t *lk, rangelock_range_t *r)
 
 	if (rl_is_fast(q))
 		return rl_fast_unlock(l, q);
+	if (rl_is_slot_shared(q) && rl_is_shared(l))
+		return rl_shared_fast_release(l, q, false);
 	return rl_unlock_slow(l, q);
 }
 
@@ -322,7 +350,8 @@ int rangelock_downgrade(rangelock_t *lk, rangelock_range_t *r)
 	if (rl_is_fast(q))
 		return rl_fast_downgrade(l, q);
 	if (rl_is_shared(l))
-		return rl_shared_release(l, q, true);
+		return rl_is_slot_shared(q) ? rl_shared_fast_release(l, q, true)
+					    : rl_shared_release(l, q, true);
 	rl_guard_lock(l);
 	if (rl_listed_held(q) && q->exclusive && rl_queue_contains(l, q)) {
 		q->exclusive = false;

@@ -338,9 +338,12 @@ rl_fast_lock(struct rl_lock *l, struct rl_request *q, uint64_t start,
 	/* acquire: the table's lines as set up or grown; pairs with the
 	 * release stores in rl_fast_setup() and rl_fast_grow(). */
 	uintptr_t word = atomic_load_explicit(&l->table, memory_order_acquire);
-	uint64_t value = rl_fast_value(start, end, exclusive);
+	uint64_t value;
 
-	if (!word || !value)
+	if (rl_unlikely(!word))   /* not set up yet, or a shared lock's view */
+		return RL_FAST_NONE;
+	value = rl_fast_value(start, end, exclusive);
+	if (!value)
 		return RL_FAST_NONE;
 	return rl_fast_claim(rl_table_decode(word), &l->window, q, start, end,
 			     exclusive, value, RL_FAST);
@@ -391,6 +394,48 @@ static rl_always_inline int rl_fast_unlock(struct rl_lock *l, struct rl_request 
 	/* relaxed: the owner's own bookkeeping. */
 	atomic_store_explicit(&q->state, RL_IDLE, memory_order_relaxed);
 	rl_fast_release(l, q, 0);
+	return 0;
+}
+
+/*
+ * rl_shared_fast_lock: take [start, end) through a slot of a shared
+ * region's table, as rl_fast_lock() does in a process's own lock, the slot
+ * naming this process's record (RL_SLOT_SHARED).  True if held; otherwise
+ * nothing is claimed and the precise path decides.  No offset is read
+ * from the region: the table is where this process's view says.
+ */
+static rl_always_inline bool rl_shared_fast_lock(struct rl_lock *l,
+						 struct rl_request *q,
+						 uint64_t start, uint64_t end,
+						 bool exclusive)
+{
+	uint64_t value = rl_fast_value_as(start, end, exclusive, RL_OWNER_BITS,
+					  l->shared.record);
+	enum rl_fast_result r;
+
+	if (!value || !rl_view_ours(l))
+		return false;
+	r = rl_fast_claim(rl_shared_table(l), rl_shared_window(l), q, start, end,
+			  exclusive, value, RL_SLOT_SHARED);
+	return r == RL_FAST_TAKEN || (r == RL_FAST_CLAIMED && rl_fast_settle(l, q));
+}
+
+/* Unlock (or downgrade) q, held through a slot of a shared region's
+ * table; EINVAL if it is not (a copy, a stale handle, a forked child's). */
+static rl_always_inline int rl_shared_fast_release(struct rl_lock *l,
+						   struct rl_request *q,
+						   bool downgrade)
+{
+	struct rl_window *w = rl_shared_window(l);
+
+	if (!rl_view_ours(l) || !rl_table_has(rl_shared_table(l), q->fast.seg) ||
+	    !rl_fast_slot_is(q))
+		return EINVAL;
+	if (downgrade)
+		return rl_fast_weaken(l, w, q);
+	/* relaxed: the caller's own handle */
+	atomic_store_explicit(&q->state, RL_IDLE, memory_order_relaxed);
+	rl_fast_release_in(l, w, q, 0);
 	return 0;
 }
 

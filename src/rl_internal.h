@@ -248,6 +248,14 @@ struct rl_segment {
  * of the count (bits 32..62). */
 #define RL_LINE_DRAINING ((uint64_t)1 << 63)
 
+/* The window: [wide_lo, wide_hi) covers every listed wide request's range
+ * (their hull since `wide` was last zero); empty when wide_hi == 0.
+ * Written under the guard, read by fast claims. */
+struct rl_window {
+	_Atomic uint64_t wide_lo;
+	_Atomic uint64_t wide_hi;
+};
+
 /* Words of a table's marks, a bit a line: enough for the grown table. */
 #define RL_MARK_WORDS ((RL_GROWN_LINES + 63) / 64)
 
@@ -263,6 +271,9 @@ struct rl_table_head {
 	 * guard by a tidy that found the line empty (rl_marks_tidy();
 	 * doc/design.md, "Tidying"). */
 	_Atomic uint64_t marked[RL_MARK_WORDS];
+	/* a shared region's window, beside the marks that every claim reads
+	 * too (a process's own lock keeps its window in the lock) */
+	struct rl_window window;
 };
 
 /* One wide request in RL_TIDY_EVERY tidies the marks: a line tidied costs
@@ -311,16 +322,6 @@ struct rl_listed {
 	uint32_t wide;            /* listed wide requests */
 };
 
-struct rl_region;
-
-/* The window: [wide_lo, wide_hi) covers every listed wide request's range
- * (their hull since `wide` was last zero); empty when wide_hi == 0.
- * Written under the guard, read by fast claims. */
-struct rl_window {
-	_Atomic uint64_t wide_lo;
-	_Atomic uint64_t wide_hi;
-};
-
 /* The private layout of rangelock_t.  All zero is an unlocked lock. */
 struct rl_lock {
 	_Atomic uint32_t guard;   /* 0 free, 1 locked, 2 locked with sleepers */
@@ -329,7 +330,9 @@ struct rl_lock {
 	union {
 		struct rl_listed listed;   /* a process's own lock */
 		struct {          /* attached to a shared region (rl_shared.c) */
-			struct rl_region *region;
+			/* where it is mapped here: it begins with the fast
+			 * path's table (rl_shared_table()) */
+			void *region;
 			uint32_t nodes;    /* the region's node count */
 			uint32_t record;   /* this process's record in it */
 			uint32_t forks;    /* rl_forks when attached */
@@ -373,6 +376,37 @@ static inline bool rl_is_shared(const struct rl_lock *l)
 	return rl_unlikely(l->mode == RL_MODE_SHARED);
 }
 
+/* A shared region begins with its fast path: a table's head (with the
+ * region's window) and RL_SHARED_LINES lines, a table that never grows.
+ * The rest of the region follows (rl_shared.c). */
+#define RL_SHARED_LINES RL_GROWN_LINES
+#define RL_SHARED_TABLE_BYTES                                              \
+	(sizeof(struct rl_table_head) + RL_SHARED_LINES * sizeof(struct rl_segment))
+
+static rl_always_inline struct rl_table rl_shared_table(const struct rl_lock *l)
+{
+	return (struct rl_table){ (struct rl_segment *)l->shared.region + 1,
+				  RL_SHARED_LINES };
+}
+
+static rl_always_inline struct rl_window *rl_shared_window(const struct rl_lock *l)
+{
+	return &((struct rl_table_head *)l->shared.region)->window;
+}
+
+/* rl_shared.c: bumped in the child of every fork; a view attached before
+ * it belongs to the parent. */
+rl_hidden extern _Atomic uint32_t rl_forks;
+
+/* Is this view the process's own, not a forked child's copy of its
+ * parent's? */
+static rl_always_inline bool rl_view_ours(const struct rl_lock *l)
+{
+	/* relaxed: a count only this process's fork handler writes */
+	return l->shared.forks ==
+	       atomic_load_explicit(&rl_forks, memory_order_relaxed);
+}
+
 /* rl_futex.c: the only place that makes futex system calls.  A shared
  * word is in memory that processes share (no FUTEX_PRIVATE_FLAG). */
 rl_hidden int rl_futex_wait(_Atomic uint32_t *word, uint32_t expected,
@@ -404,8 +438,6 @@ rl_hidden int rl_shared_detach(struct rl_lock *l);
 rl_hidden void rl_shared_granted(struct rl_lock *l, struct rl_request *q);
 rl_hidden void rl_shared_node_free(struct rl_lock *l, struct rl_request *q);
 rl_hidden bool rl_shared_poll(struct rl_lock *l, struct rl_request *q);
-rl_hidden bool rl_shared_fast_lock(struct rl_lock *l, struct rl_request *q,
-				   uint64_t start, uint64_t end, bool exclusive);
 
 /* rl_guard.c: the mutex that guards a lock's precise path. */
 rl_hidden void rl_guard_lock_slowpath(_Atomic uint32_t *guard);

@@ -89,19 +89,14 @@ struct rl_region {
 	_Atomic uint64_t polled;
 	struct rl_process process[RL_PROCESSES];
 	struct rl_range dead[RL_DEAD_RANGES];   /* guard */
-	/* the fast path's window, in a line of its own: every fast claim
-	 * reads it, every guard section writes the guard */
-	_Alignas(64) struct rl_window window;
 };
 
-/* The slot table's head at the first 64-byte boundary after the header,
- * its RL_SHARED_LINES lines after it (a table that never grows), then the
- * nodes. */
-#define RL_SHARED_LINES RL_GROWN_LINES
-#define RL_TABLE_AT ((sizeof(struct rl_region) + 63) & ~(size_t)63)
+/* The region: the fast path's table (RL_SHARED_TABLE_BYTES, rl_internal.h),
+ * this header, then the nodes from the next 64-byte boundary.  Offsets in
+ * the region (links, handles) count from its start. */
+#define RL_HEADER_AT RL_SHARED_TABLE_BYTES
 #define RL_NODES_AT                                                        \
-	(RL_TABLE_AT + sizeof(struct rl_table_head) +                      \
-	 RL_SHARED_LINES * sizeof(struct rl_segment))
+	((RL_HEADER_AT + sizeof(struct rl_region) + 63) & ~(size_t)63)
 
 _Static_assert(RL_PROCESSES <= 1u << RL_OWNER_BITS,
 	       "a slot names its owner's record in RL_OWNER_BITS bits");
@@ -115,9 +110,7 @@ static struct {
 	uint64_t token;
 } rl_marker;
 
-/* bumped in the child of every fork: a view attached before it belongs to
- * the parent */
-static _Atomic uint32_t rl_forks;
+_Atomic uint32_t rl_forks;   /* rl_internal.h */
 static pthread_once_t rl_fork_once = PTHREAD_ONCE_INIT;
 
 static void rl_count_fork(void)
@@ -211,7 +204,7 @@ static bool rl_process_alive(const struct rl_process *p)
 
 static struct rl_region *rl_region_of(const struct rl_lock *l)
 {
-	return l->shared.region;
+	return (struct rl_region *)(void *)((char *)l->shared.region + RL_HEADER_AT);
 }
 
 struct rl_listed *rl_shared_listed(const struct rl_lock *l)
@@ -219,30 +212,10 @@ struct rl_listed *rl_shared_listed(const struct rl_lock *l)
 	return &rl_region_of(l)->listed;
 }
 
-/* Is this view the process's own, not a forked child's copy of its
- * parent's? */
-static bool rl_view_ours(const struct rl_lock *l)
-{
-	/* relaxed: a count only this process's fork handler writes */
-	return l->shared.forks ==
-	       atomic_load_explicit(&rl_forks, memory_order_relaxed);
-}
-
-static struct rl_table rl_region_table(const struct rl_lock *l)
-{
-	return (struct rl_table){
-		(struct rl_segment *)(void *)((char *)rl_region_of(l) + RL_TABLE_AT +
-					      sizeof(struct rl_table_head)),
-		RL_SHARED_LINES
-	};
-}
-
 struct rl_fast_home rl_shared_home(const struct rl_lock *l)
 {
-	struct rl_region *g = rl_region_of(l);
-
-	return (struct rl_fast_home){ rl_region_table(l), &g->window, &g->listed,
-				      RL_OWNER_BITS };
+	return (struct rl_fast_home){ rl_shared_table(l), rl_shared_window(l),
+				      &rl_region_of(l)->listed, RL_OWNER_BITS };
 }
 
 struct rl_tree rl_shared_tree(const struct rl_lock *l)
@@ -250,7 +223,7 @@ struct rl_tree rl_shared_tree(const struct rl_lock *l)
 	struct rl_region *g = rl_region_of(l);
 
 	return (struct rl_tree){ .root = &g->listed.root,
-				 .base = (uintptr_t)g,
+				 .base = (uintptr_t)l->shared.region,
 				 .first = RL_NODES_AT,
 				 .nodes = l->shared.nodes,
 				 .budget = l->shared.nodes,
@@ -273,7 +246,7 @@ static bool rl_is_broken(struct rl_region *g)
 
 static struct rl_request *rl_node_at(const struct rl_lock *l, uint32_t i)
 {
-	return (struct rl_request *)(void *)((char *)rl_region_of(l) +
+	return (struct rl_request *)(void *)((char *)l->shared.region +
 					     RL_NODES_AT + (size_t)i * RL_NODE_BYTES);
 }
 
@@ -432,7 +405,7 @@ int rl_shared_handle(struct rl_lock *l, struct rl_request *q,
 	/* relaxed: read by a recovery under the guard; a recovery that does
 	 * not see it treats n as never used (its owner had not returned) */
 	atomic_store_explicit(&n->seen, 1, memory_order_relaxed);
-	q->remote.node = (rl_ref)((char *)n - (char *)rl_region_of(l));
+	q->remote.node = (rl_ref)((char *)n - (char *)l->shared.region);
 	q->remote.tag = n->owner;
 	q->remote.self = q;
 	q->start = n->start;
@@ -460,50 +433,12 @@ static struct rl_request *rl_node_of(struct rl_lock *l,
 	    (ref - RL_NODES_AT) % RL_NODE_BYTES ||
 	    (ref - RL_NODES_AT) / RL_NODE_BYTES >= l->shared.nodes)
 		return NULL;
-	n = (struct rl_request *)(void *)((char *)rl_region_of(l) + ref);
+	n = (struct rl_request *)(void *)((char *)l->shared.region + ref);
 	/* relaxed: under the guard */
 	if (n->owner != q->remote.tag ||
 	    atomic_load_explicit(&n->state, memory_order_relaxed) != RL_HELD)
 		return NULL;
 	return n;
-}
-
-/*
- * rl_shared_fast_lock: take [start, end) through a slot of the region's
- * table, as rl_fast_lock() does in a process's own lock, the slot naming
- * this process's record.  True if held; otherwise nothing is claimed and
- * the precise path decides.  No offset is read from the region here: the
- * table is where this process's view says.
- */
-bool rl_shared_fast_lock(struct rl_lock *l, struct rl_request *q,
-			 uint64_t start, uint64_t end, bool exclusive)
-{
-	uint64_t value = rl_fast_value_as(start, end, exclusive, RL_OWNER_BITS,
-					  l->shared.record);
-	enum rl_fast_result r;
-
-	if (!value || !rl_view_ours(l))
-		return false;
-	r = rl_fast_claim(rl_region_table(l), &rl_region_of(l)->window, q, start,
-			  end, exclusive, value, RL_SLOT_SHARED);
-	return r == RL_FAST_TAKEN || (r == RL_FAST_CLAIMED && rl_fast_settle(l, q));
-}
-
-/* Unlock (or downgrade) q, held through a slot of the region's table. */
-static int rl_shared_fast_release(struct rl_lock *l, struct rl_request *q,
-				  bool downgrade)
-{
-	struct rl_window *w = &rl_region_of(l)->window;
-
-	if (!rl_view_ours(l) || !rl_table_has(rl_region_table(l), q->fast.seg) ||
-	    !rl_fast_slot_is(q))
-		return EINVAL;
-	if (downgrade)
-		return rl_fast_weaken(l, w, q);
-	/* relaxed: the caller's own handle */
-	atomic_store_explicit(&q->state, RL_IDLE, memory_order_relaxed);
-	rl_fast_release_in(l, w, q, 0);
-	return 0;
 }
 
 /* rl_shared_release: unlock (or downgrade) the range held through q. */
@@ -513,9 +448,6 @@ int rl_shared_release(struct rl_lock *l, struct rl_request *q, bool downgrade)
 	struct rl_request *n;
 	int rc = EINVAL;
 
-	/* relaxed: the caller's own handle */
-	if (atomic_load_explicit(&q->state, memory_order_relaxed) == RL_SLOT_SHARED)
-		return rl_shared_fast_release(l, q, downgrade);
 	rl_shared_guard_lock(l);
 	if (rl_is_broken(g)) {
 		rc = ENOTRECOVERABLE;
@@ -835,7 +767,8 @@ size_t rangelock_shared_size(unsigned max_requests)
 
 int rangelock_shared_init(void *region, size_t size)
 {
-	struct rl_region *g = region;
+	struct rl_region *g = (struct rl_region *)(void *)((char *)region +
+							   RL_HEADER_AT);
 	size_t nodes;
 
 	if (!region || (uintptr_t)region % 64 || size < RL_NODES_AT + RL_NODE_BYTES)
@@ -843,7 +776,8 @@ int rangelock_shared_init(void *region, size_t size)
 	nodes = (size - RL_NODES_AT) / RL_NODE_BYTES;
 	if (nodes > RL_NODES_MAX)
 		nodes = RL_NODES_MAX;
-	memset(region, 0, RL_NODES_AT);   /* magic 0 until the end */
+	memset(region, 0, RL_NODES_AT);   /* table and header; magic 0 until
+					   * the end */
 	g->layout = RL_REGION_LAYOUT;
 	g->nodes = (uint32_t)nodes;
 	g->size = size;
@@ -865,7 +799,8 @@ int rangelock_shared_init(void *region, size_t size)
 int rangelock_shared_attach(rangelock_t *lk, void *region, size_t size)
 {
 	struct rl_lock *l = rl_lock_of(lk);
-	struct rl_region *g = region;
+	struct rl_region *g = (struct rl_region *)(void *)((char *)region +
+							   RL_HEADER_AT);
 	int fd, r, rc;
 	uint64_t token;
 
@@ -885,7 +820,7 @@ int rangelock_shared_attach(rangelock_t *lk, void *region, size_t size)
 	memset(l, 0, sizeof(*l));
 	l->flags = RL_NO_TABLE;
 	l->mode = RL_MODE_SHARED;
-	l->shared.region = g;
+	l->shared.region = region;
 	l->shared.nodes = g->nodes;
 	/* relaxed: this process's own count */
 	l->shared.forks = atomic_load_explicit(&rl_forks, memory_order_relaxed);
