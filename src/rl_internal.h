@@ -132,11 +132,14 @@ struct rl_request {
 	uint64_t start;           /* [start, end); guard, or owner while FAST */
 	uint64_t end;
 	_Atomic uint32_t state;   /* enum rl_state; futex word */
-	bool exclusive;           /* guard, or owner while RL_FAST */
+	/* 0 or 1; guard, or owner while RL_FAST.  (This and owner_died are
+	 * bytes, not bools: in a shared region a scribbled node must be read
+	 * without undefined behaviour.) */
+	uint8_t exclusive;
 	int8_t balance;           /* in the index: right height - left; guard */
 	/* a shared region's node: granted over a range that a dead process
 	 * held exclusive (EOWNERDEAD); guard */
-	bool owner_died;
+	uint8_t owner_died;
 	/* a shared region's node: its owner's lock call has seen it held (so
 	 * it may have written under it); set once, read by recovery */
 	_Atomic uint8_t seen;

@@ -679,7 +679,11 @@ static bool rl_reap_blockers(struct rl_lock *l, uint64_t me, uint64_t start,
 }
 
 /* rl_shared_poll: q has waited RL_POLL_NS; are its blockers alive?  Takes
- * the guard.  False if the region is broken (the wait must end). */
+ * the guard.  False if the region is broken (the wait must end).  If none
+ * is dead, q is granted anyway when nothing blocks it any more: a fast
+ * holder that died between freeing its slot and re-checking the waiters
+ * under the guard (rl_fast_release_in()) left nobody to grant it
+ * (verify/shared.pml's liveness check found this). */
 bool rl_shared_poll(struct rl_lock *l, struct rl_request *q)
 {
 	bool ok;
@@ -687,8 +691,9 @@ bool rl_shared_poll(struct rl_lock *l, struct rl_request *q)
 	rl_shared_guard_lock(l);
 	ok = !rl_is_broken(rl_region_of(l));
 	if (ok && rl_node_listed(q) &&
-	    atomic_load_explicit(&q->state, memory_order_relaxed) != RL_HELD)
-		rl_reap_blockers(l, q->seq, q->start, q->end, q->exclusive);
+	    atomic_load_explicit(&q->state, memory_order_relaxed) != RL_HELD &&
+	    !rl_reap_blockers(l, q->seq, q->start, q->end, q->exclusive))
+		rl_queue_grant_after(l, 0, q->start, q->end);
 	rl_shared_guard_unlock(l);
 	return ok;
 }

@@ -114,5 +114,7 @@ check broken_shared_no_recovery fail liveness -DLIVE -DBROKEN_NO_RECOVERY
 check broken_shared_free_own    fail safety   -DBROKEN_FREE_OWN
 check broken_shared_dead_range  fail safety   -DBROKEN_NO_DEAD_RANGE
 check broken_shared_takeover    fail safety   -DBROKEN_TAKEOVER
+check broken_shared_slots_kept  fail liveness -DLIVE -DBROKEN_SLOTS_KEPT
+check broken_shared_phantom_reap fail liveness -DLIVE -DBROKEN_NO_PHANTOM_REAP
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

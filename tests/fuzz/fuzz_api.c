@@ -350,8 +350,9 @@ static void drain(void)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Bit 2 of the first byte: the lock is an attachment to a shared region
- * (no debug mode there), with the same semantics; destroy detaches. */
-static _Alignas(64) unsigned char region[64 * 64 + 8192];
+ * (no debug mode there), with the same semantics; destroy detaches.  16 KiB
+ * hold the region's table, its header and some 80 nodes. */
+static _Alignas(64) unsigned char region[16384];
 
 static int lock_start(bool shared, unsigned flags)
 {
