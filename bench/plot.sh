@@ -22,20 +22,27 @@ contenders=$(awk -F, 'NR > 1 { print $5 }' "$csv" | awk '!s[$0]++')
 for c in $contenders; do
 	awk -F, -v c="$c" '$1 == "disjoint" && $4 == c { split($2, p, " "); print p[2], $5 }' "$tmp/med" | sort -n > "$tmp/disjoint.$c"
 	awk -F, -v c="$c" '$1 == "held" && $4 == c && $2 ~ /^rd/ { split($2, p, " "); print (p[2] == 0 ? 1 : p[2]), $5 }' "$tmp/med" | sort -n > "$tmp/held.$c"
-	# fair: "writer wait q0.99" -> x = 1 / (1 - q) (the maximum at 10^6), y = us
+	# fair: "writer wait q0.99" -> x = 1 / (1 - q) (the maximum at 10^6), y = us;
+	# a class none of whose requests was granted has "inf" waits: not drawn
 	for cls in writer reader; do
-		awk -F, -v c="$c" -v cls="$cls" '$1 == "fair" && $4 == c && index($3, cls " wait q") == 1 {
+		awk -F, -v c="$c" -v cls="$cls" '$1 == "fair" && $4 == c && index($3, cls " wait q") == 1 &&
+			$5 ~ /^[0-9]/ && $5 + 0 > 0 && $5 !~ /inf/ {
 			q = substr($3, length(cls) + 8) + 0
 			print (q >= 1 ? 1e6 : 1 / (1 - q)), $5 }' "$tmp/med" | sort -g > "$tmp/fair$cls.$c"
 	done
 done
 
+# gnuplot's plot list for the files tmp/<prefix>.<contender> that have
+# points; with none (no contender had a number), an empty frame that says so
+# (gnuplot refuses a plot whose every point is undefined)
 plot_lines() { # file-prefix
 	sep=""
 	for c in $contenders; do
-		[ -s "$tmp/$1.$c" ] && printf '%s"%s" using 1:2 with linespoints title "%s"' "$sep" "$tmp/$1.$c" "$c"
+		[ -s "$tmp/$1.$c" ] || continue
+		printf '%s"%s" using 1:2 with linespoints title "%s"' "$sep" "$tmp/$1.$c" "$c"
 		sep=", "
 	done
+	[ -n "$sep" ] || printf '[1:1e6] [0.01:1e6] -1 title "no request of this class was granted"'
 }
 
 gnuplot <<GP

@@ -659,10 +659,8 @@ void wl_fair(const struct contender *c, const struct timing *t, int readers,
 	add_metric(out, "writer wait max", "us", true, wait_us(&sum[CLASS_B], 1.0));
 	out->has_cdf = true;
 	for (int k = 0; k < CDF_POINTS; k++) {
-		out->cdf_us[CDF_READERS][k] =
-			(double)hist_quantile(&sum[CLASS_A], cdf_quantiles[k]) / 1e3;
-		out->cdf_us[CDF_WRITERS][k] =
-			(double)hist_quantile(&sum[CLASS_B], cdf_quantiles[k]) / 1e3;
+		out->cdf_us[CDF_READERS][k] = wait_us(&sum[CLASS_A], cdf_quantiles[k]);
+		out->cdf_us[CDF_WRITERS][k] = wait_us(&sum[CLASS_B], cdf_quantiles[k]);
 	}
 	run_done(&run);
 	bench_shared_free(lat, lat_size);
