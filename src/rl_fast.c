@@ -780,61 +780,87 @@ void rl_fast_teardown(struct rl_lock *l)
 /* Slots there name their owners (rl_fast_value_as()); a shared region's
  * table never grows, so there is one table and nothing drains. */
 
-uint64_t rl_fast_phantom_owners(const struct rl_lock *l, uint64_t start,
-				uint64_t end, bool exclusive)
-{
-	struct rl_table t = rl_shared_home(l).t;
-	uint64_t owners = 0;
-
-	for (unsigned i = 0; t.line && i < t.lines; i++)
-		for (unsigned j = 0; j < RL_SLOTS; j++) {
-			/* seq_cst: as in rl_line_decode_conflicts() */
-			uint64_t v = atomic_load_explicit(&t.line[i].slot[j],
-							  memory_order_seq_cst);
-
-			if (rl_slot_conflicts(v, start, end, exclusive,
-					      RL_OWNER_BITS))
-				owners |= (uint64_t)1 << rl_slot_owner(v);
-		}
-	return owners;
-}
-
-void rl_fast_dead_slots(const struct rl_lock *l, uint64_t records,
-			rl_slot_visit_fn *dead, void *arg)
-{
-	struct rl_table t = rl_shared_home(l).t;
-
-	for (unsigned i = 0; t.line && i < t.lines; i++)
-		for (unsigned j = 0; j < RL_SLOTS; j++) {
-			/* relaxed: a dead owner writes it no more */
-			uint64_t v = atomic_load_explicit(&t.line[i].slot[j],
-							  memory_order_relaxed);
-
-			if (v && (records >> rl_slot_owner(v) & 1))
-				dead(rl_slot_start(v, RL_OWNER_BITS),
-				     rl_slot_end(v, RL_OWNER_BITS), v & 2u, arg);
-		}
-}
-
-void rl_fast_free_slots(const struct rl_lock *l, uint64_t records)
+/* Calls visit() for every occupied slot of the region's table whose owner
+ * is in `owners` (a mask of records), with the value it read.  seq_cst: a
+ * phantom's slot is read as rl_line_decode_conflicts() reads it; a dead
+ * owner's slot, which it writes no more, needs no order. */
+static void rl_shared_slots_each(const struct rl_lock *l, uint64_t owners,
+				 void (*visit)(_Atomic uint64_t *slot,
+					       uint64_t v, void *arg),
+				 void *arg)
 {
 	struct rl_table t = rl_shared_home(l).t;
 
 	for (unsigned i = 0; t.line && i < t.lines; i++)
 		for (unsigned j = 0; j < RL_SLOTS; j++) {
 			_Atomic uint64_t *slot = &t.line[i].slot[j];
-			/* relaxed: a dead owner writes it no more */
-			uint64_t v = atomic_load_explicit(slot, memory_order_relaxed);
+			uint64_t v = atomic_load_explicit(slot,
+							  memory_order_seq_cst);
 
-			/* seq_cst: after rl_fast_reclose()'s stores, so that a
-			 * claimer that reads the slot free reads the dead
-			 * range's close too (pairs with its seq_cst loads of
-			 * the line) */
-			if (v && (records >> rl_slot_owner(v) & 1))
-				atomic_compare_exchange_strong_explicit(
-					slot, &v, 0, memory_order_seq_cst,
-					memory_order_relaxed);
+			if (v && (owners >> rl_slot_owner(v) & 1))
+				visit(slot, v, arg);
 		}
+}
+
+struct rl_phantom_search {
+	uint64_t start, end, owners;
+	bool exclusive;
+};
+
+static void rl_phantom_owner(_Atomic uint64_t *slot, uint64_t v, void *arg)
+{
+	struct rl_phantom_search *p = arg;
+
+	(void)slot;
+	if (rl_slot_conflicts(v, p->start, p->end, p->exclusive, RL_OWNER_BITS))
+		p->owners |= (uint64_t)1 << rl_slot_owner(v);
+}
+
+uint64_t rl_fast_phantom_owners(const struct rl_lock *l, uint64_t start,
+				uint64_t end, bool exclusive)
+{
+	struct rl_phantom_search p = { start, end, 0, exclusive };
+
+	rl_shared_slots_each(l, UINT64_MAX, rl_phantom_owner, &p);
+	return p.owners;
+}
+
+struct rl_dead_visit {
+	rl_slot_visit_fn *dead;
+	void *arg;
+};
+
+static void rl_dead_slot_range(_Atomic uint64_t *slot, uint64_t v, void *arg)
+{
+	struct rl_dead_visit *d = arg;
+
+	(void)slot;
+	d->dead(rl_slot_start(v, RL_OWNER_BITS), rl_slot_end(v, RL_OWNER_BITS),
+		v & 2u, d->arg);
+}
+
+void rl_fast_dead_slots(const struct rl_lock *l, uint64_t records,
+			rl_slot_visit_fn *dead, void *arg)
+{
+	struct rl_dead_visit d = { dead, arg };
+
+	rl_shared_slots_each(l, records, rl_dead_slot_range, &d);
+}
+
+static void rl_slot_free(_Atomic uint64_t *slot, uint64_t v, void *arg)
+{
+	(void)arg;
+	/* seq_cst: after rl_fast_reclose()'s stores, so that a claimer that
+	 * reads the slot free reads the dead range's close too (pairs with
+	 * its seq_cst loads of the line) */
+	atomic_compare_exchange_strong_explicit(slot, &v, 0,
+						memory_order_seq_cst,
+						memory_order_relaxed);
+}
+
+void rl_fast_free_slots(const struct rl_lock *l, uint64_t records)
+{
+	rl_shared_slots_each(l, records, rl_slot_free, NULL);
 }
 
 /* What rl_fast_reclose() builds before it stores it. */
