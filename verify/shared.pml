@@ -67,8 +67,7 @@
  *                       holder blocks its waiters for ever;
  *   BROKEN_NO_RECLOSE   dead ranges do not close the line: a fast claim
  *                       over one holds it, untold (rejected only with
- *                       NOPS=2, which is not in verify/run.sh: unit_shared
- *                       checks it);
+ *                       NOPS=2, the one check run.sh runs that big);
  *   BROKEN_NO_PHANTOM_REAP  waiters look only at listed blockers' owners:
  *                       a dead fast holder blocks them for ever.
  */
