@@ -586,9 +586,9 @@ rl_hidden bool rl_fast_phantoms_conflict(const struct rl_lock *l,
 rl_hidden bool rl_fast_busy(const struct rl_lock *l);
 rl_hidden void rl_fast_teardown(struct rl_lock *l);
 
-/* rl_fast.c, for a shared region's recovery (guard): which of `records`
- * (a bit each) own a slot that conflicts with [start, end); call `dead`
- * for each slot owned by one of `records`, or free them all; and rebuild
+/* rl_fast.c, for a shared region's recovery (guard): which records (a bit
+ * each) own a slot that conflicts with [start, end); call `dead` for each
+ * slot owned by one of `records`, or free them all; and rebuild
  * every line's `closed` word and the window from the listed requests and
  * n more ranges (what a dead guard holder left half done is not
  * trusted). */
