@@ -185,6 +185,61 @@ static void test_semantics_as_private(void)
 	t_semantics_as_private((1u << 18) - 128);
 }
 
+/*
+ * A shared slot's start is 6 bits shorter than a private one's (the owner's
+ * record is above the size): pages below 2^58 and bytes below 2^39 take
+ * slots, the rest the precise path.  At each limit, a range just below is
+ * held through a slot and one at it through a node; they conflict with
+ * what they overlap, on either path, and never with what a start cut to
+ * a slot's bits would alias.
+ */
+static void t_limit(rangelock_t *a, rangelock_t *b, uint64_t limit,
+		    uint64_t len)
+{
+	rangelock_range_t ra[2], rb;
+	uint64_t below = limit - len;
+
+	CHECK_RC(rangelock_wrlock(a, &ra[0], below, limit), 0);
+	CHECK(state_of(&ra[0]) == RL_SLOT_SHARED);
+	CHECK_RC(rangelock_wrlock(a, &ra[1], limit, limit + len), 0);
+	CHECK(state_of(&ra[1]) == RL_REMOTE);
+	/* the same ranges conflict, through a slot or a node */
+	CHECK_RC(rangelock_tryrdlock(b, &rb, below, limit), EBUSY);
+	CHECK_RC(rangelock_tryrdlock(b, &rb, limit, limit + len), EBUSY);
+	CHECK_RC(rangelock_tryrdlock(b, &rb, limit - 1, limit + 1), EBUSY);
+	CHECK_RC(rangelock_trywrlock(b, &rb, below, RANGELOCK_EOF), EBUSY);
+	/* nor do their aliases: half the limit lower (the start's top bit
+	 * lost) or at 0 (the range at the limit, its start cut to a slot's) */
+	CHECK_RC(rangelock_trywrlock(b, &rb, below - limit / 2, limit - limit / 2), 0);
+	CHECK(state_of(&rb) == RL_SLOT_SHARED);
+	CHECK_RC(rangelock_unlock(b, &rb), 0);
+	CHECK_RC(rangelock_trywrlock(b, &rb, 0, len), 0);
+	CHECK(state_of(&rb) == RL_SLOT_SHARED);
+	CHECK_RC(rangelock_unlock(b, &rb), 0);
+	/* and an alias held first does not hide the real range */
+	CHECK_RC(rangelock_unlock(a, &ra[0]), 0);
+	CHECK_RC(rangelock_wrlock(b, &rb, below - limit / 2, limit - limit / 2), 0);
+	CHECK_RC(rangelock_trywrlock(a, &ra[0], below, limit), 0);
+	CHECK(state_of(&ra[0]) == RL_SLOT_SHARED);
+	CHECK_RC(rangelock_unlock(b, &rb), 0);
+	CHECK_RC(rangelock_unlock(a, &ra[0]), 0);
+	CHECK_RC(rangelock_unlock(a, &ra[1]), 0);
+}
+
+static void test_fast_path_limits(void)
+{
+	struct t_region g = t_region_new(8);
+	rangelock_t a, b;
+
+	CHECK_RC(rangelock_shared_attach(&a, g.at, g.size), 0);
+	CHECK_RC(rangelock_shared_attach(&b, t_region_map_again(&g), g.size), 0);
+	t_limit(&a, &b, (uint64_t)1 << 58, 4096);   /* whole pages */
+	t_limit(&a, &b, (uint64_t)1 << 39, 100);    /* bytes */
+	CHECK_RC(rangelock_destroy(&a), 0);
+	CHECK_RC(rangelock_destroy(&b), 0);
+	t_region_free(&g);
+}
+
 /* A region holds as many listed requests as it has nodes: one more is
  * EAGAIN, with nothing changed.  Ranges over a block's edge are listed (the
  * fast path takes ranges inside one block); fast holders take no node. */
@@ -554,6 +609,7 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	RUN(test_init_and_attach_refuse_bad_regions);
 	RUN(test_semantics_as_private);
+	RUN(test_fast_path_limits);
 	RUN(test_bounded);
 	RUN(test_other_process_blocks_and_releases);
 	RUN(test_killed_holder);
