@@ -333,7 +333,7 @@ RANGELOCK_API int rangelock_downgrade(rangelock_t *lk, rangelock_range_t *r)
 /*
  * rangelock_shared_size: how many bytes a region needs for max_requests
  * listed requests at once (the fast path's table, a header, and 64 bytes a
- * request: 11 008 bytes for 1, 15 040 for 64).  Returns 0 if max_requests
+ * request: 11 520 bytes for 1, 15 552 for 64).  Returns 0 if max_requests
  * is 0 or above 2^24.
  */
 RANGELOCK_API size_t rangelock_shared_size(unsigned max_requests);

@@ -55,12 +55,17 @@
 #include "rl_fast.h"
 
 #define RL_REGION_MAGIC 0x31474b4c4f43524cull   /* "LROCKG1" */
-#define RL_REGION_LAYOUT 2u
+#define RL_REGION_LAYOUT 3u
 #define RL_PROCESSES 64u       /* attached at once; the last one reaps */
 #define RL_DEAD_RANGES 64u
 #define RL_NODE_BYTES sizeof(rangelock_range_t)
 #define RL_NODES_MAX (1u << 24)
 #define RL_GUARD_SLEEPERS 0x80000000u
+/* How long a blocker's record found alive stays so for the other waiters'
+ * checks: many waiters behind one holder look at its /proc entry once per
+ * RL_ALIVE_FRESH_NS between them, not each once per RL_POLL_NS.  A death
+ * is noticed up to this much later. */
+#define RL_ALIVE_FRESH_NS 1000000u
 
 /* One attached process.  pid is claimed by CAS; the rest is written before
  * `ready` and read after it. */
@@ -87,6 +92,9 @@ struct rl_region {
 	struct rl_listed listed;    /* guard */
 	/* when a refused try last looked for dead holders (ns); relaxed */
 	_Atomic uint64_t polled;
+	/* when each record was last found alive by a blocker check (ns);
+	 * guard (rl_blocker_dead()) */
+	uint64_t alive_at[RL_PROCESSES];
 	struct rl_process process[RL_PROCESSES];
 	struct rl_range dead[RL_DEAD_RANGES];   /* guard */
 };
@@ -658,6 +666,27 @@ static bool rl_blocker_of(struct rl_request *e, void *arg)
 	return false;
 }
 
+static uint64_t rl_monotonic_ns(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+}
+
+/* Is blocker record r dead?  Guard.  A record found alive less than
+ * RL_ALIVE_FRESH_NS ago (by any process: CLOCK_MONOTONIC is the system's)
+ * is not looked at again.  A scribbled time only makes the check happen. */
+static bool rl_blocker_dead(struct rl_region *g, uint32_t r, uint64_t now)
+{
+	if (now - g->alive_at[r] < RL_ALIVE_FRESH_NS)
+		return false;
+	if (rl_record_dead(g, r))
+		return true;
+	g->alive_at[r] = now;
+	return false;
+}
+
 /* rl_reap_blockers: if a process owning something that blocks a request
  * for [start, end) (before seq `me`) is dead, recover; guard.  True if it
  * did. */
@@ -666,12 +695,13 @@ static bool rl_reap_blockers(struct rl_lock *l, uint64_t me, uint64_t start,
 {
 	struct rl_region *g = rl_region_of(l);
 	struct rl_blockers b = { g, me, exclusive, 0 };
+	uint64_t now = rl_monotonic_ns();
 
 	rl_index_any(l, start, end, rl_blocker_of, &b);
 	b.records |= rl_fast_phantom_owners(l, start, end, exclusive);
 	b.records &= ~((uint64_t)1 << l->shared.record);
 	for (uint32_t r = 0; b.records; r++, b.records >>= 1)
-		if ((b.records & 1) && rl_record_dead(g, r)) {
+		if ((b.records & 1) && rl_blocker_dead(g, r, now)) {
 			rl_shared_recover(l);
 			return true;
 		}
@@ -705,11 +735,8 @@ bool rl_shared_refused(struct rl_lock *l, uint64_t start, uint64_t end,
 		       bool exclusive)
 {
 	struct rl_region *g = rl_region_of(l);
-	struct timespec now;
-	uint64_t ns;
+	uint64_t ns = rl_monotonic_ns();
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
 	/* relaxed: a rate limit, under the guard */
 	if (ns - atomic_load_explicit(&g->polled, memory_order_relaxed) <
 	    (uint64_t)RL_POLL_NS)
