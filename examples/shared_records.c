@@ -10,9 +10,12 @@
  * random records under an exclusive range of exactly that record, one byte
  * at a time (slowly: a torn record is visible if the lock fails), and
  * checks the records it reads under shared ranges.  The parent kills one
- * writer while it is in the middle of a record.  The next process granted
- * that range gets EOWNERDEAD: it repairs the record (rewrites it whole)
- * and goes on.  At the end the parent checks every record.
+ * writer while it is in the middle of a record.  Every process granted
+ * that range gets EOWNERDEAD until one holds it exclusive: that one
+ * repairs the record (rewrites it whole), and nobody is told after it; a
+ * reader told takes the record exclusive to repair it.  A record read
+ * without EOWNERDEAD is never torn.  At the end the parent checks every
+ * record, and that exactly one repair was made.
  *
  * usage: shared_records
  */
@@ -81,20 +84,28 @@ static void writer(int me)
 			rc = rangelock_rdlock(&lk, &r, (uint64_t)k * RECORD,
 					      (uint64_t)(k + 1) * RECORD);
 			if (rc == EOWNERDEAD) {
-				/* shared, over a dead writer's record: repair
-				 * it under an exclusive range (nobody else is
-				 * told; a writer may rewrite it meanwhile) */
-				int was = consistent(rec);
-
+				/* shared, over a dead writer's record: not to
+				 * be trusted, and not ours to repair while
+				 * others may read it beside us.  Every reader
+				 * is told until a writer repairs it: take it
+				 * exclusive, and repair it if told again
+				 * (else someone did meanwhile). */
 				rangelock_unlock(&lk, &r);
 				rc = rangelock_wrlock(&lk, &r, (uint64_t)k * RECORD,
 						      (uint64_t)(k + 1) * RECORD);
-				printf("reader %d: record %d was left by a dead "
-				       "writer (%s): repaired\n", me, k,
-				       was ? "consistent" : "torn");
-				fflush(stdout);
-				write_record(rec, (unsigned char)(k + 1), 0);
-				atomic_fetch_add(&ctl->repaired, 1);
+				if (rc == EOWNERDEAD) {
+					printf("reader %d: record %d was left by a "
+					       "dead writer (%s): repaired\n", me,
+					       k, consistent(rec) ? "consistent"
+								  : "torn");
+					fflush(stdout);
+					write_record(rec, (unsigned char)(k + 1), 0);
+					atomic_fetch_add(&ctl->repaired, 1);
+				} else if (rc != 0) {
+					_exit(3);
+				}
+			} else if (rc != 0) {
+				_exit(3);
 			} else if (!consistent(rec)) {
 				atomic_fetch_add(&ctl->torn_seen, 1);
 			}

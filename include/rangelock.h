@@ -306,10 +306,14 @@ RANGELOCK_API int rangelock_downgrade(rangelock_t *lk, rangelock_range_t *r)
  *     exit or exec while it holds or waits, its waiting requests vanish
  *     and its ranges are released, within about 10-20 ms of the moment
  *     someone waits behind them (waiters look every 10 ms; a refused try
- *     looks at most once per 10 ms per region).  The first request
- *     granted over a range that the dead process held *exclusive* gets
+ *     looks at most once per 10 ms per region).  Every request granted
+ *     over a range that the dead process held *exclusive* gets
  *     EOWNERDEAD, with the range held: the data under it may be
- *     half-written.  Repair it and unlock as usual; nobody else is told.
+ *     half-written.  The first exclusive one repairs it and unlocks as
+ *     usual; no request granted after it is told.  A shared one cannot
+ *     repair (other readers may hold the range beside it): it must not
+ *     trust the data; to repair, it unlocks and takes the range exclusive
+ *     (told again unless someone repaired it meanwhile).
  *     A process killed inside a lock call that had claimed a fast slot
  *     exclusive counts as having held it (as a robust mutex taken by CAS
  *     does), so EOWNERDEAD may, rarely, name a range whose lock call never

@@ -32,9 +32,9 @@
  * a grant it never saw left nothing half written; a slot's always, as a
  * robust mutex's CAS counts), the index and the fast path's closes are
  * rebuilt from what the living hold and the dead ranges, and whatever that
- * unblocks is granted.  A dead range closes the fast path over it; the
- * first request granted over one is told (EOWNERDEAD) and the dead range
- * is forgotten.
+ * unblocks is granted.  A dead range closes the fast path over it; every
+ * request granted over one is told (EOWNERDEAD) until an exclusive one,
+ * which repairs it: then the dead range is forgotten.
  *
  * Every offset, index and count read from the region is checked against
  * what this process knows (the node count it attached with, the arrays'
@@ -510,9 +510,11 @@ static void rl_dead_slot(uint64_t start, uint64_t end, bool exclusive, void *arg
 }
 
 /* rl_shared_granted: q is being granted; guard.  If it overlaps dead
- * ranges, it is told (owner_died), and they are forgotten: told once.  (A
- * dead range closes the fast path over it as a listed request does, so
- * every grant over one comes here.) */
+ * ranges, it is told (owner_died).  An exclusive q can repair them, so
+ * they are forgotten; a shared one cannot (other readers may hold them
+ * beside it), so they stay, and every grant over them is told until an
+ * exclusive one.  (A dead range closes the fast path over it as a listed
+ * request does, so every grant over one comes here.) */
 void rl_shared_granted(struct rl_lock *l, struct rl_request *q)
 {
 	struct rl_region *g = rl_region_of(l);
@@ -525,8 +527,10 @@ void rl_shared_granted(struct rl_lock *l, struct rl_request *q)
 		return;
 	}
 	for (uint32_t i = 0; i < k;) {
-		if (rl_overlaps(q, g->dead[i].start, g->dead[i].end)) {
-			q->owner_died = true;
+		bool over = rl_overlaps(q, g->dead[i].start, g->dead[i].end);
+
+		q->owner_died |= over;
+		if (over && q->exclusive) {
 			rl_fast_reopen(l, g->dead[i].start, g->dead[i].end);
 			g->dead[i] = g->dead[--k];
 		} else {

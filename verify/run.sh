@@ -119,5 +119,6 @@ check broken_shared_phantom_reap fail liveness -DLIVE -DBROKEN_NO_PHANTOM_REAP
 # a fast claim over a dead range that was never closed: found only with two
 # operations a process (a minute; the correct model is not run that big)
 check broken_shared_no_reclose fail safety   -DNOPS=2 -DBROKEN_NO_RECLOSE
+check broken_shared_forgets    fail safety   -DNOPS=2 -DBROKEN_SHARED_FORGETS
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -42,7 +42,9 @@
  * too), and the line's count is rebuilt from the listed requests and the
  * dead ranges; (2) the dead's slots are freed; (3) every waiter nothing
  * blocks is granted.  A dead range closes the line; a grant over one tells
- * the granted request (EOWNERDEAD), forgets the dead range and reopens.
+ * the granted request (EOWNERDEAD); an exclusive one, which can repair it,
+ * also forgets the dead range and reopens, a shared one leaves it for the
+ * next grant.
  *
  * Checked (verify/run.sh):
  *   safety    no page held exclusive with another living holder (the
@@ -67,9 +69,12 @@
  *                       holder blocks its waiters for ever;
  *   BROKEN_NO_RECLOSE   dead ranges do not close the line: a fast claim
  *                       over one holds it, untold (rejected only with
- *                       NOPS=2, the one check run.sh runs that big);
+ *                       NOPS=2, which run.sh runs only for the broken variants);
  *   BROKEN_NO_PHANTOM_REAP  waiters look only at listed blockers' owners:
- *                       a dead fast holder blocks them for ever.
+ *                       a dead fast holder blocks them for ever;
+ *   BROKEN_SHARED_FORGETS  a shared grant forgets the dead range too: the
+ *                       next grant over it reads what nobody repaired,
+ *                       untold (NOPS=2, as BROKEN_NO_RECLOSE).
  */
 
 #ifndef NP
@@ -205,11 +210,12 @@ inline blocked(n, before, res)
 #define D_OVERLAPS(d, n) (dlo[d] <= nhi[n] && nlo[n] <= dhi[d])
 #define G_OVERLAPS(d, n) (glo[d] <= nhi[n] && nlo[n] <= ghi[d])
 
-/* a grant: told (and the dead ranges it overlaps forgotten) only when it
- * overlaps a ghost, and always when it overlaps a certain one (the ghosts
- * a told grant overlaps are forgotten likewise): never twice, never
- * missed.  (An uncertain ghost's claim may have been refused after this
- * grant was decided: it is told to a later one.) */
+/* a grant: told only when it overlaps a ghost, and always when it
+ * overlaps a certain one; an exclusive told grant repairs: the dead ranges
+ * and the ghosts it overlaps are forgotten, so no grant after it is told
+ * of them, and every grant before it (shared ones) is.  (An uncertain
+ * ghost's claim may have been refused after this grant was decided: it is
+ * told to a later one.) */
 inline grant(n)
 {
 	d_step {
@@ -222,8 +228,16 @@ inline grant(n)
 			if
 			:: dused[d] && D_OVERLAPS(d, n) ->
 				ntold[n] = 1;
-				dused[d] = 0;
-				closed--   /* rl_fast_reopen() of the dead range */
+#ifndef BROKEN_SHARED_FORGETS
+				if
+				:: nexcl[n] ->
+#endif
+					dused[d] = 0;
+					closed--   /* rl_fast_reopen() of it */
+#ifndef BROKEN_SHARED_FORGETS
+				:: else -> skip
+				fi
+#endif
 			:: else -> skip
 			fi;
 			if
@@ -239,7 +253,8 @@ inline grant(n)
 		do
 		:: d < DEATHS ->
 			if
-			:: ntold[n] && gused[d] && G_OVERLAPS(d, n) -> gused[d] = 0
+			:: ntold[n] && nexcl[n] && gused[d] && G_OVERLAPS(d, n) ->
+				gused[d] = 0
 			:: else -> skip
 			fi;
 			d++

@@ -17,8 +17,10 @@
  *   - a survivor that stops: no worker completes an operation for 3 s;
  *   - an EOWNERDEAD that no dead worker's exclusive range explains, or one
  *     such range never told: every worker killed while it held an exclusive
- *     range (its lock call had returned) must be told exactly once, to a
- *     later grant overlapping it, or to the parent's final lock;
+ *     range (its lock call had returned) must be told to a later grant
+ *     overlapping it, or to the parent's final lock: to shared grants any
+ *     number of times, to exactly one exclusive grant (which repairs it;
+ *     none after it is told);
  *   - a range of a dead worker still held at the end (the parent's
  *     trywrlock of everything), or a lock that does not destroy cleanly.
  */
@@ -57,12 +59,14 @@ struct worker {
 
 struct event {                  /* an EOWNERDEAD a worker got */
 	uint64_t seq, start, end;
+	bool exclusive;
 };
 
 struct dead {                   /* a worker killed with an exclusive range */
 	uint64_t kill_seq, start, end;
 	bool certain;           /* its lock call had returned */
 	bool told;
+	bool repaired;          /* told to an exclusive grant */
 };
 
 struct shared {
@@ -180,13 +184,13 @@ static void clear_marks(unsigned me)
 	}
 }
 
-static void log_event(uint64_t start, uint64_t end)
+static void log_event(uint64_t start, uint64_t end, bool exclusive)
 {
 	uint32_t i = atomic_fetch_add(&sh->nevents, 1);
 
 	if (i < MAX_EVENTS)
 		sh->events[i] = (struct event){ atomic_fetch_add(&sh->seq, 1) + 1,
-						start, end };
+						start, end, exclusive };
 }
 
 static void worker(unsigned me, unsigned seed)
@@ -231,7 +235,7 @@ static void worker(unsigned me, unsigned seed)
 		if (rc == 0 || rc == EOWNERDEAD) {
 			atomic_store(&w->held, 1);
 			if (rc == EOWNERDEAD)
-				log_event(p0 * PAGE, p1 * PAGE);
+				log_event(p0 * PAGE, p1 * PAGE, excl);
 			mark(me, p0, p1, excl);
 			if (rand_r(&seed) % 4 == 0)
 				usleep((useconds_t)(rand_r(&seed) % 200));
@@ -380,7 +384,7 @@ int main(int argc, char **argv)
 				atomic_load(&w->intent_end),
 				atomic_load(&w->held) != 0 &&
 					atomic_load(&w->intent_excl) == 1,
-				false
+				false, false
 			};
 		killed++;
 		spawn(k, seed++ * 7919);
@@ -421,7 +425,7 @@ int main(int argc, char **argv)
 		rc = rangelock_trywrlock(&lk, &all, 0, RANGELOCK_EOF);
 	}
 	if (rc == EOWNERDEAD)
-		log_event(0, RANGELOCK_EOF);
+		log_event(0, RANGELOCK_EOF, true);
 	else if (rc)
 		fail("a dead worker's range is still held at the end (%d)", rc);
 	if (!rc || rc == EOWNERDEAD) {
@@ -435,7 +439,11 @@ int main(int argc, char **argv)
 		fail("the final attachment did not detach");
 
 	/* Each EOWNERDEAD tells every dead range it overlaps that died before
-	 * it; it must tell at least one, and every certain one is told. */
+	 * it; it must tell at least one, and every certain one is told.  An
+	 * exclusive one repairs what it tells: no later exclusive one may be
+	 * told of it.  (A shared one may be told of a range repaired already
+	 * in this order: events are logged after their grants, and a reader
+	 * and a writer over different parts of one range are not ordered.) */
 	unsigned nev = atomic_load(&sh->nevents), certain = 0, untold = 0;
 
 	if (nev > MAX_EVENTS)
@@ -446,9 +454,12 @@ int main(int argc, char **argv)
 		bool any = false;
 
 		for (unsigned d = 0; d < ndead; d++)
-			if (!dead[d].told && dead[d].kill_seq < e->seq &&
-			    dead[d].start < e->end && e->start < dead[d].end)
+			if (!(e->exclusive && dead[d].repaired) &&
+			    dead[d].kill_seq < e->seq &&
+			    dead[d].start < e->end && e->start < dead[d].end) {
 				dead[d].told = any = true;
+				dead[d].repaired |= e->exclusive;
+			}
 		if (!any)
 			fail("EOWNERDEAD %u of %u explained by no dead range", i, nev);
 	}

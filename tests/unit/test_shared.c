@@ -318,7 +318,8 @@ static void test_other_process_blocks_and_releases(void)
 	t_region_free(&g);
 }
 
-/* A holder killed: the waiter behind it is granted, told EOWNERDEAD once. */
+/* A holder killed: the waiter behind it, exclusive, is granted, told
+ * EOWNERDEAD; nobody after it is told. */
 static void test_killed_holder(void)
 {
 	struct t_region g = t_region_new(16);
@@ -340,7 +341,7 @@ static void test_killed_holder(void)
 	CHECK(t_ms_since(&t0) < 5000);
 	t_reap(pid, SIGKILL);
 	CHECK_RC(rangelock_unlock(&lk, &w.range), 0);
-	CHECK_RC(rangelock_wrlock(&lk, &r, 0, 4096), 0);       /* told once */
+	CHECK_RC(rangelock_wrlock(&lk, &r, 0, 4096), 0);   /* told to w alone */
 	CHECK_RC(rangelock_unlock(&lk, &r), 0);
 	CHECK_RC(rangelock_tryrdlock(&lk, &s, 0, 100), 0);
 	CHECK_RC(rangelock_unlock(&lk, &s), 0);
@@ -397,14 +398,17 @@ static void t_child_holds_three(struct t_region *g, int to_parent)
 }
 
 /* A dead process's exclusive ranges, held through slots or a node, are
- * each told once, to the first grant over them, however much later: the
- * dead ranges close the fast path, so a page that the fast path would
- * take is told too.  Then everything is as before, the fast path open. */
+ * told to the grants over them, however much later: the dead ranges close
+ * the fast path, so a page that the fast path would take is told too.
+ * Shared grants are told, two at once included, as long as no exclusive
+ * grant has taken the range (it alone can repair it); after the first
+ * exclusive one nobody is told, and everything is as before, the fast
+ * path open. */
 static void test_killed_holder_told_through_fast_path(void)
 {
 	struct t_region g = t_region_new(16);
 	rangelock_t lk;
-	rangelock_range_t r;
+	rangelock_range_t r, s;
 	int from, rc, tries = 0;
 	pid_t pid = t_child(&g, &from, t_child_holds_three);
 
@@ -418,12 +422,20 @@ static void test_killed_holder_told_through_fast_path(void)
 		t_sleep_ms(2);
 	CHECK_RC(rc, EOWNERDEAD);
 	CHECK_RC(rangelock_unlock(&lk, &r), 0);
-	/* recovered already: these are told at once */
+	/* recovered already: these are told at once, the readers each */
 	CHECK_RC(rangelock_tryrdlock(&lk, &r, T_PAGE_A, T_PAGE_A + 4096), EOWNERDEAD);
+	CHECK_RC(rangelock_tryrdlock(&lk, &s, T_PAGE_A + 100, T_PAGE_A + 200),
+		 EOWNERDEAD);
+	CHECK(state_of(&s) == RL_REMOTE);   /* the fast path stays closed */
+	CHECK_RC(rangelock_unlock(&lk, &s), 0);
+	CHECK_RC(rangelock_unlock(&lk, &r), 0);
+	CHECK_RC(rangelock_tryrdlock(&lk, &r, T_PAGE_A, T_PAGE_A + 4096), EOWNERDEAD);
+	CHECK_RC(rangelock_unlock(&lk, &r), 0);
+	CHECK_RC(rangelock_trywrlock(&lk, &r, T_PAGE_A, T_PAGE_A + 4096), EOWNERDEAD);
 	CHECK_RC(rangelock_unlock(&lk, &r), 0);
 	CHECK_RC(rangelock_trywrlock(&lk, &r, T_EDGE, T_EDGE + 4096), EOWNERDEAD);
 	CHECK_RC(rangelock_unlock(&lk, &r), 0);
-	for (int i = 0; i < 2; i++) {   /* told once, and no node is left */
+	for (int i = 0; i < 2; i++) {   /* no more, and no node is left */
 		uint64_t page[] = { T_PAGE_A, T_PAGE_B, 0, T_EDGE };
 
 		for (unsigned k = 0; k < 4; k++) {
