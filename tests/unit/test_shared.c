@@ -350,22 +350,34 @@ static void test_killed_holder(void)
 	t_region_free(&g);
 }
 
+/* Kill child pid, then try [start, end) exclusive until it is not EBUSY (a
+ * refused try looks for the dead at most every 10 ms): what it returned. */
+static int t_kill_then_trywrlock(pid_t pid, rangelock_t *lk,
+				 rangelock_range_t *r, uint64_t start,
+				 uint64_t end)
+{
+	int rc, tries = 0;
+
+	kill(pid, SIGKILL);
+	t_reap(pid, SIGKILL);
+	while ((rc = rangelock_trywrlock(lk, r, start, end)) == EBUSY &&
+	       tries++ < 1000)
+		t_sleep_ms(2);
+	return rc;
+}
+
 /* A try-locker alone (nobody waits) sees a dead holder's range freed. */
 static void test_killed_holder_seen_by_try(void)
 {
 	struct t_region g = t_region_new(16);
 	rangelock_t lk;
 	rangelock_range_t r, s;
-	int from, rc, tries = 0;
+	int from;
 	pid_t pid = t_child(&g, &from, t_child_holds);
 
 	CHECK_RC(rangelock_shared_attach(&lk, g.at, g.size), 0);
 	CHECK(t_read_byte(from) == 'h');
-	kill(pid, SIGKILL);
-	t_reap(pid, SIGKILL);
-	while ((rc = rangelock_trywrlock(&lk, &r, 0, 10)) == EBUSY && tries++ < 1000)
-		t_sleep_ms(2);
-	CHECK_RC(rc, EOWNERDEAD);
+	CHECK_RC(t_kill_then_trywrlock(pid, &lk, &r, 0, 10), EOWNERDEAD);
 	/* the recovery the try made kept the node it had just taken */
 	CHECK_RC(rangelock_trywrlock(&lk, &s, 100, 200), 0);
 	CHECK_RC(rangelock_unlock(&lk, &s), 0);
@@ -409,18 +421,14 @@ static void test_killed_holder_told_through_fast_path(void)
 	struct t_region g = t_region_new(16);
 	rangelock_t lk;
 	rangelock_range_t r, s;
-	int from, rc, tries = 0;
+	int from;
 	pid_t pid = t_child(&g, &from, t_child_holds_three);
 
 	CHECK_RC(rangelock_shared_attach(&lk, g.at, g.size), 0);
 	CHECK(t_read_byte(from) == 'h');
 	CHECK_RC(rangelock_tryrdlock(&lk, &r, T_PAGE_A, T_PAGE_A + 4096), EBUSY);
-	kill(pid, SIGKILL);
-	t_reap(pid, SIGKILL);
-	while ((rc = rangelock_trywrlock(&lk, &r, T_PAGE_B, T_PAGE_B + 4096)) ==
-		       EBUSY && tries++ < 1000)
-		t_sleep_ms(2);
-	CHECK_RC(rc, EOWNERDEAD);
+	CHECK_RC(t_kill_then_trywrlock(pid, &lk, &r, T_PAGE_B, T_PAGE_B + 4096),
+		 EOWNERDEAD);
 	CHECK_RC(rangelock_unlock(&lk, &r), 0);
 	/* recovered already: these are told at once, the readers each */
 	CHECK_RC(rangelock_tryrdlock(&lk, &r, T_PAGE_A, T_PAGE_A + 4096), EOWNERDEAD);
