@@ -26,7 +26,7 @@ for c in $contenders; do
 	# a class none of whose requests was granted has "inf" waits: not drawn
 	for cls in writer reader; do
 		awk -F, -v c="$c" -v cls="$cls" '$1 == "fair" && $4 == c && index($3, cls " wait q") == 1 &&
-			$5 ~ /^[0-9]/ && $5 + 0 > 0 && $5 !~ /inf/ {
+			$5 ~ /^[0-9]/ && $5 + 0 > 0 {
 			q = substr($3, length(cls) + 8) + 0
 			print (q >= 1 ? 1e6 : 1 / (1 - q)), $5 }' "$tmp/med" | sort -g > "$tmp/fair$cls.$c"
 	done

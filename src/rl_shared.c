@@ -692,14 +692,13 @@ static bool rl_blocker_dead(struct rl_region *g, uint32_t r, uint64_t now)
 }
 
 /* rl_reap_blockers: if a process owning something that blocks a request
- * for [start, end) (before seq `me`) is dead, recover; guard.  True if it
- * did. */
+ * for [start, end) (before seq `me`) is dead, recover; guard.  `now` is
+ * the caller's rl_monotonic_ns().  True if it did. */
 static bool rl_reap_blockers(struct rl_lock *l, uint64_t me, uint64_t start,
-			     uint64_t end, bool exclusive)
+			     uint64_t end, bool exclusive, uint64_t now)
 {
 	struct rl_region *g = rl_region_of(l);
 	struct rl_blockers b = { g, me, exclusive, 0 };
-	uint64_t now = rl_monotonic_ns();
 
 	rl_index_any(l, start, end, rl_blocker_of, &b);
 	b.records |= rl_fast_phantom_owners(l, start, end, exclusive);
@@ -726,7 +725,8 @@ bool rl_shared_poll(struct rl_lock *l, struct rl_request *q)
 	ok = !rl_is_broken(rl_region_of(l));
 	if (ok && rl_node_listed(q) &&
 	    atomic_load_explicit(&q->state, memory_order_relaxed) != RL_HELD &&
-	    !rl_reap_blockers(l, q->seq, q->start, q->end, q->exclusive))
+	    !rl_reap_blockers(l, q->seq, q->start, q->end, q->exclusive,
+			      rl_monotonic_ns()))
 		rl_queue_grant_after(l, 0, q->start, q->end);
 	rl_shared_guard_unlock(l);
 	return ok;
@@ -746,7 +746,7 @@ bool rl_shared_refused(struct rl_lock *l, uint64_t start, uint64_t end,
 	    (uint64_t)RL_POLL_NS)
 		return false;
 	atomic_store_explicit(&g->polled, ns, memory_order_relaxed);
-	return rl_reap_blockers(l, UINT64_MAX, start, end, exclusive);
+	return rl_reap_blockers(l, UINT64_MAX, start, end, exclusive, ns);
 }
 
 /* ---- records, attach, detach */
