@@ -449,13 +449,18 @@ static struct rl_request *rl_node_of(struct rl_lock *l,
 	return n;
 }
 
-/* rl_shared_release: unlock (or downgrade) the range held through q. */
+/* rl_shared_release: unlock (or downgrade) the range held through q.
+ * EINVAL, with nothing changed, for a view attached before a fork: a child's
+ * copy of its parent's handle names the parent's node, and must not free
+ * it (as rl_shared_node_alloc() and the slots' release refuse such a view). */
 int rl_shared_release(struct rl_lock *l, struct rl_request *q, bool downgrade)
 {
 	struct rl_region *g = rl_region_of(l);
 	struct rl_request *n;
 	int rc = EINVAL;
 
+	if (!rl_view_ours(l))
+		return EINVAL;
 	rl_shared_guard_lock(l);
 	if (rl_is_broken(g)) {
 		rc = ENOTRECOVERABLE;

@@ -562,6 +562,46 @@ static void test_fork_needs_attach(void)
 	t_region_free(&g);
 }
 
+/* A forked child cannot release or downgrade what its parent holds through
+ * the parent's attachment, through a node (a range over several blocks) or
+ * through a slot (a page): the parent still holds both afterwards. */
+static void test_fork_cannot_release_parents(void)
+{
+	struct t_region g = t_region_new(16);
+	rangelock_t lk;
+	rangelock_range_t wide, page;
+	pid_t pid;
+
+	CHECK_RC(rangelock_shared_attach(&lk, g.at, g.size), 0);
+	CHECK_RC(rangelock_wrlock(&lk, &wide, 1u << 20, 3u << 20), 0);
+	CHECK_RC(rangelock_wrlock(&lk, &page, 0, 4096), 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		rangelock_t mine;
+		rangelock_range_t r;
+		int bad = 0;
+
+		bad |= rangelock_unlock(&lk, &wide) != EINVAL;
+		bad |= rangelock_downgrade(&lk, &wide) != EINVAL;
+		bad |= rangelock_unlock(&lk, &page) != EINVAL;
+		bad |= rangelock_downgrade(&lk, &page) != EINVAL;
+		bad |= rangelock_destroy(&lk) != EINVAL;
+		if (rangelock_shared_attach(&mine, g.at, g.size))
+			_exit(2);
+		bad |= rangelock_tryrdlock(&mine, &r, 2u << 20, 2u << 20 | 1) != EBUSY;
+		bad |= rangelock_tryrdlock(&mine, &r, 100, 200) != EBUSY;
+		bad |= rangelock_destroy(&mine) != 0;
+		_exit(bad ? 1 : 0);
+	}
+	t_reap(pid, 0);
+	CHECK_RC(rangelock_downgrade(&lk, &wide), 0);
+	CHECK_RC(rangelock_unlock(&lk, &wide), 0);
+	CHECK_RC(rangelock_unlock(&lk, &page), 0);
+	CHECK_RC(rangelock_destroy(&lk), 0);
+	t_region_free(&g);
+}
+
 /*
  * Random bytes written into a live region: every call returns (timed, so
  * nothing can wait for ever), with 0 or an error, and nothing is written
@@ -638,6 +678,7 @@ int main(void)
 	RUN(test_exec_releases);
 	RUN(test_killed_waiter);
 	RUN(test_fork_needs_attach);
+	RUN(test_fork_cannot_release_parents);
 	RUN(test_scribbled_region);
 	t_done();
 	return 0;
