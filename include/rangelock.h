@@ -58,7 +58,7 @@
  * Every call that fails leaves the lock exactly as it was.  A NULL lock or
  * handle is undefined behaviour, as for pthread's locks (the prototypes
  * say nonnull, so compilers warn where they can see it); so are init of a
- * lock in use, and any call on a destroyed lock but init.
+ * lock in use, and any call on a destroyed lock but init and destroy.
  *
  * Ordering: a successful lock call is an acquire operation, unlock and
  * downgrade are release operations.  Everything a thread wrote while it held
@@ -187,8 +187,9 @@ RANGELOCK_API int rangelock_init(rangelock_t *lk, unsigned flags)
  * left as it was and may still be used.  After 0, lk's tables (if any)
  * have been freed, and lk may be freed or initialised again.  A lock made
  * with RANGELOCK_INITIALIZER that is never destroyed keeps its tables for
- * the life of the process.  Any use of lk after 0 but rangelock_init (a second
- * destroy included) is undefined.
+ * the life of the process.  After 0, a second rangelock_destroy returns 0
+ * again (a destroyed lock is an empty one, attached to nothing); any other
+ * use of lk but rangelock_init is undefined.
  */
 RANGELOCK_API int rangelock_destroy(rangelock_t *lk) RANGELOCK_NONNULL(1);
 
