@@ -28,6 +28,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "contender.h"
 #include "stats.h"
 #include "workloads.h"
@@ -396,8 +397,9 @@ static void select_names(char *list, bool *use, bool contenders)
 		int i = contenders ? find_contender(tok)
 				   : find(all_workloads, NWORKLOADS, tok);
 		if (i < 0)
-			bench_die("unknown %s '%s' (see --list)",
-				  contenders ? "contender" : "workload", tok);
+			cli_usage_error("%s: no %s '%s' (see --list)",
+					contenders ? "--contender" : "--workload",
+					contenders ? "contender" : "workload", tok);
 		use[i] = true;
 	}
 }
@@ -414,15 +416,7 @@ static void list(void)
 
 static long parse_long(const char *s, long lo, long hi, const char *what)
 {
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || *end || end == s || v < lo || v > hi)
-		bench_die("%s must be a whole number from %ld to %ld, not '%s'",
-			  what, lo, hi, s);
-	return v;
+	return (long)cli_integer(what, s, lo, hi);
 }
 
 /* "1,2,8" -> list; each a whole number in [lo, hi]. */
@@ -432,11 +426,11 @@ static struct list parse_list(char *arg, long lo, long hi, const char *what)
 
 	for (char *tok = strtok(arg, ","); tok; tok = strtok(NULL, ",")) {
 		if (l.n == MAX_LIST)
-			bench_die("%s: at most %d values", what, MAX_LIST);
+			cli_usage_error("%s: at most %d values", what, MAX_LIST);
 		l.v[l.n++] = (int)parse_long(tok, lo, hi, what);
 	}
 	if (l.n == 0)
-		bench_die("%s needs at least one value", what);
+		cli_usage_error("%s: '%s' has no value", what, arg);
 	return l;
 }
 
@@ -464,7 +458,7 @@ static int callgrind(const char *name, long pairs, bool exclusive)
 	int k = find_contender(name);
 
 	if (k < 0)
-		bench_die("unknown contender '%s' (see --list)", name);
+		cli_usage_error("--callgrind: no contender '%s' (see --list)", name);
 	const struct contender *c = all_contenders[k];
 	void *lock = c->create(1ull << 30);
 	void *ctx = contender_thread_init(c, lock);
@@ -497,6 +491,7 @@ int main(int argc, char **argv)
 		{ "readers", required_argument, NULL, 'e' },
 		{ "writers", required_argument, NULL, 'W' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'v' },
 		{ 0 },
 	};
 	const char *cg_name = NULL;
@@ -505,7 +500,9 @@ int main(int argc, char **argv)
 	int c, reps = 0;
 
 	bool chose_contenders = false, chose_workloads = false;
+	bool chose_fair = false;
 
+	cli_init("rlbench");
 	for (int i = 0; i < NCONTENDERS; i++)   /* --validate: every one */
 		opt.use_contender[i] = true;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -528,28 +525,42 @@ int main(int argc, char **argv)
 		case 'G': cg_name = optarg; break;
 		case 'p': pairs = parse_long(optarg, 1, 1000000000, "--pairs"); break;
 		case 'x': exclusive = true; break;
-		case 'T': opt.threads = parse_list(optarg, 1, 1024, "--threads"); break;
+		case 'T': opt.threads = parse_list(optarg, 1, 256, "--threads"); break;
 		case 'P': opt.pages = parse_list(optarg, 1, 1 << 20, "--pages"); break;
 		case 'H': opt.held = parse_list(optarg, 0, 1000000, "--held"); break;
 		case 'M': opt.max_pages = parse_list(optarg, 1, 1 << 17, "--max-pages"); break;
 		case 'R': opt.read_pct = parse_list(optarg, 0, 100, "--read-pct"); break;
-		case 'e': opt.readers = (int)parse_long(optarg, 0, 1024, "--readers"); break;
-		case 'W': opt.writers = (int)parse_long(optarg, 0, 1024, "--writers"); break;
+		case 'e':
+			opt.readers = (int)parse_long(optarg, 0, 256, "--readers");
+			chose_fair = true;
+			break;
+		case 'W':
+			opt.writers = (int)parse_long(optarg, 0, 256, "--writers");
+			chose_fair = true;
+			break;
 		case 'h':
 			printf("usage: rlbench [--quick|--smoke] [--processes] [--list] [--csv FILE] "
-			       "[--workload A,B] [--contender X,Y] [--reps N]\n"
-			       "               [--threads N,..] [--pages N,..] [--held N,..] "
+			       "[--workload A,B] [--contender X,Y] [--reps 1..16]\n"
+			       "               [--threads 1..256,..] [--pages N,..] [--held N,..] "
 			       "[--max-pages N,..]\n"
 			       "               [--read-pct N,..] [--readers N] [--writers N]\n"
 			       "       rlbench --validate MS\n"
-			       "       rlbench --callgrind NAME [--pairs N] [--exclusive]\n");
+			       "       rlbench --callgrind NAME [--pairs N] [--exclusive]\n"
+			       "       rlbench --help | --version\n");
 			return 0;
+		case 'v':
+			cli_version(NULL);
 		default:
-			return 2;
+			cli_getopt_failed();
 		}
 	}
 	if (optind < argc)
-		bench_die("unexpected argument '%s' (see --help)", argv[optind]);
+		cli_usage_error("unexpected argument '%s'", argv[optind]);
+	if (chose_fair && opt.readers + opt.writers == 0)
+		cli_usage_error("--readers %d --writers %d: the fair workload needs "
+				"at least one thread", opt.readers, opt.writers);
+	if (chose_fair && opt.readers + opt.writers > 256)
+		cli_usage_error("--readers + --writers: at most 256 threads");
 	if (cg_name)
 		return callgrind(cg_name, pairs, exclusive);
 	if (validate_ms)
@@ -578,7 +589,7 @@ int main(int argc, char **argv)
 					  : (struct list){ 2, { 16, 256 } };
 	if (!opt.read_pct.n)
 		opt.read_pct = (struct list){ 4, { 0, 50, 90, 100 } };
-	if (opt.readers + opt.writers == 0) {
+	if (!chose_fair) {
 		opt.readers = 4;
 		opt.writers = 1;
 	}

@@ -18,6 +18,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
 
 #include "shadow.h"
 #include "stats.h"
@@ -212,9 +214,28 @@ struct run {
 	struct shadow *shadow;
 	atomic_int stop;
 	atomic_int measuring;
+	_Atomic uint32_t gate;   /* futex word: 1 once every worker exists */
 	struct worker *w;
 	struct run *shared;   /* the copy the workers use (run_threads()) */
 };
+
+/* Workers wait asleep at the gate until the last one is started: 1 000
+ * runnable workers would leave the thread that starts them 1/1 000 of the
+ * CPUs, and the warm-up would begin long before the last one exists.
+ * (Not private: with --processes the word is in shared memory.) */
+static void gate_wait(_Atomic uint32_t *gate)
+{
+	/* acquire: pairs with gate_open()'s release (the run's parameters) */
+	while (!atomic_load_explicit(gate, memory_order_acquire))
+		syscall(SYS_futex, (uint32_t *)gate, FUTEX_WAIT, 0, NULL, NULL, 0);
+}
+
+static void gate_open(_Atomic uint32_t *gate)
+{
+	/* release: pairs with gate_wait()'s acquire */
+	atomic_store_explicit(gate, 1, memory_order_release);
+	syscall(SYS_futex, (uint32_t *)gate, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
+}
 
 static void *worker_main(void *arg)
 {
@@ -222,6 +243,7 @@ static void *worker_main(void *arg)
 	struct run *run = w->run;
 
 	w->ctx = contender_thread_init(run->c, run->lock);
+	gate_wait(&run->gate);
 	/* relaxed: a stop flag; results are read after join. */
 	while (!atomic_load_explicit(&run->stop, memory_order_relaxed)) {
 		int cls = run->op(run, w);
@@ -331,6 +353,7 @@ static void run_threads(struct run *run, const struct timing *t,
 			run->w[i].lat[k] = &lat[i * NCLASSES + k];
 		start_worker(&run->w[i]);
 	}
+	gate_open(&run->gate);
 	sleep_ms(t->warmup_ms);
 	sum_ops(run, before);
 	t0 = now_ns();

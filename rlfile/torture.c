@@ -30,8 +30,16 @@
  * and touch only the worker's own pages (another's may be truncated away,
  * and through mmap that is SIGBUS).
  *
+ * The file: --file or --path names a file that must not exist yet; the
+ * torture creates it and removes it at the end (--keep: leaves it).  An
+ * existing file is refused unless --force, and then only a regular file,
+ * whose content is lost.  Without either, a fresh file in /tmp.  Every
+ * page starts as a hole (zeros), so neither the setup nor the memory grows
+ * with the file beyond the final check's read of it.
+ *
  * usage: rlfile-torture [--lock=range|file|none] [--seconds S] [--threads N]
- *          [--pages-per-thread K] [--seed X] [--file PATH] [--expect-violations]
+ *          [--pages-per-thread K] [--seed X] [--file PATH] [--force] [--keep]
+ *          [--expect-violations]
  *          [--mix read=30,write=15,...]  (the weights of the operations
  *          named; those not named keep theirs; 0 turns one off)
  *          [--cache-pages N]  (rlfile evicts clean pages beyond N)
@@ -40,7 +48,8 @@
  *        rlfile-torture --path PATH [the same options but --lock and --file]
  * Exit 0 when no violation was seen (with --expect-violations: when some
  * were, the proof that the test has teeth; with --mmap too, some seen
- * through the mapping).
+ * through the mapping); 1 otherwise; 2 for a usage error or a file that
+ * cannot be made; 77 for --mmap where mappings are not supported.
  */
 #include "rlfile.h"
 
@@ -60,11 +69,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "test_sigbus.h"
 
 #define PAGE RLFILE_PAGE
 #define WORDS (PAGE / 8)
 #define ABSENT UINT64_MAX      /* beyond the end of file */
+#define FINAL_READ_PAGES 64     /* the final check's reads */
 
 enum op { OP_READ, OP_WRITE, OP_FAULT_READ, OP_FAULT_WRITE, OP_DIRECT_READ,
 	  OP_DIRECT_WRITE, OP_PUNCH, OP_SYNC, OP_DROP, OP_TRUNCATE, OP_MAP_LOAD,
@@ -109,7 +120,18 @@ static struct {
 	bool expect_violations;
 	size_t cache_pages;          /* rlfile's limit; 0: none */
 	bool mmap;
-} cfg = { RLFILE_LOCK_RANGE, 3.0, 4, 16, 0, NULL, NULL, false, 0, false };
+	bool force;                  /* --force: may overwrite a regular file */
+	bool keep;                   /* --keep: leave the file at the end */
+} cfg = { .lock = RLFILE_LOCK_RANGE, .seconds = 3.0, .threads = 4, .k = 16 };
+
+/* The file this run created, removed at exit unless --keep. */
+static const char *created;
+
+static void remove_created(void)
+{
+	if (created && !cfg.keep)
+		unlink(created);
+}
 
 static struct rlfile *file;
 static unsigned char *file_map;  /* --mmap: the whole file, mapped */
@@ -570,44 +592,50 @@ static void final_check(struct worker *ws)
 				end = p + 1;
 	if (size != end * PAGE)
 		violation(last, "final size (in bytes) vs pages", end, end * PAGE, size);
-	for (int t = 0; t < cfg.threads; t++) {
-		struct worker *w = &ws[t];
+	/* what is absent is a suffix (only the last thread truncates): read
+	 * [0, end) in large direct reads, check each page against its owner */
+	for (uint64_t p = 0; p < end; p += FINAL_READ_PAGES) {
+		uint64_t n = end - p < FINAL_READ_PAGES ? end - p : FINAL_READ_PAGES;
+		size_t done;
 
-		for (uint64_t p = w->first; p < w->first + w->count; p++) {
-			size_t done;
+		rc = io_read(last, true, n * PAGE, p * PAGE, &done);
+		if (rc || done != n * PAGE) {
+			violation(last, "final read of", p, n * PAGE,
+				  rc ? (uint64_t)rc : done);
+			continue;
+		}
+		for (uint64_t i = 0; i < n; i++) {
+			struct worker *w = &ws[(p + i) / cfg.k];
 
-			if (*expect_of(w, p) == ABSENT)
-				continue;
-			rc = io_read(last, true, PAGE, p * PAGE, &done);
-			if (rc || done != PAGE)
-				violation(w, "final read of", p, PAGE, rc ? (uint64_t)rc : done);
-			else
-				check(w, "on disk at the end:", p, last->buf, true,
-				      *expect_of(w, p));
+			check(w, "on disk at the end:", p + i, last->buf + i * PAGE,
+			      true, *expect_of(w, p + i));
 		}
 	}
 	if (cfg.sys_path)
 		sys_close(last);
 }
 
-/* The usage, to stdout and exit 0 for --help, to stderr and exit 2 for a
- * mistake. */
-static void usage_to(FILE *to, int code)
-{
-	fprintf(to, "usage: rlfile-torture [--lock=range|file|none | --path PATH] "
-		    "[--seconds S] [--threads 2..64] [--pages-per-thread 1..4096] "
-		    "[--seed X] [--file PATH] [--expect-violations] "
-		    "[--mix OP=WEIGHT,...] [--cache-pages N] [--mmap] [--help]\n"
-		    "operations:");
-	for (int op = 0; op < NOPS; op++)
-		fprintf(to, " %s", op_name[op]);
-	fprintf(to, "\n");
-	exit(code);
-}
-
 static void usage(void)
 {
-	usage_to(stderr, 2);
+	printf("usage: rlfile-torture [--lock=range|file|none | --path PATH] "
+	       "[--file PATH] [--force] [--keep]\n"
+	       "                      [--seconds S] [--threads 2..64] "
+	       "[--pages-per-thread 1..4096] [--seed X]\n"
+	       "                      [--mix OP=WEIGHT,...] [--cache-pages N] "
+	       "[--mmap] [--expect-violations]\n"
+	       "                      [--help] [--version]\n"
+	       "  --file PATH    the file rlfile works in: created new, removed at the end\n"
+	       "                 (default: a fresh file in /tmp)\n"
+	       "  --path PATH    processes drive PATH by system calls instead (an rlfs\n"
+	       "                 mount); created new, removed at the end\n"
+	       "  --force        take over PATH even if it exists (a regular file only:\n"
+	       "                 its content is lost)\n"
+	       "  --keep         leave the file in place at the end\n"
+	       "operations (--mix):");
+	for (int op = 0; op < NOPS; op++)
+		printf(" %s", op_name[op]);
+	printf("\n");
+	exit(0);
 }
 
 /* "read=50,punch=0": new weights for the operations named. */
@@ -618,13 +646,13 @@ static void parse_mix(char *arg)
 		int op = 0;
 
 		if (!eq)
-			usage();
+			cli_usage_error("--mix: '%s' is not OP=WEIGHT", tok);
 		*eq = 0;
 		while (op < NOPS && strcmp(op_name[op], tok))
 			op++;
-		if (op == NOPS || atoi(eq + 1) < 0 || atoi(eq + 1) > 1000)
-			usage();
-		op_weight[op] = atoi(eq + 1);
+		if (op == NOPS)
+			cli_usage_error("--mix: no operation '%s' (see --help)", tok);
+		op_weight[op] = (int)cli_integer("--mix weight", eq + 1, 0, 1000);
 		op_named[op] = true;
 	}
 }
@@ -638,42 +666,52 @@ static void parse(int argc, char **argv)
 		{ "pages-per-thread", required_argument, NULL, 'k' },
 		{ "seed", required_argument, NULL, 'S' },
 		{ "file", required_argument, NULL, 'f' },
+		{ "force", no_argument, NULL, 'F' },
+		{ "keep", no_argument, NULL, 'K' },
 		{ "expect-violations", no_argument, NULL, 'x' },
 		{ "mix", required_argument, NULL, 'm' },
 		{ "path", required_argument, NULL, 'p' },
 		{ "cache-pages", required_argument, NULL, 'c' },
 		{ "mmap", no_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	int c;
 
+	cli_init("rlfile-torture");
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'l':
 			if (!strcmp(optarg, "range")) cfg.lock = RLFILE_LOCK_RANGE;
 			else if (!strcmp(optarg, "file")) cfg.lock = RLFILE_LOCK_FILE;
 			else if (!strcmp(optarg, "none")) cfg.lock = RLFILE_LOCK_NONE;
-			else usage();
+			else cli_usage_error("--lock: '%s' is not range, file or none",
+					     optarg);
 			break;
-		case 's': cfg.seconds = atof(optarg); break;
-		case 't': cfg.threads = atoi(optarg); break;
-		case 'k': cfg.k = strtoull(optarg, NULL, 0); break;
-		case 'S': cfg.seed = strtoull(optarg, NULL, 0); break;
+		case 's': cfg.seconds = cli_decimal("--seconds", optarg, 0, 86400); break;
+		case 't': cfg.threads = (int)cli_integer("--threads", optarg, 2, 64); break;
+		case 'k': cfg.k = (uint64_t)cli_integer("--pages-per-thread", optarg, 1, 4096); break;
+		case 'S': cfg.seed = (uint64_t)cli_integer("--seed", optarg, 0, INT64_MAX); break;
 		case 'f': cfg.path = optarg; break;
+		case 'F': cfg.force = true; break;
+		case 'K': cfg.keep = true; break;
 		case 'x': cfg.expect_violations = true; break;
 		case 'm': parse_mix(optarg); break;
 		case 'p': cfg.sys_path = optarg; break;
-		case 'c': cfg.cache_pages = strtoull(optarg, NULL, 0); break;
+		case 'c': cfg.cache_pages = (size_t)cli_integer("--cache-pages", optarg, 0, INT32_MAX); break;
 		case 'M': cfg.mmap = true; break;
-		case 'h': usage_to(stdout, 0); break;
-		default: usage();
+		case 'h': usage(); break;
+		case 'V': cli_version(NULL);
+		default: cli_getopt_failed();
 		}
 	}
-	if (optind < argc || cfg.seconds <= 0 || cfg.seconds > 86400 ||
-	    cfg.threads < 2 || cfg.threads > 64 || cfg.k < 1 || cfg.k > 4096 ||
-	    (cfg.sys_path && cfg.path) || (cfg.sys_path && cfg.mmap))
-		usage();
+	if (optind < argc)
+		cli_usage_error("unexpected argument '%s'", argv[optind]);
+	if (cfg.sys_path && cfg.path)
+		cli_usage_error("--path and --file exclude each other");
+	if (cfg.sys_path && cfg.mmap)
+		cli_usage_error("--mmap is rlfile's mapping: not with --path");
 	if (cfg.mmap) {
 		if (!op_named[OP_MAP_LOAD])
 			op_weight[OP_MAP_LOAD] = MAP_LOAD_WEIGHT;
@@ -685,7 +723,7 @@ static void parse(int argc, char **argv)
 	/* the mapping's operations need --mmap */
 	if (!cfg.mmap && (op_weight[OP_MAP_LOAD] || op_weight[OP_MAP_STORE] ||
 			  op_weight[OP_MAP_WRITE]))
-		usage();
+		cli_usage_error("--mix: map-load, map-store and map-write need --mmap");
 	/* no mmap on an rlfs mount unless asked for */
 	if (cfg.sys_path)
 		for (int op = OP_FAULT_READ; op <= OP_FAULT_WRITE; op++)
@@ -695,19 +733,55 @@ static void parse(int argc, char **argv)
 	for (int op = 0; op < NOPS; op++)
 		op_total += op_weight[op];
 	if (op_total == 0)
-		usage();
+		cli_usage_error("--mix: every operation's weight is 0");
 }
 
-/* The file, empty, opened the way the workers use it. */
+/* The file the run works in, new: created here, or with --force an
+ * existing regular file taken over.  Never a device, a directory, or a
+ * file the user did not give up. */
+static int claim_path(const char *path)
+{
+	struct stat st;
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+
+	if (fd >= 0) {
+		close(fd);
+		created = path;
+		return 0;
+	}
+	if (errno != EEXIST) {
+		fprintf(stderr, "rlfile-torture: %s: %s\n", path, strerror(errno));
+		return 2;
+	}
+	if (!cfg.force) {
+		fprintf(stderr, "rlfile-torture: %s exists, and the torture overwrites "
+			"the file it works in: name a new file, or add --force to "
+			"give this one up\n", path);
+		return 2;
+	}
+	if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+		fprintf(stderr, "rlfile-torture: %s: not a regular file; refused "
+			"even with --force\n", path);
+		return 2;
+	}
+	return 0;
+}
+
+/* The file, claimed, then every page a hole: sized, with nothing written
+ * (the oracle's zeros), opened the way the workers use it. */
 static int open_file(char *tmpl)
 {
 	struct rlfile_options opt = { .lock = cfg.lock, .writeback_ms = 2,
 				      .max_cached_pages = cfg.cache_pages };
+	off_t size = (off_t)(total_pages() * PAGE);
 	int rc, fd;
 
 	if (cfg.sys_path) {
-		fd = open(cfg.sys_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (fd < 0 || close(fd) != 0) {
+		if ((rc = claim_path(cfg.sys_path)))
+			return rc;
+		fd = open(cfg.sys_path, O_RDWR | O_CLOEXEC);
+		if (fd < 0 || ftruncate(fd, 0) != 0 || ftruncate(fd, size) != 0 ||
+		    close(fd) != 0) {
 			perror(cfg.sys_path);
 			return 2;
 		}
@@ -720,33 +794,20 @@ static int open_file(char *tmpl)
 			return 2;
 		}
 		close(fd);
-		cfg.path = tmpl;
+		cfg.path = created = tmpl;
+	} else if ((rc = claim_path(cfg.path))) {
+		return rc;
 	}
 	rc = rlfile_open(cfg.path, &opt, &file);
 	if (!rc)
 		rc = rlfile_truncate(file, 0);
+	if (!rc)
+		rc = rlfile_truncate(file, (uint64_t)size);
 	if (rc) {
 		fprintf(stderr, "rlfile_open %s: %s\n", cfg.path, strerror(rc));
 		return 2;
 	}
 	return 0;
-}
-
-/* Every page written once, so all of them exist. */
-static int first_writes(struct worker *w)
-{
-	int rc = cfg.sys_path ? sys_open(w) : 0;
-
-	for (uint64_t p = w->first; !rc && p < w->first + w->count; p++) {
-		uint64_t v = stamp(w, p);
-
-		fill(w->buf, v);
-		rc = io_write(w, false, PAGE, p * PAGE);
-		*expect_of(w, p) = v;
-	}
-	if (cfg.sys_path)
-		sys_close(w);
-	return rc;
 }
 
 /* --mmap: the whole file, read and write; 77 (skipped) where mappings
@@ -823,6 +884,7 @@ int main(int argc, char **argv)
 
 	cfg.seed = (uint64_t)time(NULL);
 	parse(argc, argv);
+	atexit(remove_created);   /* the workers of --path leave by _exit */
 	rc = open_file(tmpl);
 	if (rc)
 		return rc;
@@ -836,9 +898,10 @@ int main(int argc, char **argv)
 		w->first = (uint64_t)t * cfg.k;
 		w->count = cfg.k;
 		w->expect = shared_alloc(cfg.k * sizeof(uint64_t));
-		w->buf = aligned_alloc(PAGE, 4 * PAGE);
-		if (!w->buf || first_writes(w) != 0) {
-			fprintf(stderr, "rlfile-torture: the first writes failed\n");
+		w->buf = aligned_alloc(PAGE, (t == cfg.threads - 1 ?
+					      FINAL_READ_PAGES : 4) * PAGE);
+		if (!w->buf) {
+			fprintf(stderr, "rlfile-torture: out of memory\n");
 			return 2;
 		}
 	}
@@ -875,8 +938,6 @@ int main(int argc, char **argv)
 	rc = file ? rlfile_close(file) : 0;
 	if (rc)
 		fprintf(stderr, "rlfile_close: %s\n", strerror(rc));
-	if (cfg.path == tmpl)
-		unlink(tmpl);
 	for (int t = 0; t < cfg.threads; t++)
 		free(ws[t].buf);
 	if (cfg.expect_violations) {

@@ -8,13 +8,15 @@
  *             [FUSE options: -f, -d, -o ...]
  *
  * Everything that can be checked before mounting is, with a message that
- * says what to do: usage (exit 2), not root, no /dev/fuse, a missing backing
- * directory, a mount point that is missing, already mounted or inside the
- * backing directory (exit 1).  Then FUSE's multithreaded loop runs, in the
+ * says what to do: usage (exit 2, naming the bad argument: tools/cli.h),
+ * not root, no /dev/fuse, a missing backing directory, a mount point that
+ * is missing, already mounted, inside the backing directory or holding it
+ * (exit 1).  Then FUSE's multithreaded loop runs, in the
  * foreground with -f, until SIGINT, SIGTERM or fusermount3 -u; every file
  * still open is written back before rlfs exits.
  */
 #include "rlfs.h"
+#include "cli.h"
 #include "creds.h"
 
 #include <errno.h>
@@ -51,9 +53,9 @@ static const struct fuse_opt rlfs_opts[] = {
 	FUSE_OPT_END
 };
 
-static void usage(FILE *to)
+static void usage(void)
 {
-	fprintf(to,
+	printf(
 "usage: rlfs BACKING_DIR MOUNTPOINT [options]\n"
 "  --lock=range      one range lock per file (the default)\n"
 "  --lock=file       one reader-writer lock per file, to compare\n"
@@ -68,6 +70,8 @@ static void usage(FILE *to)
 "  -f                stay in the foreground   -d  FUSE debug output\n"
 "  -o OPT            FUSE options (listed below), e.g.\n"
 "                    -o max_threads=N: requests served at once (default 10)\n"
+"  -h, --help        this help, then FUSE's options; -V, --version\n"
+"Usage errors exit 2, a refusal to mount 1.\n"
 "Stop with SIGINT, SIGTERM or fusermount3 -u MOUNTPOINT.\n");
 }
 
@@ -76,6 +80,11 @@ static void usage(FILE *to)
 static int parse_key(void *data, const char *arg, int key,
 		     struct fuse_args *out)
 {
+	/* FUSE's own options, which fuse_parse_cmdline() takes; -o's values
+	 * are checked by libfuse */
+	static const char *const fuse_flags[] = {
+		"-f", "-d", "-s", "-h", "-V", "--help", "--version", "-o", NULL,
+	};
 	struct cmdline *c = data;
 
 	(void)out;
@@ -83,27 +92,29 @@ static int parse_key(void *data, const char *arg, int key,
 		c->backing = strdup(arg);
 		return 0;
 	}
-	if (key == FUSE_OPT_KEY_NONOPT && !c->mountpoint)
+	if (key == FUSE_OPT_KEY_NONOPT && !c->mountpoint) {
 		c->mountpoint = arg;   /* argv's: lives as long as main */
+		return 1;
+	}
+	if (key == FUSE_OPT_KEY_NONOPT)
+		cli_usage_error("unexpected argument '%s' after the mount point",
+				arg);
+	if (key == FUSE_OPT_KEY_OPT && arg[0] == '-') {
+		for (int i = 0; fuse_flags[i]; i++)
+			if (!strcmp(arg, fuse_flags[i]) ||
+			    (!strcmp(fuse_flags[i], "-o") && !strncmp(arg, "-o", 2)))
+				return 1;
+		cli_usage_error("unknown option '%s'", arg);
+	}
 	return 1;
 }
 
-/* A whole decimal number in [min, max] from an option's value: 0, or a
- * message and 2 (usage) for anything else ("-5", "10x", "", too big). */
-static int number(const char *opt, const char *text, unsigned long min,
-		  unsigned long max, unsigned long *out)
+/* A whole decimal number in [min, max] from an option's value, or a usage
+ * error that names it (cli.h: "-5", "10x", "", too big). */
+static unsigned long number(const char *opt, const char *text,
+			    unsigned long min, unsigned long max)
 {
-	char *end;
-
-	errno = 0;
-	*out = text && *text >= '0' && *text <= '9' ? strtoul(text, &end, 10) : 0;
-	if (!text || *text < '0' || *text > '9' || *end || errno ||
-	    *out < min || *out > max) {
-		fprintf(stderr, "rlfs: %s=%s: not a whole number in %lu..%lu\n",
-			opt, text ? text : "", min, max);
-		return 2;
-	}
-	return 0;
+	return (unsigned long)cli_integer(opt, text, (int64_t)min, (int64_t)max);
 }
 
 static int fail(const char *what, const char *why, const char *hint)
@@ -150,6 +161,10 @@ static int check_environment(const char *backing_dir, const char *mountpoint,
 					    n == 1))
 		return fail(mountpoint, "inside the backing directory",
 			    "rlfs would serve itself");
+	n = strlen(mount);
+	if (!strncmp(backing, mount, n) && (backing[n] == '/' || n == 1))
+		return fail(mountpoint, "holds the backing directory",
+			    "the mount would hide it; mount elsewhere");
 	return 0;
 }
 
@@ -204,6 +219,7 @@ int main(int argc, char **argv)
 	char *fsname = NULL;
 	int rc = 2;
 
+	cli_init("rlfs");
 	if (fuse_opt_parse(&args, &c, rlfs_opts, parse_key) != 0)
 		goto out;
 	/* before libfuse looks at it: our message, and exit 1 as for the
@@ -215,38 +231,38 @@ int main(int argc, char **argv)
 	if (fuse_parse_cmdline(&args, &fo) != 0)
 		goto out;
 	if (fo.show_help) {
-		usage(stdout);
+		usage();
 		fuse_cmdline_help();
 		fuse_lib_help(&args);
 		rc = 0;
 		goto out;
 	}
 	if (fo.show_version) {
-		printf("rlfs: rangelock %u.%u.%u, FUSE %d.%d\n",
-		       rangelock_version() >> 16, rangelock_version() >> 8 & 0xff,
-		       rangelock_version() & 0xff, fuse_version() / 100,
-		       fuse_version() % 100);
-		rc = 0;
-		goto out;
+		char fuse[32];
+
+		snprintf(fuse, sizeof(fuse), "FUSE %d.%d", fuse_version() / 100,
+			 fuse_version() % 100);
+		cli_version(fuse);
 	}
-	if (!c.backing || !fo.mountpoint) {
-		usage(stderr);
-		goto out;
-	}
+	if (!c.backing || !fo.mountpoint)
+		cli_usage_error("missing %s (usage: rlfs BACKING_DIR MOUNTPOINT "
+				"[options])", c.backing ? "MOUNTPOINT"
+						       : "BACKING_DIR and MOUNTPOINT");
+	if (!fo.singlethread && (fo.max_threads < 1 || fo.max_threads > 100000))
+		cli_usage_error("-o max_threads=%u: not a whole number from 1 to "
+				"100000", fo.max_threads);
 	if (!c.lock || !strcmp(c.lock, "range"))
 		opt.lock = RLFILE_LOCK_RANGE;
 	else if (!strcmp(c.lock, "file"))
 		opt.lock = RLFILE_LOCK_FILE;
 	else if (!strcmp(c.lock, "none"))   /* tests only: races on purpose */
 		opt.lock = RLFILE_LOCK_NONE;
-	else {
-		fprintf(stderr, "rlfs: --lock=%s: not range or file\n", c.lock);
-		goto out;
-	}
-	if ((c.writeback_ms &&
-	     number("--writeback-ms", c.writeback_ms, 1, 60000, &writeback_ms)) ||
-	    (c.cache_mb && number("--cache-mb", c.cache_mb, 0, 1u << 20, &cache_mb)))
-		goto out;
+	else
+		cli_usage_error("--lock: '%s' is not range or file", c.lock);
+	if (c.writeback_ms)
+		writeback_ms = number("--writeback-ms", c.writeback_ms, 1, 60000);
+	if (c.cache_mb)
+		cache_mb = number("--cache-mb", c.cache_mb, 0, 1u << 20);
 	opt.writeback_ms = (unsigned)writeback_ms;
 	opt.max_cached_pages = (size_t)cache_mb * (1u << 20) / RLFILE_PAGE;
 	if (c.cache_shared && opt.max_cached_pages &&

@@ -24,7 +24,7 @@ if [ "$lock" = none ]; then
 fi
 
 mount_rlfs "$back" "$mnt" --lock="$lock" ${RLFS_OPTS:-}
-"$torture" --path "$mnt/t.dat" --threads 4 --seconds "$seconds" \
+"$torture" --path "$mnt/t.dat" --keep --threads 4 --seconds "$seconds" \
 	${TORTURE_MIX:+--mix "$TORTURE_MIX"} ||
 	fail "the oracle found violations with --lock=$lock ${RLFS_OPTS:-}"
 "$torture" --path "$mnt/t8.dat" --threads 8 --pages-per-thread 4 \

@@ -22,19 +22,26 @@ refuses() {   # refuses EXIT_CODE MESSAGE_PART COMMAND...
 	echo "ok: refused ($want)"
 }
 
-refuses 2 usage "$RLFS"
-refuses 2 usage "$RLFS" "$back"
-refuses 2 "not range or file" "$RLFS" "$back" "$mnt" --lock=bogus
-refuses 2 "not a whole number in 1..60000" "$RLFS" "$back" "$mnt" --writeback-ms=0
-refuses 2 "cache-mb=-5: not a whole number" "$RLFS" "$back" "$mnt" --cache-mb=-5
-refuses 2 "cache-mb=10x: not a whole number" "$RLFS" "$back" "$mnt" --cache-mb=10x
-refuses 2 "cache-mb=: not a whole number" "$RLFS" "$back" "$mnt" --cache-mb=
-refuses 2 "not a whole number in 0..1048576" "$RLFS" "$back" "$mnt" --cache-mb=99999999999999999999
+refuses 2 "missing BACKING_DIR and MOUNTPOINT" "$RLFS"
+refuses 2 "missing MOUNTPOINT" "$RLFS" "$back"
+refuses 2 "unknown option '--bogus'" "$RLFS" --bogus
+refuses 2 "unknown option '--bogus'" "$RLFS" "$back" "$mnt" --bogus
+refuses 2 "unexpected argument 'extra'" "$RLFS" "$back" "$mnt" extra
+refuses 2 "'bogus' is not range or file" "$RLFS" "$back" "$mnt" --lock=bogus
+refuses 2 "'0' is not a whole number from 1 to 60000" "$RLFS" "$back" "$mnt" --writeback-ms=0
+refuses 2 "cache-mb: '-5' is not a whole number" "$RLFS" "$back" "$mnt" --cache-mb=-5
+refuses 2 "cache-mb: '10x' is not a whole number" "$RLFS" "$back" "$mnt" --cache-mb=10x
+refuses 2 "cache-mb: '' is not a whole number" "$RLFS" "$back" "$mnt" --cache-mb=
+refuses 2 "is not a whole number from 0 to 1048576" "$RLFS" "$back" "$mnt" --cache-mb=99999999999999999999
+refuses 2 "max_threads=0: not a whole number" "$RLFS" "$back" "$mnt" -o max_threads=0
 refuses 1 "the backing directory must exist" "$RLFS" "$T/missing" "$mnt"
 refuses 1 "the mount point must exist" "$RLFS" "$back" "$T/missing"
 refuses 1 "inside the backing directory" "$RLFS" "$back" "$back"
 mkdir -p "$back/sub"
 refuses 1 "inside the backing directory" "$RLFS" "$back" "$back/sub"
+# the mount point holds the backing directory: mounting would hide it
+refuses 1 "holds the backing directory" sh -c 'cd "$1" && exec "$2" back .' \
+	sh "$T" "$RLFS"
 chmod 755 "$T"   # so that nobody reaches rlfs's own check
 refuses 1 "not root" setpriv --reuid=65534 --regid=65534 --clear-groups \
 	"$RLFS" "$back" "$mnt"
