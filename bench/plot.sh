@@ -20,8 +20,9 @@ awk -F, 'NR > 1 { print $1 FS $2 FS $3 FS $5 "\t" $7 }' "$csv" |
 
 contenders=$(awk -F, 'NR > 1 { print $5 }' "$csv" | awk '!s[$0]++')
 for c in $contenders; do
-	awk -F, -v c="$c" '$1 == "disjoint" && $4 == c { split($2, p, " "); print p[2], $5 }' "$tmp/med" | sort -n > "$tmp/disjoint.$c"
-	awk -F, -v c="$c" '$1 == "held" && $4 == c && $2 ~ /^rd/ { split($2, p, " "); print (p[2] == 0 ? 1 : p[2]), $5 }' "$tmp/med" | sort -n > "$tmp/held.$c"
+	# a throughput of 0 is a class starved in the window: not a point
+	awk -F, -v c="$c" '$1 == "disjoint" && $4 == c && $5 + 0 > 0 { split($2, p, " "); print p[2], $5 }' "$tmp/med" | sort -n > "$tmp/disjoint.$c"
+	awk -F, -v c="$c" '$1 == "held" && $4 == c && $2 ~ /^rd/ && $5 ~ /^[0-9]/ && $5 + 0 > 0 { split($2, p, " "); print (p[2] == 0 ? 1 : p[2]), $5 }' "$tmp/med" | sort -n > "$tmp/held.$c"
 	# fair: "writer wait q0.99" -> x = 1 / (1 - q) (the maximum at 10^6), y = us;
 	# a class none of whose requests was granted has "inf" waits: not drawn
 	for cls in writer reader; do
@@ -35,15 +36,32 @@ done
 # gnuplot's plot list for the files tmp/<prefix>.<contender> that have
 # points; with none (no contender had a number), an empty frame that says so
 # (gnuplot refuses a plot whose every point is undefined)
+# Each contender keeps one colour in every plot and panel (its place in the
+# CSV); one with no point in a panel is named in its key as starved.
 plot_lines() { # file-prefix
-	sep=""
+	sep="" i=0
 	for c in $contenders; do
-		[ -s "$tmp/$1.$c" ] || continue
-		printf '%s"%s" using 1:2 with linespoints title "%s"' "$sep" "$tmp/$1.$c" "$c"
-		sep=", "
+		i=$((i + 1))
+		if [ -s "$tmp/$1.$c" ]; then
+			printf '%s"%s" using 1:2 with linespoints lt %d title "%s"' \
+				"$sep" "$tmp/$1.$c" $i "$c"
+			sep=", "
+		fi
 	done
 	[ -n "$sep" ] || printf '[1:1e6] [0.01:1e6] -1 title "no request of this class was granted"'
 }
+# the contenders a panel has no point of (starved there), for its title
+starved() { # file-prefix
+	list=""
+	for c in $contenders; do
+		grep -q "^$c\$" "$tmp/ran" 2>/dev/null || continue
+		[ -s "$tmp/$1.$c" ] || list="$list${list:+, }$c"
+	done
+	[ -n "$list" ] && printf ' (starved, no point: %s)' "$list"
+	return 0
+}
+# the contenders that ran the fair workload
+awk -F, '$1 == "fair" { print $4 }' "$tmp/med" | sort -u > "$tmp/ran"
 
 gnuplot <<GP
 set terminal pngcairo size 900,560 noenhanced
@@ -59,13 +77,13 @@ set xlabel "ranges held"; set ylabel "ns per pair"; set logscale x 10; set logsc
 plot $(plot_lines held)
 set output "$out/fair.png"
 set terminal pngcairo size 1100,520 noenhanced
-set multiplot layout 1,2 title "fair: wait for the lock, by percentile (4 readers, 1 writer; 2 cores; rwlock's writer never got in)"
+set multiplot layout 1,2 title "fair: wait for the lock, by percentile (4 readers, 1 writer; 2 cores)"
 set key inside top left
 set xlabel "percentile"; set ylabel "wait (us)"; set logscale x 10; set logscale y 10
 set xtics ("50%%" 2, "90%%" 10, "99%%" 100, "99.9%%" 1000, "99.99%%" 10000, "max" 1e6)
-set title "writers"
+set title "writers$(starved fairwriter)"
 plot $(plot_lines fairwriter)
-set title "readers"
+set title "readers$(starved fairreader)"
 plot $(plot_lines fairreader)
 unset multiplot
 GP

@@ -145,13 +145,217 @@ static int column(int i)
 	return opt.processes ? processes[i] : i;
 }
 
-static void print_header(void)
+/*
+ * The report.  Rows are kept while the run goes on (a progress line on
+ * stderr says where it is) and printed at the end: first the verdict, a
+ * line per alternative with the workloads where rangelock is ahead of it
+ * and behind it, then the table, then what its words mean.
+ */
+#define MAX_SPECS 512
+#define MAX_ROWS (MAX_SPECS * MAX_METRICS)
+
+struct row {
+	int kind;                     /* the workload (all_workloads) */
+	char label[64];               /* params, metric */
+	char unit[12];
+	bool lower_is_better;
+	double median[NCONTENDERS];   /* NAN: n/a; INFINITY: starved */
+	double spread;                /* the worst contender's */
+};
+
+static struct row rows[MAX_ROWS];
+static int nrows;
+
+/* A number in at most 6 characters: 0.734, 17.9, 2544, 13.4k, 209k, 3.2M */
+static const char *short_number(double v, char buf[16])
 {
-	printf("%-34s", "workload / metric");
+	static const char *const suffix[] = { "", "k", "M", "G" };
+	int i = 0;
+
+	while (v >= 9999.5 && i < 3) {
+		v /= 1000;
+		i++;
+	}
+	if (v >= 99.95 || (i == 0 && v >= 9.995 && v == (double)(long)v))
+		snprintf(buf, 16, "%.0f%s", v, suffix[i]);
+	else if (v >= 9.995)
+		snprintf(buf, 16, "%.1f%s", v, suffix[i]);
+	else if (v >= 0.0995 || v == 0)
+		snprintf(buf, 16, "%.*f%s", i ? 1 : 2, v, suffix[i]);
+	else
+		snprintf(buf, 16, "%.0e", v);
+	return buf;
+}
+
+/* A ratio in at most 6 characters: 0.85x, 1.00x, 19.5x, 1900x, <.01x */
+static const char *short_ratio(double v, char buf[16])
+{
+	if (v < 0.01)
+		snprintf(buf, 16, "<.01x");
+	else if (v < 9.995)
+		snprintf(buf, 16, "%.2fx", v);
+	else if (v < 99.95)
+		snprintf(buf, 16, "%.1fx", v);
+	else if (v < 99999.5)
+		snprintf(buf, 16, "%.0fx", v);
+	else
+		snprintf(buf, 16, ">1e5x");
+	return buf;
+}
+
+/* rangelock's advantage over another median: above 1, rangelock ahead. */
+static double advantage(const struct row *r, double ours, double theirs)
+{
+	return r->lower_is_better ? theirs / ours : ours / theirs;
+}
+
+static bool finite_number(double v)
+{
+	return isfinite(v) && v > 0;
+}
+
+/* The base of a row's ratios: rangelock, or with --processes rl-shared
+ * where rangelock cannot run. */
+static double row_base(const struct row *r)
+{
+	for (int i = 0; i < NCONTENDERS; i++) {
+		int k = column(i);
+
+		if (opt.use_contender[k] && !isnan(r->median[k]))
+			return r->median[k];
+	}
+	return NAN;
+}
+
+/* One line per alternative: the workloads where rangelock is ahead (by
+ * more than 10%, the geometric mean of the workload's rows) and behind. */
+/* Items after a heading, wrapped to 78 columns under it. */
+static void print_items(const char *heading, const char *items)
+{
+	const char *p = *items ? items : "-";
+	int col = printf("    %-20s", heading), first = col;
+
+	while (*p) {
+		size_t n = strcspn(p, ";");
+
+		if (col > first && col + 1 + (int)n > 78)
+			col = printf("\n    %-20s", "") - 1;
+		else if (col > first)
+			col += printf(" ");
+		col += printf("%.*s%s", (int)n, p, p[n] ? "," : "");
+		p += n + (p[n] != 0);
+	}
+	printf("\n");
+}
+
+/* One paragraph per alternative: the workloads where rangelock is ahead
+ * (by more than 10%, the geometric mean of the workload's rows), even,
+ * and behind; a workload where the alternative starved a class of its
+ * threads (no grant in a window) and rangelock did not counts as ahead. */
+static void print_verdict(void)
+{
+	/* with --processes, the lock processes share is the one to judge */
+	int base = opt.processes ? column(1) : column(0);
+
+	printf("verdict: %s against each alternative, by workload: the geometric mean\n"
+	       "of the rows' ratios, above 1.00x where %s is ahead\n",
+	       all_contenders[base]->name, all_contenders[base]->name);
+	for (int i = 0; i < NCONTENDERS; i++) {
+		int k = column(i);
+		char ahead[1024] = "", behind[1024] = "", even[1024] = "";
+
+		if (k == base || !opt.use_contender[k] ||
+		    all_contenders[k] == &contender_rangelock_debug ||
+		    all_contenders[k] == &contender_rangelock)
+			continue;
+		for (int w = 0; w < NWORKLOADS; w++) {
+			double log_sum = 0;
+			int n = 0, starved = 0;
+
+			for (int j = 0; j < nrows; j++) {
+				const struct row *r = &rows[j];
+
+				if (r->kind != w || !finite_number(r->median[base]))
+					continue;
+				if (isinf(r->median[k]))
+					starved++;
+				if (!finite_number(r->median[k]))
+					continue;
+				log_sum += log(advantage(r, r->median[base], r->median[k]));
+				n++;
+			}
+			double g = n ? exp(log_sum / n) : NAN;
+			char *into = starved || g > 1.1 ? ahead : g < 1 / 1.1 ? behind
+							     : even;
+			size_t used = strlen(into);
+			char ratio[16];
+
+			if (!n && !starved)
+				continue;
+			if (starved)
+				snprintf(into + used, sizeof(ahead) - used, "%s%s (it starves)",
+					 used ? ";" : "", all_workloads[w]);
+			else
+				snprintf(into + used, sizeof(ahead) - used, "%s%s %s",
+					 used ? ";" : "", all_workloads[w],
+					 short_ratio(g, ratio));
+		}
+		printf("  vs %s\n", all_contenders[k]->name);
+		print_items("ahead:", ahead);
+		print_items("even (within 10%):", even);
+		print_items("behind:", behind);
+	}
+	printf("\n");
+}
+
+static void print_table(void)
+{
+	int last_kind = -1;
+
+	printf("%-32s", "workload / measurement");
 	for (int i = 0; i < NCONTENDERS; i++)
 		if (opt.use_contender[column(i)])
-			printf(" %17s", all_contenders[column(i)]->name);
-	printf("  spread\n");
+			printf(" %13s", all_contenders[column(i)]->name);
+	printf(" %6s\n", "spread");
+	for (int j = 0; j < nrows; j++) {
+		const struct row *r = &rows[j];
+		double base = row_base(r);
+		char label[80], num[16], ratio[16];
+
+		if (r->kind != last_kind)
+			printf("%s\n", all_workloads[r->kind]);
+		last_kind = r->kind;
+		snprintf(label, sizeof(label), "  %s [%s]", r->label, r->unit);
+		printf("%-32s", label);
+		for (int i = 0; i < NCONTENDERS; i++) {
+			int k = column(i);
+			double med = r->median[k];
+			char cell[32];
+
+			if (!opt.use_contender[k])
+				continue;
+			if (isnan(med))
+				snprintf(cell, sizeof(cell), "n/a");
+			else if (isinf(med))
+				snprintf(cell, sizeof(cell), "starved");
+			else if (!finite_number(base))
+				snprintf(cell, sizeof(cell), "%s", short_number(med, num));
+			else
+				snprintf(cell, sizeof(cell), "%6s %6s",
+					 short_number(med, num), short_ratio(med / base, ratio));
+			printf(" %13s", cell);
+		}
+		if (r->spread > 9.99)
+			printf(" %6s\n", ">999%");
+		else
+			printf(" %5.0f%%\n", r->spread * 100);
+	}
+	printf("\nEach cell: the median of the runs, and its ratio to the first column's\n"
+	       "(ns, us: lower is better; ops/s: higher is better).  spread: (max - min) /\n"
+	       "median of the row's worst contender.  n/a: the contender cannot run the\n"
+	       "workload (a whole-object lock has no ranges to place; with --processes, a\n"
+	       "lock processes cannot share).  starved: that class of threads got no grant\n"
+	       "in the window.\n");
 }
 
 /* The fair workload's latency distribution: CSV rows "<class> wait q<q>". */
@@ -195,47 +399,32 @@ static void measure(const struct spec *s)
 				write_cdf(s, all_contenders[k], rep, &res);
 		}
 	}
-	for (int m = 0; m < res.n; m++) {
-		char label[80];
-		double base = NAN, spread = 0;
-		/* the ratios' base: the first contender that has a number
-		 * (rangelock, or with --processes rl-shared where rangelock
-		 * cannot run) */
-		bool based = false;
+	for (int m = 0; m < res.n && nrows < MAX_ROWS; m++) {
+		struct row *r = &rows[nrows++];
 
-		snprintf(label, sizeof(label), "%s %s %s [%s]", s->workload,
-			 s->params, res.metric[m], res.unit[m]);
-		printf("%-34s", label);
-		for (int i = 0; i < NCONTENDERS; i++) {
-			int k = column(i);
+		r->kind = s->kind;
+		/* the unit says it is a throughput */
+		snprintf(r->label, sizeof(r->label), "%s%s%s", s->params,
+			 strcmp(res.metric[m], "throughput") ? " " : "",
+			 strcmp(res.metric[m], "throughput") ? res.metric[m] : "");
+		snprintf(r->unit, sizeof(r->unit), "%s", res.unit[m]);
+		r->lower_is_better = res.lower_is_better[m];
+		r->spread = 0;
+		for (int k = 0; k < NCONTENDERS; k++) {
+			double med = opt.use_contender[k] ? stats_median(v[k][m], opt.reps)
+							  : NAN;
 
-			if (!opt.use_contender[k])
-				continue;
-			double med = stats_median(v[k][m], opt.reps);
-			if (isnan(med)) {
-				printf(" %17s", "n/a");
-				continue;
-			}
 			/* no operation of the class completed (a throughput
-			 * of 0, a wait of INFINITY): not a number to compare */
-			if (isinf(med) || (med == 0 && !res.lower_is_better[m])) {
-				printf(" %17s", "starved");
-				based = true;   /* base NAN: no ratios */
-				continue;
+			 * of 0, a wait of INFINITY): starved */
+			if (med == 0 && !r->lower_is_better)
+				med = INFINITY;
+			r->median[k] = med;
+			if (isfinite(med)) {
+				double sp = stats_spread(v[k][m], opt.reps);
+
+				r->spread = sp > r->spread ? sp : r->spread;
 			}
-			double sp = stats_spread(v[k][m], opt.reps);
-			spread = sp > spread ? sp : spread;
-			if (!based) {
-				base = med;
-				based = true;
-			}
-			if (isnan(base) || base == 0)
-				printf(" %9.4g        ", med);
-			else
-				printf(" %9.4g (%5.2fx)", med, med / base);
 		}
-		printf("  %4.0f%%\n", spread * 100);
-		fflush(stdout);
 	}
 }
 
@@ -261,7 +450,6 @@ static void add(struct spec *specs, int *n, int kind, int a, int b, int c,
 		bench_die("internal: parameters '%s' contain a comma", s->params);
 }
 
-#define MAX_SPECS 512
 
 /* Each workload over its parameter lists (defaults set in main()). */
 static int build_specs(struct spec *specs)
@@ -364,11 +552,9 @@ static void print_machine(void)
 	       model, u.release);
 	printf("build:   %s, %s\n", __VERSION__, RLBENCH_CFLAGS);
 	printf("method:  per measurement %d ms warm-up + %d ms window (threads: %d + %d, "
-	       "fair: %d + %d), median of %d runs; ratio = value / the first column's with a number\n",
+	       "fair: %d + %d),\n         median of %d runs\n\n",
 	       opt.single.warmup_ms, opt.single.measure_ms, opt.multi.warmup_ms,
 	       opt.multi.measure_ms, opt.fair.warmup_ms, opt.fair.measure_ms, opt.reps);
-	printf("         (ns, us: lower is better; ops/s: higher is better); spread = "
-	       "(max-min)/median, worst contender\n\n");
 }
 
 static int find(const char *const *names, int n, const char *name)
@@ -612,9 +798,18 @@ int main(int argc, char **argv)
 	int n = build_specs(specs);
 
 	print_machine();
-	print_header();
-	for (int i = 0; i < n; i++)
+	bool progress = isatty(STDERR_FILENO);
+
+	for (int i = 0; i < n; i++) {
+		if (progress)
+			fprintf(stderr, "\rrlbench: measuring %d of %d: %s %-30s", i + 1,
+				n, specs[i].workload, specs[i].params);
 		measure(&specs[i]);
+	}
+	if (progress)
+		fprintf(stderr, "\r%78s\r", "");
+	print_verdict();
+	print_table();
 	if (csv && fclose(csv) != 0)
 		bench_die("%s: %s", opt.csv_path, strerror(errno));
 	return 0;

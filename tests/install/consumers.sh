@@ -3,7 +3,8 @@
 # consumers.sh CMAKE SOURCE_DIR BUILD_DIR: install the built library into a
 # temporary prefix, then build and run an outside program against it three
 # ways -- pkg-config, find_package (shared and static), and vendoring with
-# add_subdirectory -- and check that `man rangelock` renders from the prefix.
+# add_subdirectory -- and check that `man rangelock` renders from the prefix,
+# and that the installed tools start (their run path finds the library).
 set -eu
 cmake=$1 src=$2 build=$3
 here=$src/tests/install
@@ -48,7 +49,18 @@ man_renders() {
 			grep -qi "$page" "$tmp/man.txt" || { echo "man $page failed"; return 1; }
 	done
 }
+# the tools start from the prefix as they are, with no LD_LIBRARY_PATH:
+# their run path is relative to where they are ($ORIGIN)
+tools_start() {
+	for tool in rlbench rlfile-torture rlfs; do
+		[ -x "$prefix/bin/$tool" ] || { [ $tool = rlfs ] && continue; echo "$tool not installed"; return 1; }
+		env -u LD_LIBRARY_PATH "$prefix/bin/$tool" --version || return 1
+		MANPATH="$prefix/share/man" MANWIDTH=80 man -P cat "$tool" >/dev/null ||
+			{ echo "man $tool failed"; return 1; }
+	done
+}
 check "pkg-config --cflags --libs rangelock" by_pkg_config
+check "the installed tools start, and their pages render" tools_start
 check "find_package(rangelock): rangelock::rangelock, ::rangelock_static" by_find_package
 check "add_subdirectory(rangelock source tree)" by_add_subdirectory
 check "man rangelock (and every page) from the prefix" man_renders
