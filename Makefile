@@ -18,8 +18,9 @@
 #                    17 min)
 #   make rlfs-bench  mount rlfs twice (--lock=range, --lock=file) and run the
 #                    fio mix on both side by side (bench/rlfs-fio.sh; root)
-#   make install PREFIX=/usr/local   header, libraries, man pages, pkg-config
-#                    and CMake package files under PREFIX (installs no tools)
+#   make install PREFIX=/usr/local   header, libraries, pkg-config and CMake
+#                    package files, the tools (rlbench, rlfile-torture, rlfs)
+#                    and every man page under PREFIX; installs no packages
 #   make matrix      build every configuration (gcc, clang; Debug to
 #                    MinSizeRel; Debian's hardening flags and LTO) with -Werror
 #                    and fail on any warning (scripts/build-matrix.sh)
@@ -101,7 +102,7 @@ rlfs-bench: all
 matrix:
 	scripts/build-matrix.sh
 
-# install: builds if needed, but never installs tools (no deps)
+# install: builds if needed, but never apt-gets anything (no deps)
 install:
 	@cmake -S . -B $(BUILD) -DRANGELOCK_WERROR=$(if $(filter 1,$(WERROR)),ON,OFF) \
 		$(CMAKE_FLAGS) >/dev/null
