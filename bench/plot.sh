@@ -37,7 +37,7 @@ done
 # points; with none (no contender had a number), an empty frame that says so
 # (gnuplot refuses a plot whose every point is undefined)
 # Each contender keeps one colour in every plot and panel (its place in the
-# CSV); one with no point in a panel is named in its key as starved.
+# CSV); one with no point in a fair panel is named in its title (starved()).
 plot_lines() { # file-prefix
 	sep="" i=0
 	for c in $contenders; do

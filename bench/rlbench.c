@@ -227,8 +227,6 @@ static double row_base(const struct row *r)
 	return NAN;
 }
 
-/* One line per alternative: the workloads where rangelock is ahead (by
- * more than 10%, the geometric mean of the workload's rows) and behind. */
 /* Items after a heading, wrapped to 78 columns under it. */
 static void print_items(const char *heading, const char *items)
 {

@@ -109,14 +109,6 @@ static int parse_key(void *data, const char *arg, int key,
 	return 1;
 }
 
-/* A whole decimal number in [min, max] from an option's value, or a usage
- * error that names it (cli.h: "-5", "10x", "", too big). */
-static unsigned long number(const char *opt, const char *text,
-			    unsigned long min, unsigned long max)
-{
-	return (unsigned long)cli_integer(opt, text, (int64_t)min, (int64_t)max);
-}
-
 static int fail(const char *what, const char *why, const char *hint)
 {
 	fprintf(stderr, "rlfs: %s: %s%s%s\n", what, why, hint ? "; " : "",
@@ -259,10 +251,13 @@ int main(int argc, char **argv)
 		opt.lock = RLFILE_LOCK_NONE;
 	else
 		cli_usage_error("--lock: '%s' is not range or file", c.lock);
+	/* whole numbers in range, or a usage error that names them (cli.h) */
 	if (c.writeback_ms)
-		writeback_ms = number("--writeback-ms", c.writeback_ms, 1, 60000);
+		writeback_ms = (unsigned long)cli_integer("--writeback-ms",
+							  c.writeback_ms, 1, 60000);
 	if (c.cache_mb)
-		cache_mb = number("--cache-mb", c.cache_mb, 0, 1u << 20);
+		cache_mb = (unsigned long)cli_integer("--cache-mb", c.cache_mb, 0,
+						      1 << 20);
 	opt.writeback_ms = (unsigned)writeback_ms;
 	opt.max_cached_pages = (size_t)cache_mb * (1u << 20) / RLFILE_PAGE;
 	if (c.cache_shared && opt.max_cached_pages &&
