@@ -30,9 +30,10 @@
 #include "rl_etcd.h"
 
 enum rl_grant_state { RL_PENDING = 1, RL_GRANTED, RL_LOST };
-/* rangelock_etcd_range_t.state: spelled, so stale bytes are not held */
-#define RL_HELD_X 0x52414e4745584c31ull /* "RANGEXL1" */
-#define RL_HELD_S 0x52414e4745534831ull /* "RANGESH1" */
+/* rangelock_etcd_range_t.state: spelled, so stale bytes are not held, and
+ * mixed with the handle's address, so a copy (memcpy) is not the handle */
+#define RL_HELD_X(r) (0x52414e4745584c31ull ^ (uintptr_t)(r)) /* "RANGEXL1" */
+#define RL_HELD_S(r) (0x52414e4745534831ull ^ (uintptr_t)(r)) /* "RANGESH1" */
 
 struct rl_grant {
 	struct rangelock_etcd_object *o;
@@ -517,7 +518,7 @@ static int rl_lock(rangelock_etcd_object_t *o, rangelock_etcd_range_t *r,
 	r->grant = g;
 	r->token = g->rev;
 	r->generation = g->gen;
-	r->state = excl ? RL_HELD_X : RL_HELD_S;
+	r->state = excl ? RL_HELD_X(r) : RL_HELD_S(r);
 	pthread_mutex_unlock(&c->s.mu);
 	return 0;
 }
@@ -564,7 +565,7 @@ int rangelock_etcd_timedwrlock(rangelock_etcd_object_t *o, rangelock_etcd_range_
 static bool rl_held(const rangelock_etcd_object_t *o, const rangelock_etcd_range_t *r)
 {
 	const struct rl_grant *g = r->grant;
-	return (r->state == RL_HELD_X || r->state == RL_HELD_S) && g && g->o == o;
+	return (r->state == RL_HELD_X(r) || r->state == RL_HELD_S(r)) && g && g->o == o;
 }
 
 int rangelock_etcd_unlock(rangelock_etcd_object_t *o, rangelock_etcd_range_t *r)
@@ -606,7 +607,7 @@ int rangelock_etcd_downgrade(rangelock_etcd_object_t *o, rangelock_etcd_range_t 
 {
 	rangelock_etcd_t *c = o->c;
 	pthread_mutex_lock(&c->s.mu);
-	if (!rl_held(o, r) || r->state != RL_HELD_X) {
+	if (!rl_held(o, r) || r->state != RL_HELD_X(r)) {
 		pthread_mutex_unlock(&c->s.mu);
 		return EINVAL;
 	}
@@ -648,7 +649,7 @@ int rangelock_etcd_downgrade(rangelock_etcd_object_t *o, rangelock_etcd_range_t 
 		pthread_mutex_lock(&c->s.mu);
 	}
 	if (!err)
-		r->state = RL_HELD_S;
+		r->state = RL_HELD_S(r);
 	pthread_mutex_unlock(&c->s.mu);
 	if (!err)
 		rangelock_downgrade(&o->local, &r->local);
@@ -657,13 +658,13 @@ int rangelock_etcd_downgrade(rangelock_etcd_object_t *o, rangelock_etcd_range_t 
 
 uint64_t rangelock_etcd_token(const rangelock_etcd_range_t *r)
 {
-	return r->state == RL_HELD_X || r->state == RL_HELD_S ? r->token : 0;
+	return r->state == RL_HELD_X(r) || r->state == RL_HELD_S(r) ? r->token : 0;
 }
 
 int rangelock_etcd_check(const rangelock_etcd_range_t *r)
 {
 	const struct rl_grant *g = r->grant;
-	if ((r->state != RL_HELD_X && r->state != RL_HELD_S) || !g)
+	if ((r->state != RL_HELD_X(r) && r->state != RL_HELD_S(r)) || !g)
 		return EINVAL;
 	rangelock_etcd_t *c = g->o->c;
 	pthread_mutex_lock(&c->s.mu);
