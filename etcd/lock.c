@@ -400,16 +400,20 @@ static int rl_deadline(enum rl_how how, const struct timespec *abstime,
 	return 0;
 }
 
-/* Under mu: wait for a lease to make requests with. */
+/* Under mu: wait for a valid lease to make requests with. */
 static int rl_need_lease(rangelock_etcd_t *c, enum rl_how how,
 			 const struct timespec *abstime)
 {
 	struct timespec until;
 	rl_deadline(how, abstime, (unsigned)c->s.gw.timeout_ms, &until);
-	while (!c->s.lease && !c->s.stopping && how != RL_TRY)
-		if (pthread_cond_timedwait(&c->s.cv, &c->s.mu, &until) == ETIMEDOUT)
-			break;
-	return c->s.lease ? 0 : how == RL_TIMED ? ETIMEDOUT : ENOTCONN;
+	for (;;) {
+		if (c->s.lease && rl_session_valid(&c->s, c->s.generation) == 0)
+			return 0;
+		rl_session_lease_gone(&c->s, c->s.lease); /* expired here */
+		if (c->s.stopping || how == RL_TRY ||
+		    pthread_cond_timedwait(&c->s.cv, &c->s.mu, &until) == ETIMEDOUT)
+			return how == RL_TIMED ? ETIMEDOUT : ENOTCONN;
+	}
 }
 
 /* Under mu: wait until g is granted, lost, or the deadline passes. */
@@ -436,6 +440,19 @@ static int rl_wait_grant(rangelock_etcd_t *c, struct rl_grant *g, enum rl_how ho
 	}
 }
 
+/* Under mu: no new holder may take an older grant of ours that conflicts
+ * with g: its token is lower than g's, and a fencing store that has seen
+ * g's would refuse writes under it. */
+static void rl_retire_older(rangelock_etcd_t *c, const struct rl_grant *g)
+{
+	for (struct rl_grant *h = g->o->grants, *next; h; h = next) {
+		next = h->next;
+		if (h != g && h->state == RL_GRANTED && !h->revoked && h->rev < g->rev &&
+		    h->start < g->end && g->start < h->end && (h->excl || g->excl))
+			rl_revoke(c, h);
+	}
+}
+
 /* Under mu: a new request's grant, or an error with nothing left behind
  * (mu is dropped and taken again around the round trips). */
 static int rl_acquire(rangelock_etcd_t *c, struct rangelock_etcd_object *o,
@@ -459,6 +476,8 @@ static int rl_acquire(rangelock_etcd_t *c, struct rangelock_etcd_object *o,
 	bool blocked;
 	err = rl_request(c, g, lease, &blocked);
 	pthread_mutex_lock(&c->s.mu);
+	if (err == ENOLCK)
+		rl_session_lease_gone(&c->s, lease);
 	if (!err && g->state == RL_LOST)
 		err = ENOLCK;
 	if (!err && blocked)
@@ -476,6 +495,7 @@ static int rl_acquire(rangelock_etcd_t *c, struct rangelock_etcd_object *o,
 	g->users = 1;
 	if (rl_wanted(c, g))
 		g->revoked = true; /* asked for while we waited: not cached */
+	rl_retire_older(c, g);
 	*out = g;
 	return 0;
 }
@@ -507,7 +527,11 @@ static int rl_lock(rangelock_etcd_object_t *o, rangelock_etcd_range_t *r,
 		if (g->users++ == 0)
 			rl_lru_del(c, g);
 	} else {
-		err = rl_acquire(c, o, start, end, excl, how, abstime, &g);
+		/* a lease lost before the grant: once more, with the next lease */
+		for (int tries = 0; tries < 3; tries++)
+			if ((err = rl_acquire(c, o, start, end, excl, how, abstime,
+					      &g)) != ENOLCK)
+				break;
 	}
 	if (err) {
 		o->active--;

@@ -148,6 +148,9 @@ int rl_session_start(struct rl_session *s, const struct rangelock_etcd_options *
 		     const struct rl_session_ops *ops);
 void rl_session_stop(struct rl_session *s);
 int64_t rl_now_ns(void);
+/* under mu: the server does not know lease (or it may have expired): void
+ * what was granted under it and have the keeper take a new one now */
+void rl_session_lease_gone(struct rl_session *s, uint64_t lease);
 /* under mu: 0 if lease generation gen is still valid, else ENOLCK */
 int rl_session_valid(const struct rl_session *s, uint64_t gen);
 /* a key range [key, end) for the gateway: both base64, in a JSON body */

@@ -106,6 +106,12 @@ static void rl_lease_lost(struct rl_session *s)
 	pthread_cond_broadcast(&s->cv);
 }
 
+void rl_session_lease_gone(struct rl_session *s, uint64_t lease)
+{
+	if (lease && s->lease == lease)
+		rl_lease_lost(s); /* its broadcast wakes the keeper: a new one */
+}
+
 /* One renewal: 0, or the error that kept it from being made. */
 static int rl_lease_renew(struct rl_session *s, uint64_t lease)
 {

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fence.h"
 #include "node.h"
 
 #define NODE_MAX_IDS 4096
@@ -28,6 +29,7 @@ static int reply_fd;
 static pthread_mutex_t reply_mu = PTHREAD_MUTEX_INITIALIZER;
 static rangelock_etcd_range_t *ranges[NODE_MAX_IDS];
 static rangelock_etcd_object_t *objs[NODE_MAX_IDS];
+static uint64_t starts[NODE_MAX_IDS], ends[NODE_MAX_IDS];
 
 static void reply(int id, int rc, uint64_t token)
 {
@@ -47,11 +49,101 @@ struct cmd {
 	unsigned long long start, end;
 };
 
+static double mono(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + t.tv_nsec / 1e9;
+}
+
+struct worker {
+	rangelock_etcd_object_t *o;
+	double until;
+	unsigned seed;
+	FILE *history;
+	int grants;
+};
+
+/* One thread of "work": random ranges of 32 pages, 40% exclusive, each
+ * exclusive grant written to the fencing store; one history line a grant:
+ * token start end excl granted released valid write-rc unlock-rc */
+static void *work_thread(void *arg)
+{
+	struct worker *w = arg;
+	const char *store = getenv("RL_FENCE_STORE");
+	while (mono() < w->until) {
+		uint64_t first = (uint64_t)(rand_r(&w->seed) % 32);
+		uint64_t len = 1 + (uint64_t)(rand_r(&w->seed) % 8);
+		uint64_t start = first * 4096, end = (first + len) * 4096;
+		if (end > 32 * 4096)
+			end = 32 * 4096;
+		if (rand_r(&w->seed) % 8 == 0)
+			start += (uint64_t)(rand_r(&w->seed) % 4096); /* byte ranges too */
+		bool excl = rand_r(&w->seed) % 10 < 4;
+		rangelock_etcd_range_t r;
+		int rc = excl ? rangelock_etcd_wrlock(w->o, &r, start, end)
+			      : rangelock_etcd_rdlock(w->o, &r, start, end);
+		if (rc) {
+			fprintf(w->history, "error %d %.6f\n", rc, mono());
+			usleep(100000);
+			continue;
+		}
+		double granted = mono();
+		uint64_t token = rangelock_etcd_token(&r);
+		int wrc = excl && store ? fence_write(store, start, end, token) : 0;
+		usleep((useconds_t)(rand_r(&w->seed) % 3000));
+		int valid = rangelock_etcd_check(&r) == 0;
+		double released = mono();
+		int urc = rangelock_etcd_unlock(w->o, &r);
+		fprintf(w->history, "%llu %llu %llu %d %.6f %.6f %d %d %d\n",
+			(unsigned long long)token, (unsigned long long)start,
+			(unsigned long long)end, excl, granted, released, valid && !urc,
+			wrc, urc);
+		w->grants++;
+	}
+	return NULL;
+}
+
+/* "work OBJECT SECONDS SEED THREADS": history in $RL_HISTORY_DIR */
+static int run_work(struct cmd *c, uint64_t *grants)
+{
+	rangelock_etcd_object_t *o;
+	int rc = rangelock_etcd_open(client, c->name, c->name_len, &o);
+	if (rc)
+		return rc;
+	int nthreads = c->wait_ms > 0 && c->wait_ms <= 16 ? c->wait_ms : 2;
+	struct worker w[16];
+	pthread_t t[16];
+	for (int i = 0; i < nthreads; i++) {
+		char path[512];
+		snprintf(path, sizeof(path), "%s/history-%d-%d-%d",
+			 getenv("RL_HISTORY_DIR"), (int)getpid(), c->id, i);
+		w[i] = (struct worker){ o, mono() + (double)c->start,
+					(unsigned)c->end * 31u + (unsigned)i, fopen(path, "w"), 0 };
+		if (!w[i].history)
+			return errno;
+		pthread_create(&t[i], NULL, work_thread, &w[i]);
+	}
+	*grants = 0;
+	for (int i = 0; i < nthreads; i++) {
+		pthread_join(t[i], NULL);
+		fclose(w[i].history);
+		*grants += (uint64_t)w[i].grants;
+	}
+	return rangelock_etcd_object_close(o);
+}
+
 static void *run_cmd(void *arg)
 {
 	struct cmd *c = arg;
 	int rc;
 	uint64_t token = 0;
+	if (!strcmp(c->op, "work")) {
+		rc = run_work(c, &token);
+		reply(c->id, rc, token);
+		free(c);
+		return NULL;
+	}
 	if (c->ref >= 0) {
 		rangelock_etcd_range_t *r = ranges[c->ref];
 		rangelock_etcd_object_t *o = objs[c->ref];
@@ -61,6 +153,9 @@ static void *run_cmd(void *arg)
 			rc = rangelock_etcd_unlock(o, r);
 		else if (!strcmp(c->op, "down"))
 			rc = rangelock_etcd_downgrade(o, r);
+		else if (!strcmp(c->op, "write"))
+			rc = fence_write(getenv("RL_FENCE_STORE"), starts[c->ref],
+					 ends[c->ref], rangelock_etcd_token(r));
 		else
 			rc = rangelock_etcd_check(r);
 		if (r && !strcmp(c->op, "unlock") && (rc == 0 || rc == ENOLCK)) {
@@ -92,6 +187,8 @@ static void *run_cmd(void *arg)
 				: rangelock_etcd_rdlock(o, r, c->start, c->end);
 		if (rc == 0) {
 			token = rangelock_etcd_token(r);
+			starts[c->id] = c->start;
+			ends[c->id] = c->end;
 			objs[c->id] = o;
 			ranges[c->id] = r;
 			r = NULL;
@@ -126,7 +223,8 @@ static void child_main(int cmd_fd, const char *endpoints, unsigned ttl_ms,
 			free(c);
 			break;
 		}
-		if (!strcmp(c->op, "unlock") || !strcmp(c->op, "down") || !strcmp(c->op, "check")) {
+		if (!strcmp(c->op, "unlock") || !strcmp(c->op, "down") ||
+		    !strcmp(c->op, "check") || !strcmp(c->op, "write")) {
 			sscanf(line, "%*d %*s %d", &c->ref);
 		} else {
 			sscanf(line, "%*d %*s %8199s %llu %llu %d", hex, &c->start, &c->end,
@@ -212,6 +310,12 @@ int node_lock(struct node *n, const char *op, const char *object,
 	hex[2 * len] = 0;
 	return send_line(n, "%s %s %llu %llu %d", op, hex, (unsigned long long)start,
 			 (unsigned long long)end, wait_ms);
+}
+
+int node_work(struct node *n, const char *object, int seconds, int seed,
+	      int threads)
+{
+	return node_lock(n, "work", object, (uint64_t)seconds, (uint64_t)seed, threads);
 }
 
 int node_on(struct node *n, const char *op, int id)

@@ -30,11 +30,17 @@ void node_start(struct node *n, const char *endpoints, unsigned ttl_ms,
  * returns the request's id */
 int node_lock(struct node *n, const char *op, const char *object,
 	      uint64_t start, uint64_t end, int wait_ms);
-/* op: "unlock" "down" "check" on the range of request id */
+/* op: "unlock" "down" "check" "write" (to the fencing store named by
+ * $RL_FENCE_STORE) on the range of request id */
 int node_on(struct node *n, const char *op, int id);
 /* the reply to request id within timeout_ms: its errno-style result and,
  * for a lock, its token; NODE_PENDING if it has not come */
 int node_result(struct node *n, int id, int timeout_ms, uint64_t *token);
+/* random ranges of 32 pages of object, threads threads, seconds long,
+ * each grant a line in a file of $RL_HISTORY_DIR (node.c says which);
+ * the reply's token is the number of grants */
+int node_work(struct node *n, const char *object, int seconds, int seed,
+	      int threads);
 void node_stop(struct node *n);   /* closes its objects and client, waits */
 void node_kill(struct node *n);   /* SIGKILL */
 void node_pause(struct node *n);  /* SIGSTOP */
