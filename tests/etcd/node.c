@@ -30,6 +30,9 @@ static pthread_mutex_t reply_mu = PTHREAD_MUTEX_INITIALIZER;
 static rangelock_etcd_range_t *ranges[NODE_MAX_IDS];
 static rangelock_etcd_object_t *objs[NODE_MAX_IDS];
 static uint64_t starts[NODE_MAX_IDS], ends[NODE_MAX_IDS];
+/* the table above; also orders a lock's thread before the threads that
+ * later use its range (the test's pipes order them, unseen by TSan) */
+static pthread_mutex_t table_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static void reply(int id, int rc, uint64_t token)
 {
@@ -145,8 +148,11 @@ static void *run_cmd(void *arg)
 		return NULL;
 	}
 	if (c->ref >= 0) {
+		pthread_mutex_lock(&table_mu);
 		rangelock_etcd_range_t *r = ranges[c->ref];
 		rangelock_etcd_object_t *o = objs[c->ref];
+		uint64_t start = starts[c->ref], end = ends[c->ref];
+		pthread_mutex_unlock(&table_mu);
 		if (!r)
 			rc = EINVAL;
 		else if (!strcmp(c->op, "unlock"))
@@ -154,13 +160,18 @@ static void *run_cmd(void *arg)
 		else if (!strcmp(c->op, "down"))
 			rc = rangelock_etcd_downgrade(o, r);
 		else if (!strcmp(c->op, "write"))
-			rc = fence_write(getenv("RL_FENCE_STORE"), starts[c->ref],
-					 ends[c->ref], rangelock_etcd_token(r));
+			rc = fence_write(getenv("RL_FENCE_STORE"), start, end,
+					 rangelock_etcd_token(r));
 		else
 			rc = rangelock_etcd_check(r);
 		if (r && !strcmp(c->op, "unlock") && (rc == 0 || rc == ENOLCK)) {
+			pthread_mutex_lock(&table_mu);
 			ranges[c->ref] = NULL; /* its object stays open: its cache */
+			pthread_mutex_unlock(&table_mu);
 			free(r);
+		} else {
+			pthread_mutex_lock(&table_mu); /* before the next use of r */
+			pthread_mutex_unlock(&table_mu);
 		}
 		reply(c->id, rc, token);
 		free(c);
@@ -187,10 +198,12 @@ static void *run_cmd(void *arg)
 				: rangelock_etcd_rdlock(o, r, c->start, c->end);
 		if (rc == 0) {
 			token = rangelock_etcd_token(r);
+			pthread_mutex_lock(&table_mu);
 			starts[c->id] = c->start;
 			ends[c->id] = c->end;
 			objs[c->id] = o;
 			ranges[c->id] = r;
+			pthread_mutex_unlock(&table_mu);
 			r = NULL;
 		} else {
 			rangelock_etcd_object_close(o);
@@ -241,12 +254,14 @@ static void child_main(int cmd_fd, const char *endpoints, unsigned ttl_ms,
 		pthread_detach(t);
 	}
 	/* quit: everything still held is let go, then the client */
+	pthread_mutex_lock(&table_mu);
 	for (int i = 0; i < NODE_MAX_IDS; i++)
 		if (ranges[i])
 			rangelock_etcd_unlock(objs[i], ranges[i]);
 	for (int i = 0; i < NODE_MAX_IDS; i++)
 		if (objs[i] && rangelock_etcd_object_close(objs[i]))
 			_exit(6);
+	pthread_mutex_unlock(&table_mu);
 	rc = rangelock_etcd_close(client);
 	_exit(rc ? 5 : 0);
 }
