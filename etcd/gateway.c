@@ -174,9 +174,15 @@ int rl_gw_call(struct rl_gateway *gw, const char *path, const char *body,
 		struct rl_buf b = { 0 };
 		err = rl_gw_post(gw, h, url, path, body, &b);
 		if (err == 0) {
+			/* not JSON: not an etcd member (a proxy's page): the next */
 			*out = b.data ? json_tokener_parse(b.data) : NULL;
-			err = !*out ? EIO
+			err = !*out || !json_object_is_type(*out, json_type_object)
+			    ? ENOTCONN
 			    : json_object_object_get_ex(*out, "error", NULL) ? EIO : 0;
+			if (err == ENOTCONN) {
+				json_object_put(*out);
+				*out = NULL;
+			}
 			if (url != first) {
 				/* relaxed: a hint where to start; the count tells the watch */
 				atomic_store_explicit(&gw->current, url, memory_order_relaxed);

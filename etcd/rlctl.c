@@ -26,7 +26,7 @@
 
 static noreturn void usage(void)
 {
-	printf("Usage: rlctl [--endpoints URL[,URL...]] [--prefix PREFIX] [--ttl SECONDS]\n"
+	printf("usage: rlctl [--endpoints URL[,URL...]] [--prefix PREFIX] [--ttl SECONDS]\n"
 	       "             lock [--shared] [--nonblock | --wait SECONDS]\n"
 	       "             OBJECT START END -- PROGRAM [ARG...]\n"
 	       "       rlctl [--endpoints URL[,URL...]] [--prefix PREFIX] list [OBJECT]\n"

@@ -11,7 +11,7 @@ trap 'rm -rf "$tmp"' EXIT
 sed -n 's/^RANGELOCK_API [^(]*[ *]\(rangelock_[a-z_]*\)(.*/\1/p' "$header" | sort > "$tmp/header"
 sed -n 's/^[[:space:]]*\(rangelock_[a-z_]*\);$/\1/p' "$map" | sort > "$tmp/map"
 nm -D --defined-only "$lib" | awk '{ print $3 }' | sed 's/@.*//' |
-	grep -v '^RANGELOCK_[0-9.]*$' | sort > "$tmp/lib"
+	grep -v '^RANGELOCK_[A-Z_]*[0-9.]*$' | sort > "$tmp/lib"
 [ -s "$tmp/header" ] || { echo "no RANGELOCK_API declarations found in $header"; exit 1; }
 status=0
 if ! diff -u "$tmp/header" "$tmp/map"; then

@@ -74,6 +74,20 @@ for tool in "$@"; do
 		usage_error "$name" "--lock: 'bogus'" "$bin" --lock=bogus
 		usage_error "$name" "--seconds" "$bin" --seconds
 		;;
+	rlctl)
+		# usage errors are found before etcd is asked: none runs here
+		usage_error "$name" "a command is needed" "$bin"
+		usage_error "$name" "unknown command 'nope'" "$bin" nope
+		usage_error "$name" "--ttl: '11'" "$bin" --ttl 11 list
+		usage_error "$name" "lock needs OBJECT START END -- PROGRAM" "$bin" lock o 0 1
+		usage_error "$name" "lock needs OBJECT START END -- PROGRAM" "$bin" lock o 0 1 true
+		usage_error "$name" "START must be below END" "$bin" lock o 5 5 -- true
+		usage_error "$name" "END: 'x'" "$bin" lock o 0 x -- true
+		usage_error "$name" "--wait: 'soon'" "$bin" lock --wait soon o 0 1 -- true
+		usage_error "$name" "each other's opposite" "$bin" lock --nonblock --wait 1 o 0 1 -- true
+		usage_error "$name" "one OBJECT at most" "$bin" list a b
+		usage_error "$name" "--endpoints: an empty URL" "$bin" --endpoints , list
+		;;
 	rlfs)
 		usage_error "$name" "missing BACKING_DIR" "$bin"
 		usage_error "$name" "missing MOUNTPOINT" "$bin" "$T"
