@@ -8,7 +8,8 @@
 #   make test        build, then run every test
 #   make test-tsan   the tests under ThreadSanitizer
 #   make test-asan   the tests under AddressSanitizer + UndefinedBehaviorSanitizer
-#   make verify      model-check the protocol with SPIN (verify/run.sh)
+#   make verify      model-check the protocols with SPIN (verify/run.sh): the
+#                    lock, the shared regions, the etcd locks
 #   make fuzz        fuzz the API against the reference model for FUZZ_SECONDS
 #   make soak        the long runs (scripts/soak.sh): stress with 256 threads
 #                    and with the table growing, ranges over blocks,
@@ -16,6 +17,8 @@
 #                    torture on tmpfs, disk and mappings, rlfs's torture
 #                    and fio mix; SOAK_SECONDS each (default 60, about
 #                    17 min)
+#   make etcd-bench  librangelock-etcd against etcd itself (bench/etcd_bench.c),
+#                    on an etcd member of its own
 #   make rlfs-bench  mount rlfs twice (--lock=range, --lock=file) and run the
 #                    fio mix on both side by side (bench/rlfs-fio.sh; root)
 #   make install PREFIX=/usr/local   header, libraries, pkg-config and CMake
@@ -32,7 +35,7 @@ CMAKE_FLAGS ?=
 # WERROR=1 (CI, developers): every warning fails the build
 WERROR   ?= 0
 
-.PHONY: all run example test test-tsan test-asan verify fuzz soak matrix rlfs-bench install deps clean
+.PHONY: all run example test test-tsan test-asan verify fuzz soak matrix rlfs-bench etcd-bench install deps clean
 
 PREFIX   ?= /usr/local
 
@@ -42,13 +45,22 @@ all: $(BUILD)/.built
 # fuse3's fusermount3, fio, and python3 (mmap, the benchmark's table).
 RLFS_TOOLS = libfuse3-dev fuse3 fio python3 acl
 
+# librangelock-etcd and rlctl are built with libcurl and json-c (found by
+# pkg-config); their tests start etcd members of their own (etcd-server).
+ETCD_TOOLS = pkg-config libcurl4-openssl-dev libjson-c-dev etcd-server
+
 deps:
 	@scripts/install-deps.sh
 	@scripts/install-deps.sh --optional $(RLFS_TOOLS) || true
+	@scripts/install-deps.sh --optional $(ETCD_TOOLS) || true
+
+# CI (RANGELOCK_ETCD_TESTS_REQUIRED=1) fails the configure rather than build
+# without librangelock-etcd
+ETCD_FLAG = $(if $(filter 1,$(RANGELOCK_ETCD_TESTS_REQUIRED)),-DRANGELOCK_ETCD=ON)
 
 $(BUILD)/.built: deps FORCE
 	@cmake -S . -B $(BUILD) -DRANGELOCK_WERROR=$(if $(filter 1,$(WERROR)),ON,OFF) \
-		$(CMAKE_FLAGS) >/dev/null
+		$(ETCD_FLAG) $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 	@touch $@
 
@@ -98,6 +110,12 @@ soak: all
 
 rlfs-bench: all
 	bench/rlfs-fio.sh $(RLFS_BENCH_ARGS)
+
+# librangelock-etcd against etcd's bare requests and its own lock recipe, on
+# an etcd member of its own (data on tmpfs, free loopback ports)
+ETCD_BENCH_ARGS ?= --quick
+etcd-bench: all
+	$(BUILD)/tests/etcd/etcd_member -- $(BUILD)/etcd/rlbench-etcd $(ETCD_BENCH_ARGS)
 
 matrix:
 	scripts/build-matrix.sh
