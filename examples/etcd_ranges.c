@@ -11,6 +11,7 @@
  * waits for the first, in FIFO order, and `rlctl list` shows both.
  * etcd: $RANGELOCK_ETCD_ENDPOINTS, else http://127.0.0.1:2379.
  */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, sleep under -std=c11 */
 #include <rangelock_etcd.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -34,13 +34,18 @@ here=$src/tests/install
 tmp=$(mktemp -d)
 # leave the machine as it was: the packages go again at the end
 trap 'rm -rf "$tmp"; apt-get purge -y -qq rangelock-tools librangelock-dev \
-	librangelock0 >/dev/null 2>&1 || true' EXIT
+	librangelock0 rlctl librangelock-etcd-dev librangelock-etcd0 >/dev/null 2>&1 || true' EXIT
 cc -std=c11 -Wall -Werror "$here/consumer.c" $(pkg-config --cflags --libs rangelock) \
 	-o "$tmp/by_pc" && "$tmp/by_pc" || { echo "FAIL: pkg-config consumer against /usr"; exit 1; }
 cmake -S "$here/find_package" -B "$tmp/fp" >/dev/null && cmake --build "$tmp/fp" >/dev/null &&
 	"$tmp/fp/consumer_shared" && "$tmp/fp/consumer_static" ||
 	{ echo "FAIL: find_package consumer against /usr"; exit 1; }
-man -w rangelock_wrlock >/dev/null && man -w rlfs >/dev/null ||
+cc -std=c11 -Wall -Werror "$src/examples/etcd_ranges.c" \
+	$(pkg-config --cflags --libs rangelock-etcd) -o "$tmp/etcd_by_pc" ||
+	{ echo "FAIL: pkg-config consumer of rangelock-etcd against /usr"; exit 1; }
+rlctl --help >/dev/null || { echo "FAIL: rlctl does not run"; exit 1; }
+man -w rangelock_wrlock >/dev/null && man -w rlfs >/dev/null &&
+	man -w rangelock_etcd_wrlock >/dev/null && man -w rlctl >/dev/null ||
 	{ echo "FAIL: man pages not installed"; exit 1; }
 rlfs --help >/dev/null && rlfile-torture --help >/dev/null ||
 	{ echo "FAIL: the tools do not run"; exit 1; }
