@@ -59,7 +59,18 @@ tools_start() {
 			{ echo "man $tool failed"; return 1; }
 	done
 }
+# librangelock-etcd, where it was built: its example through pkg-config,
+# and rlctl from the prefix (nothing here needs etcd running)
+etcd_consumer() {
+	[ -f "$libdir/pkgconfig/rangelock-etcd.pc" ] || { echo "not built: skipped"; return 0; }
+	flags=$(PKG_CONFIG_PATH="$libdir/pkgconfig" pkg-config --cflags --libs rangelock-etcd)
+	cc -std=c11 -Wall -Werror "$src/examples/etcd_ranges.c" $flags -o "$tmp/etcd_pc" &&
+		env -u LD_LIBRARY_PATH "$prefix/bin/rlctl" --version &&
+		MANPATH="$prefix/share/man" MANWIDTH=80 man -P cat rangelock_etcd_wrlock >/dev/null &&
+		MANPATH="$prefix/share/man" MANWIDTH=80 man -P cat rlctl >/dev/null
+}
 check "pkg-config --cflags --libs rangelock" by_pkg_config
+check "pkg-config rangelock-etcd, rlctl and their pages" etcd_consumer
 check "the installed tools start, and their pages render" tools_start
 check "find_package(rangelock): rangelock::rangelock, ::rangelock_static" by_find_package
 check "add_subdirectory(rangelock source tree)" by_add_subdirectory
