@@ -118,6 +118,23 @@ static int rl_delete_key(rangelock_etcd_t *c, const char *key)
 	return err;
 }
 
+/* Without mu: delete g's key and free g.  When no member takes the delete,
+ * g goes back on the doomed list for the next flush (the keeper flushes
+ * every third of the TTL): the key must not outlive the grant, since the
+ * lease that carries it is kept alive and its conflicting waiters would
+ * wait for ever. */
+static void rl_give_back(rangelock_etcd_t *c, struct rl_grant *g)
+{
+	if (rl_delete_key(c, g->key) == 0) {
+		rl_grant_free(g);
+		return;
+	}
+	pthread_mutex_lock(&c->s.mu);
+	g->next = c->doomed;
+	c->doomed = g;
+	pthread_mutex_unlock(&c->s.mu);
+}
+
 /* Without mu: delete the keys of the grants doomed so far. */
 static void rl_flush(void *arg)
 {
@@ -128,8 +145,7 @@ static void rl_flush(void *arg)
 	pthread_mutex_unlock(&c->s.mu);
 	while (g) {
 		struct rl_grant *next = g->next;
-		rl_delete_key(c, g->key); /* failing, the lease expires it */
-		rl_grant_free(g);
+		rl_give_back(c, g);
 		g = next;
 	}
 }
@@ -486,8 +502,9 @@ static int rl_acquire(rangelock_etcd_t *c, struct rangelock_etcd_object *o,
 		rl_grant_unlink(c, g);
 		pthread_mutex_unlock(&c->s.mu);
 		if (err != ENOLCK)
-			rl_delete_key(c, g->key); /* withdraw: blocks nobody */
-		rl_grant_free(g);
+			rl_give_back(c, g); /* withdrawn: it blocks nobody */
+		else
+			rl_grant_free(g);   /* gone with its lease */
 		pthread_mutex_lock(&c->s.mu);
 		return err;
 	}
@@ -619,8 +636,8 @@ int rangelock_etcd_unlock(rangelock_etcd_object_t *o, rangelock_etcd_range_t *r)
 	}
 	pthread_mutex_unlock(&c->s.mu);
 	if (drop && !lost)
-		rl_delete_key(c, drop->key); /* the waiters go on */
-	if (drop)
+		rl_give_back(c, drop); /* the waiters go on */
+	else if (drop)
 		rl_grant_free(drop);
 	rl_flush(c);
 	rangelock_unlock(&o->local, &r->local);

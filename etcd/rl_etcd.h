@@ -122,7 +122,9 @@ struct rl_session_ops {
 	void (*changed)(void *arg, struct rl_mobj *mo, const struct rl_req *new,
 			bool all);
 	void (*lease_lost)(void *arg); /* under mu */
-	void (*flush)(void *arg);      /* without mu, after each batch of events */
+	void (*flush)(void *arg);      /* without mu: after each batch of
+	                                * events, and each renewal that a
+	                                * member answered */
 	void *arg;
 };
 

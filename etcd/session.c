@@ -141,6 +141,8 @@ static void *rl_keeper(void *arg)
 		uint64_t lease = s->lease;
 		pthread_mutex_unlock(&s->mu);
 		int err = lease ? rl_lease_renew(s, lease) : rl_lease_grant(s);
+		if (!err) /* a member answers: deletes that found none before */
+			s->ops.flush(s->ops.arg);
 		pthread_mutex_lock(&s->mu);
 		if (err && s->lease == lease && rl_now_ns() >= s->valid_until)
 			rl_lease_lost(s); /* could not renew in time */

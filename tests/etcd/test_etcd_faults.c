@@ -188,6 +188,27 @@ static int check_history(int *errors)
 	return (int)n;
 }
 
+static int print_entry(const struct rangelock_etcd_entry *e, void *arg)
+{
+	(void)arg;
+	fprintf(stderr, "#   [%llu, %llu) %s %s token %llu age %.1f s %s\n",
+		(unsigned long long)e->start, (unsigned long long)e->end,
+		e->exclusive ? "exclusive" : "shared", e->held ? "held" : "waiting",
+		(unsigned long long)e->token, e->age, e->client);
+	return 0;
+}
+
+static void dump_requests(const char *object)
+{
+	struct rangelock_etcd_options o = { .endpoints = cl.endpoints };
+	rangelock_etcd_t *c;
+	fprintf(stderr, "# the requests on '%s' now:\n", object);
+	if (rangelock_etcd_connect(&c, &o) == 0) {
+		rangelock_etcd_list(c, object, strlen(object), print_entry, NULL);
+		rangelock_etcd_close(c);
+	}
+}
+
 /* Three clients under load while the leader is killed and paused and a
  * follower killed. */
 static void test_members_fail_under_load(void)
@@ -225,7 +246,10 @@ static void test_members_fail_under_load(void)
 	int grants[NODES];
 	for (int i = 0; i < NODES; i++) {
 		uint64_t g;
-		CHECK_RC(node_result(&nd[i], work[i], SECONDS * 1000 + 30000, &g), 0);
+		int rc = node_result(&nd[i], work[i], SECONDS * 1000 + 30000, &g);
+		if (rc == NODE_PENDING)
+			dump_requests("load"); /* who waits for what, for the record */
+		CHECK_RC(rc, 0);
 		grants[i] = (int)g;
 		node_stop(&nd[i]);
 	}
