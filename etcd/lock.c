@@ -404,16 +404,17 @@ static int rl_request(rangelock_etcd_t *c, struct rl_grant *g, uint64_t lease,
 	return err;
 }
 
-static int rl_deadline(enum rl_how how, const struct timespec *abstime,
-		       unsigned timeout_ms, struct timespec *until)
+/* How long a call waits for a lease: a timed call to its deadline, the
+ * others a request's timeout and a second. */
+static void rl_deadline(enum rl_how how, const struct timespec *abstime,
+			unsigned timeout_ms, struct timespec *until)
 {
 	if (how == RL_TIMED) {
 		*until = *abstime;
-		return 0;
+		return;
 	}
 	clock_gettime(CLOCK_MONOTONIC, until);
 	until->tv_sec += timeout_ms / 1000 + 1;
-	return 0;
 }
 
 /* Under mu: wait for a valid lease to make requests with. */

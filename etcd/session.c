@@ -322,6 +322,26 @@ static int rl_session_options(struct rl_session *s, const struct rangelock_etcd_
 	return rl_gw_init(&s->gw, ep, timeout);
 }
 
+/* Revoke the lease (every key of ours goes with it; best effort: failing,
+ * it expires) and free what the session holds; its threads have ended. */
+static void rl_session_free(struct rl_session *s, uint64_t lease)
+{
+	if (lease) {
+		char body[64];
+		json_object *reply;
+		snprintf(body, sizeof(body), "{\"ID\":\"%llu\"}", (unsigned long long)lease);
+		rl_gw_call(&s->gw, "/v3/lease/revoke", body, &reply);
+		json_object_put(reply);
+	}
+	rl_mirror_clear(&s->mirror);
+	free(s->mirror.buckets);
+	rl_gw_fini(&s->gw);
+	free(s->prefix);
+	free(s->name);
+	pthread_cond_destroy(&s->cv);
+	pthread_mutex_destroy(&s->mu);
+}
+
 int rl_session_start(struct rl_session *s, const struct rangelock_etcd_options *o,
 		     const struct rl_session_ops *ops)
 {
@@ -348,23 +368,8 @@ int rl_session_start(struct rl_session *s, const struct rangelock_etcd_options *
 		pthread_mutex_unlock(&s->mu);
 		pthread_join(s->keeper, NULL);
 	}
-	if (err) {
-		if (s->lease) {
-			char body[64];
-			json_object *reply;
-			snprintf(body, sizeof(body), "{\"ID\":\"%llu\"}",
-				 (unsigned long long)s->lease);
-			rl_gw_call(&s->gw, "/v3/lease/revoke", body, &reply);
-			json_object_put(reply);
-		}
-		rl_mirror_clear(&s->mirror);
-		free(s->mirror.buckets);
-		rl_gw_fini(&s->gw);
-		free(s->prefix);
-		free(s->name);
-		pthread_cond_destroy(&s->cv);
-		pthread_mutex_destroy(&s->mu);
-	}
+	if (err)
+		rl_session_free(s, s->lease);
 	return err;
 }
 
@@ -372,24 +377,10 @@ void rl_session_stop(struct rl_session *s)
 {
 	pthread_mutex_lock(&s->mu);
 	s->stopping = true;
-	uint64_t lease = s->lease;
 	pthread_cond_broadcast(&s->cv);
 	pthread_mutex_unlock(&s->mu);
 	rl_gw_wake(&s->gw);
 	pthread_join(s->keeper, NULL);
 	pthread_join(s->watcher, NULL);
-	if (lease) { /* every key of ours goes with it */
-		char body[64];
-		json_object *reply;
-		snprintf(body, sizeof(body), "{\"ID\":\"%llu\"}", (unsigned long long)lease);
-		rl_gw_call(&s->gw, "/v3/lease/revoke", body, &reply);
-		json_object_put(reply);
-	}
-	rl_mirror_clear(&s->mirror);
-	free(s->mirror.buckets);
-	rl_gw_fini(&s->gw);
-	free(s->prefix);
-	free(s->name);
-	pthread_cond_destroy(&s->cv);
-	pthread_mutex_destroy(&s->mu);
+	rl_session_free(s, s->lease); /* the threads are gone: no lock needed */
 }
