@@ -65,6 +65,7 @@ struct rangelock_etcd {
 	unsigned flags;
 	unsigned cache_max;
 	unsigned cached;
+	unsigned waiters;       /* calls in rl_wait_grant(): the watch runs */
 	uint64_t seq;
 	struct rangelock_etcd_object *objects;
 	struct rl_grant *lru_old, *lru_new;     /* cached grants */
@@ -237,6 +238,22 @@ static void rl_lease_lost(void *arg)
 		}
 }
 
+/* Under mu: the watch runs while a call waits, and, unless nothing is
+ * cached, while grants are kept (they must hear of conflicting requests). */
+static bool rl_watch_wanted(void *arg)
+{
+	rangelock_etcd_t *c = arg;
+	if (c->waiters)
+		return true;
+	if (c->flags & RANGELOCK_ETCD_NOCACHE)
+		return false;
+	for (struct rangelock_etcd_object *o = c->objects; o; o = o->next)
+		for (struct rl_grant *g = o->grants; g; g = g->next)
+			if (g->state == RL_GRANTED)
+				return true;
+	return false;
+}
+
 /* ---- client and objects ------------------------------------------------- */
 
 int rangelock_etcd_connect(rangelock_etcd_t **out,
@@ -251,7 +268,8 @@ int rangelock_etcd_connect(rangelock_etcd_t **out,
 		free(c);
 		return EINVAL;
 	}
-	struct rl_session_ops ops = { rl_changed, rl_lease_lost, rl_flush, c };
+	struct rl_session_ops ops = { rl_changed, rl_lease_lost, rl_watch_wanted,
+				      rl_flush, c };
 	int err = rl_session_start(&c->s, opt, &ops);
 	if (err) {
 		free(c);
@@ -449,9 +467,12 @@ static int rl_wait_grant(rangelock_etcd_t *c, struct rl_grant *g, enum rl_how ho
 		}
 		if (how == RL_TRY)
 			return EBUSY;
+		if (c->waiters++ == 0)
+			pthread_cond_broadcast(&c->s.cv); /* the watch is wanted */
 		int err = how == RL_TIMED
 			? pthread_cond_timedwait(&c->s.cv, &c->s.mu, abstime)
 			: pthread_cond_wait(&c->s.cv, &c->s.mu);
+		c->waiters--;
 		if (err == ETIMEDOUT)
 			return ETIMEDOUT;
 	}
@@ -514,6 +535,8 @@ static int rl_acquire(rangelock_etcd_t *c, struct rangelock_etcd_object *o,
 	if (rl_wanted(c, g))
 		g->revoked = true; /* asked for while we waited: not cached */
 	rl_retire_older(c, g);
+	if (!(c->flags & RANGELOCK_ETCD_NOCACHE))
+		pthread_cond_broadcast(&c->s.cv); /* a kept grant wants the watch */
 	*out = g;
 	return 0;
 }

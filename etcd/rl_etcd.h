@@ -122,6 +122,7 @@ struct rl_session_ops {
 	void (*changed)(void *arg, struct rl_mobj *mo, const struct rl_req *new,
 			bool all);
 	void (*lease_lost)(void *arg); /* under mu */
+	bool (*wanted)(void *arg);     /* under mu: must the watch run? */
 	void (*flush)(void *arg);      /* without mu: after each batch of
 	                                * events, and each renewal that a
 	                                * member answered */

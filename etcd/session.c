@@ -13,7 +13,11 @@
  *
  * The watch.  One stream from etcd's watch over the prefix, started at
  * the revision after the mirror's; every event is applied under mu and the
- * waiters are woken by one broadcast.  When the stream breaks, it resumes
+ * waiters are woken by one broadcast.  It runs only while it is wanted
+ * (ops.wanted: a call waits, or grants are kept to be revoked), so that a
+ * client that neither waits nor caches costs etcd no event; it starts
+ * with one read of the prefix.  A request's revision is above anything
+ * read before it, so a mirror left from an earlier watch never grants.  When the stream breaks, it resumes
  * from the revision after the last event applied, on whichever member now
  * answers; when etcd has compacted that revision away, the whole prefix
  * is read again (one consistent read) and the watch starts after it.
@@ -250,7 +254,7 @@ static int rl_watch_stop(void *arg)
 {
 	struct rl_watch *w = arg;
 	pthread_mutex_lock(&w->s->mu);
-	int stop = w->s->stopping;
+	int stop = w->s->stopping || !w->s->ops.wanted(w->s->ops.arg);
 	pthread_mutex_unlock(&w->s->mu);
 	/* relaxed: a failover seen late only delays the move by one poll */
 	return stop || atomic_load_explicit(&w->s->gw.switches,
@@ -263,6 +267,14 @@ static void *rl_watcher(void *arg)
 	char body[4096];
 	pthread_mutex_lock(&s->mu);
 	while (!s->stopping) {
+		if (!s->ops.wanted(s->ops.arg)) {
+			/* nobody waits, nothing cached: no watch, no mirror;
+			 * the next one starts from a read of the prefix */
+			rl_mirror_clear(&s->mirror);
+			s->resync = true;
+			pthread_cond_wait(&s->cv, &s->mu);
+			continue;
+		}
 		if (s->resync) {
 			pthread_mutex_unlock(&s->mu);
 			int err = rl_resync(s);
@@ -358,8 +370,7 @@ int rl_session_start(struct rl_session *s, const struct rangelock_etcd_options *
 		err = rl_mirror_init(&s->mirror);
 	if (!err)
 		err = rl_lease_grant(s);
-	if (!err)
-		err = rl_resync(s);
+	s->resync = true; /* the watch starts with a read, when it is wanted */
 	if (!err && (err = pthread_create(&s->keeper, NULL, rl_keeper, s)) == 0 &&
 	    (err = pthread_create(&s->watcher, NULL, rl_watcher, s)) != 0) {
 		pthread_mutex_lock(&s->mu);
