@@ -30,6 +30,13 @@
  * grant.  Clients that
  * have made their calls keep their cached grants; their watchers run on.
  *
+ * With RESYNC, each watcher may once, at any moment, restart its watch the
+ * way the code does after a compaction or when the watch was not wanted
+ * (the code runs it only while a call waits or grants are kept): one read
+ * of the whole store replaces the mirror, events up to that read are
+ * dropped, and every kept grant is revoked for the later conflicting
+ * requests the read shows.
+ *
  * An expirer may, once, end client 0's lease: first the client stops
  * believing in it (its local deadline is the renewal's send time plus the
  * TTL, less a margin, so it always comes before the server's), then the
@@ -54,6 +61,8 @@
  *   BROKEN_NOT_WANTED    a grant is not marked revoked at once for a
  *                        conflicting request the watcher saw while it
  *                        was still pending
+ *   BROKEN_RESYNC_NO_REVOKE  a restarted watch does not check the kept
+ *                        grants against the requests it read
  *   BROKEN_KEEP_OLDER    an older own grant is not retired by a newer one
  *                        it conflicts with (its lower token is then
  *                        refused by the fencing store)
@@ -107,6 +116,7 @@ bool gexcl[NC * NK];
 #define G(c, s) ((c) * NK + (s))
 
 byte sgen[NC];     /* the server's lease generation */
+bool resynced[NC]; /* RESYNC: each watcher reads the store once */
 byte cgen[NC];     /* the client's */
 bool believes[NC]; /* the client's lease is valid by its own clock */
 
@@ -155,8 +165,62 @@ proctype watcher(byte c)
 	byte slot, r, owner, pages, s, w;
 	bool excl, put;
 end:	do
+#ifdef RESYNC
+	:: !resynced[c] ->
+		/* the watch (re)starts with one read of the prefix: the
+		 * mirror becomes the store, the events before are superseded,
+		 * and every kept grant is checked against the requests read */
+		atomic {
+			resynced[c] = true;
+			s = 0;
+			do
+			:: s < NK ->
+				mir[c].live[s] = store[s].live;
+				mir[c].rev[s] = store[s].rev;
+				mir[c].owner[s] = store[s].owner;
+				mir[c].excl[s] = store[s].excl;
+				mir[c].pages[s] = store[s].pages;
+				s++
+			:: else -> break
+			od;
+			mir[c].seen = rev;
+#ifndef BROKEN_RESYNC_NO_REVOKE
+			s = 0;
+			do
+			:: s < NK ->
+				if
+				:: gstate[G(c, s)] == 2 && !grevoked[G(c, s)] ->
+					r = 0;
+					do
+					:: r < NK ->
+						if
+						:: store[r].live && store[r].owner != c &&
+						   store[r].rev > grev[G(c, s)] &&
+						   CONFLICT(store[r].pages, store[r].excl,
+							    gpages[G(c, s)], gexcl[G(c, s)]) ->
+							grevoked[G(c, s)] = true
+						:: else -> skip
+						fi;
+						r++
+					:: else -> break
+					od;
+					if
+					:: grevoked[G(c, s)] && gusers[G(c, s)] == 0 -> give_up(c, s)
+					:: else -> skip
+					fi
+				:: else -> skip
+				fi;
+				s++
+			:: else -> break
+			od
+#endif
+		}
+#endif
 	:: ev[c]?slot, r, owner, excl, pages, put ->
 		atomic {
+		if
+		:: r <= mir[c].seen -> skip /* superseded by a read */
+		:: else ->
 			mir[c].live[slot] = put;
 			mir[c].rev[slot] = r;
 			mir[c].owner[slot] = owner;
@@ -186,6 +250,7 @@ end:	do
 			:: else -> skip
 			fi
 #endif
+		fi
 		}
 	od
 }
