@@ -10,8 +10,12 @@
  */
 #include <curl/curl.h>
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "rl_etcd.h"
 
@@ -151,6 +155,8 @@ static int rl_gw_post(struct rl_gateway *gw, CURL *h, unsigned url,
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, gw->timeout_ms);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, gw->timeout_ms);
 	CURLcode rc = curl_easy_perform(h);
+	if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST)
+		return ECONNREFUSED; /* never sent */
 	if (rc != CURLE_OK)
 		return rc == CURLE_OUT_OF_MEMORY ? ENOMEM : ENOTCONN;
 	long status = 0;
@@ -161,7 +167,7 @@ static int rl_gw_post(struct rl_gateway *gw, CURL *h, unsigned url,
 }
 
 int rl_gw_call(struct rl_gateway *gw, const char *path, const char *body,
-	       json_object **out)
+	       json_object **out, bool *unsure)
 {
 	CURL *h = rl_gw_handle(gw);
 	if (!h)
@@ -173,6 +179,12 @@ int rl_gw_call(struct rl_gateway *gw, const char *path, const char *body,
 		unsigned url = (first + i) % gw->nurls;
 		struct rl_buf b = { 0 };
 		err = rl_gw_post(gw, h, url, path, body, &b);
+		if (err)
+			rl_debug("%s%s: no answer (%d)", gw->urls[url], path, err);
+		if (err == ENOTCONN && unsure)
+			*unsure = true;
+		if (err == ECONNREFUSED)
+			err = ENOTCONN;
 		if (err == 0) {
 			/* not JSON: not an etcd member (a proxy's page): the next */
 			*out = b.data ? json_tokener_parse(b.data) : NULL;
@@ -184,6 +196,7 @@ int rl_gw_call(struct rl_gateway *gw, const char *path, const char *body,
 				*out = NULL;
 			}
 			if (url != first) {
+				rl_debug("failover to %s", gw->urls[url]);
 				/* relaxed: a hint where to start; the count tells the watch */
 				atomic_store_explicit(&gw->current, url, memory_order_relaxed);
 				atomic_fetch_add_explicit(&gw->switches, 1, memory_order_relaxed);
@@ -232,6 +245,8 @@ int rl_gw_stream(struct rl_gateway *gw, const char *path, const char *body,
 			curl_multi_poll(m, NULL, 0, 1000, NULL);
 	}
 	int err = b.stopped || stop(arg) ? 0 : ENOTCONN;
+	rl_debug("%s%s: stream ended (%s)", gw->urls[url], path,
+		 err ? "connection" : b.stopped ? "reader" : "stop");
 	pthread_mutex_lock(&gw->pool_mu);
 	gw->stream = NULL;
 	pthread_mutex_unlock(&gw->pool_mu);
@@ -277,6 +292,14 @@ size_t rl_b64_encode(const void *in, size_t n, char *out)
 	return o;
 }
 
+char *rl_b64_dup(const void *in, size_t n)
+{
+	char *out = malloc(n / 3 * 4 + 5);
+	if (out)
+		rl_b64_encode(in, n, out);
+	return out;
+}
+
 long rl_b64_decode(const char *in, size_t n, unsigned char *out)
 {
 	uint32_t v = 0;
@@ -314,4 +337,26 @@ json_object *rl_json_at(json_object *o, const char *a, const char *b)
 	if (!b)
 		return v;
 	return json_object_object_get_ex(v, b, &w) ? w : NULL;
+}
+
+static pthread_once_t rl_debug_once = PTHREAD_ONCE_INIT;
+static bool rl_debug_on;
+static void rl_debug_init(void) { rl_debug_on = getenv("RANGELOCK_ETCD_DEBUG") != NULL; }
+
+void rl_debug(const char *fmt, ...)
+{
+	pthread_once(&rl_debug_once, rl_debug_init);
+	if (!rl_debug_on)
+		return;
+	char line[512];
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	int n = snprintf(line, sizeof(line), "rangelock-etcd %d %ld.%03ld ", (int)getpid(),
+			 (long)ts.tv_sec % 1000, ts.tv_nsec / 1000000);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	va_end(ap);
+	strcat(line, "\n");
+	fputs(line, stderr); /* one write per line: lines of threads do not mix */
 }

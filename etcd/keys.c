@@ -8,6 +8,15 @@
  * it keeps "a" and "ab" apart.  The lease in the key says whose request it
  * is without a lookup; SEQ makes each request of a client a new key, so
  * its create revision is the request's place in the FIFO.
+ *
+ *   PREFIX w/ HEX(name) / LEASE-SEQ  ->  ""   (with the same lease)
+ *
+ * A request withdrawn after a round trip whose fate is unknown (sent, no
+ * answer) leaves this mark: etcd may still apply the lost attempt later,
+ * from a proposal a failed leader had taken, and the request's put
+ * compares that its mark is absent, so a late attempt cannot bring back
+ * a key nobody will delete (a lease kept alive would keep it for ever).
+ * Marks are rare (failovers only) and go with their client's lease.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +44,17 @@ char *rl_key_request(const char *objkey, uint64_t lease, uint64_t seq)
 	if (k)
 		sprintf(k, "%s%016llx-%llx", objkey, (unsigned long long)lease,
 			(unsigned long long)seq);
+	return k;
+}
+
+char *rl_key_withdrawn(const char *prefix, const char *reqkey)
+{
+	size_t plen = strlen(prefix);
+	char *k = malloc(strlen(reqkey) + 1);
+	if (k) {
+		strcpy(k, reqkey);
+		k[plen] = 'w'; /* PREFIX o/... -> PREFIX w/... */
+	}
 	return k;
 }
 

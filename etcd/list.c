@@ -51,18 +51,16 @@ int rangelock_etcd_list(rangelock_etcd_t *c, const void *name, size_t name_len,
 {
 	struct rl_session *s = rl_client_session(c);
 	char *key = name ? rl_key_object(s->prefix, name, name_len) : NULL;
-	char *body = malloc(4096);
-	if ((name && !key) || !body) {
-		free(key);
-		free(body);
-		return ENOMEM;
-	}
-	body[0] = '{';
-	rl_session_range_json(key ? key : s->prefix, body + 1, 4000);
-	strcat(body, "}");
+	char *range = !name || key ? rl_session_range_json(key ? key : s->requests) : NULL;
+	char *body = range ? malloc(strlen(range) + 3) : NULL;
+	if (body)
+		sprintf(body, "{%s}", range);
 	free(key);
+	free(range);
+	if (!body)
+		return ENOMEM;
 	json_object *reply;
-	int err = rl_gw_call(&s->gw, "/v3/kv/range", body, &reply);
+	int err = rl_gw_call(&s->gw, "/v3/kv/range", body, &reply, NULL);
 	free(body);
 	struct rl_mirror m;
 	if (!err)

@@ -41,7 +41,10 @@ struct rl_grant {
 	uint64_t rev;           /* create revision: order and token */
 	uint64_t start, end;
 	uint64_t gen;           /* the lease generation it was made under */
+	uint64_t lease;         /* the lease it was made with */
 	bool excl;
+	bool unsure;            /* an attempt of its request went unanswered:
+	                         * its withdrawal leaves a mark (keys.c) */
 	bool revoked;           /* a conflicting request of another client */
 	enum rl_grant_state state;
 	unsigned users;         /* local holders; 0: cached */
@@ -108,14 +111,32 @@ static void rl_grant_free(struct rl_grant *g)
 	free(g);
 }
 
-static int rl_delete_key(rangelock_etcd_t *c, const char *key)
+/* Delete g's key; and when an attempt of its request may still be applied
+ * late, in the same transaction put the mark that makes it fail. */
+static int rl_withdraw(rangelock_etcd_t *c, const struct rl_grant *g)
 {
-	char k64[1400], body[1500];
-	json_object *reply;
-	rl_b64_encode(key, strlen(key), k64);
-	snprintf(body, sizeof(body), "{\"key\":\"%s\"}", k64);
-	int err = rl_gw_call(&c->s.gw, "/v3/kv/deleterange", body, &reply);
+	char *mark = g->unsure ? rl_key_withdrawn(c->s.prefix, g->key) : NULL;
+	char *k64 = rl_b64_dup(g->key, strlen(g->key));
+	char *m64 = mark ? rl_b64_dup(mark, strlen(mark)) : NULL;
+	char *body = k64 && (m64 || !g->unsure) ? malloc(2 * strlen(k64) + 256) : NULL;
+	json_object *reply = NULL;
+	int err = body ? 0 : ENOMEM;
+	if (body && !g->unsure) {
+		sprintf(body, "{\"key\":\"%s\"}", k64);
+		err = rl_gw_call(&c->s.gw, "/v3/kv/deleterange", body, &reply, NULL);
+	} else if (body) {
+		sprintf(body, "{\"success\":[{\"requestDeleteRange\":{\"key\":\"%s\"}},"
+			"{\"requestPut\":{\"key\":\"%s\",\"lease\":\"%llu\"}}]}",
+			k64, m64, (unsigned long long)g->lease);
+		err = rl_gw_call(&c->s.gw, "/v3/kv/txn", body, &reply, NULL);
+		if (err == EIO && strstr(json_object_to_json_string(reply), "lease not found"))
+			err = 0; /* the lease is gone: so is the key, and no put can use it */
+	}
 	json_object_put(reply);
+	free(mark);
+	free(k64);
+	free(m64);
+	free(body);
 	return err;
 }
 
@@ -126,7 +147,9 @@ static int rl_delete_key(rangelock_etcd_t *c, const char *key)
  * wait for ever. */
 static void rl_give_back(rangelock_etcd_t *c, struct rl_grant *g)
 {
-	if (rl_delete_key(c, g->key) == 0) {
+	int err = rl_withdraw(c, g);
+	rl_debug("give back %llu: %d", (unsigned long long)g->rev, err);
+	if (err == 0) {
 		rl_grant_free(g);
 		return;
 	}
@@ -171,6 +194,7 @@ static bool rl_wanted(rangelock_etcd_t *c, const struct rl_grant *g)
 
 static void rl_revoke(rangelock_etcd_t *c, struct rl_grant *g)
 {
+	rl_debug("revoke %llu, %u users", (unsigned long long)g->rev, g->users);
 	g->revoked = true;
 	if (g->users == 0)
 		rl_doom(c, g);
@@ -210,6 +234,7 @@ static void rl_changed(void *arg, struct rl_mobj *mo, const struct rl_req *new,
 		for (struct rangelock_etcd_object *o = c->objects; o; o = o->next)
 			rl_revoke_wanted(c, o, NULL);
 	} else if (new && new->lease != c->s.lease) {
+		rl_debug("request %llu of another client", (unsigned long long)new->rev);
 		struct rangelock_etcd_object *o =
 			rl_object_of(c, mo->objkey, strlen(mo->objkey));
 		if (o)
@@ -366,36 +391,49 @@ static struct rl_grant *rl_cached(rangelock_etcd_t *c, struct rangelock_etcd_obj
 	return NULL;
 }
 
-/* The request's transaction: put its key, read the object's keys.  Sets
- * g->rev and *blocked from that one consistent read. */
-static int rl_request(rangelock_etcd_t *c, struct rl_grant *g, uint64_t lease,
-		      bool *blocked)
+/* The request's transaction: if neither its key nor its withdrawal mark
+ * exists, put its key; in any case read the object's keys.  So a request
+ * is put at most once, however often its attempts are repeated or applied
+ * late.  Sets g->rev and *blocked from that one consistent read. */
+static int rl_request(rangelock_etcd_t *c, struct rl_grant *g, bool *blocked)
 {
 	char *val = rl_key_value(g->excl, g->start, g->end, c->s.name);
+	char *mark = rl_key_withdrawn(c->s.prefix, g->key);
+	char *range = rl_session_range_json(g->o->objkey);
 	size_t klen = strlen(g->key), vlen = val ? strlen(val) : 0;
-	char *body = val ? malloc(2 * (klen + vlen) + 4096) : NULL;
+	char *body = val && mark && range
+		? malloc(4 * klen + 2 * vlen + 2 * strlen(range) + 512) : NULL;
 	if (!body) {
 		free(val);
+		free(mark);
+		free(range);
 		return ENOMEM;
 	}
-	int n = sprintf(body, "{\"success\":[{\"requestPut\":{\"key\":\"");
+	int n = sprintf(body, "{\"compare\":[{\"target\":\"CREATE\",\"key\":\"");
+	n += (int)rl_b64_encode(g->key, klen, body + n);
+	n += sprintf(body + n, "\",\"create_revision\":\"0\"},"
+			       "{\"target\":\"CREATE\",\"key\":\"");
+	n += (int)rl_b64_encode(mark, strlen(mark), body + n);
+	n += sprintf(body + n, "\",\"create_revision\":\"0\"}],"
+			       "\"success\":[{\"requestPut\":{\"key\":\"");
 	n += (int)rl_b64_encode(g->key, klen, body + n);
 	n += sprintf(body + n, "\",\"value\":\"");
 	n += (int)rl_b64_encode(val, vlen, body + n);
-	n += sprintf(body + n, "\",\"lease\":\"%llu\"}},{\"requestRange\":{",
-		     (unsigned long long)lease);
-	rl_session_range_json(g->o->objkey, body + n, 3000);
-	strcat(body, "}}]}");
+	sprintf(body + n, "\",\"lease\":\"%llu\"}},{\"requestRange\":{%s}}],"
+		"\"failure\":[{\"requestRange\":{%s}}]}",
+		(unsigned long long)g->lease, range, range);
 	free(val);
+	free(mark);
+	free(range);
 	json_object *reply;
-	int err = rl_gw_call(&c->s.gw, "/v3/kv/txn", body, &reply);
+	int err = rl_gw_call(&c->s.gw, "/v3/kv/txn", body, &reply, &g->unsure);
 	free(body);
 	if (err == EIO && strstr(json_object_to_json_string(reply), "lease not found"))
 		err = ENOLCK;
 	json_object *rs = rl_json_at(reply, "responses", NULL);
-	json_object *kvs = rs && json_object_array_length(rs) == 2
-		? rl_json_at(rl_json_at(json_object_array_get_idx(rs, 1),
-					"response_range", NULL), "kvs", NULL) : NULL;
+	size_t nrs = rs ? json_object_array_length(rs) : 0;
+	json_object *kvs = nrs ? rl_json_at(rl_json_at(json_object_array_get_idx(rs, nrs - 1),
+					   "response_range", NULL), "kvs", NULL) : NULL;
 	if (!err && !kvs)
 		err = EIO;
 	struct rl_req *reqs = NULL;
@@ -412,7 +450,7 @@ static int rl_request(rangelock_etcd_t *c, struct rl_grant *g, uint64_t lease,
 	*blocked = false;
 	for (struct rl_req *q = reqs, *next; q; q = next) {
 		next = q->next;
-		*blocked |= q->rev < g->rev && q->lease != lease &&
+		*blocked |= q->rev < g->rev && q->lease != g->lease &&
 			    rl_conflicts(q, g->start, g->end, g->excl);
 		rl_req_free(q);
 	}
@@ -507,12 +545,12 @@ static int rl_acquire(rangelock_etcd_t *c, struct rangelock_etcd_object *o,
 	}
 	uint64_t lease = c->s.lease;
 	*g = (struct rl_grant){ .o = o, .key = g->key, .start = start, .end = end,
-				.gen = c->s.generation, .excl = excl,
+				.gen = c->s.generation, .lease = lease, .excl = excl,
 				.state = RL_PENDING, .next = o->grants };
 	o->grants = g;
 	pthread_mutex_unlock(&c->s.mu);
 	bool blocked;
-	err = rl_request(c, g, lease, &blocked);
+	err = rl_request(c, g, &blocked);
 	pthread_mutex_lock(&c->s.mu);
 	if (err == ENOLCK)
 		rl_session_lease_gone(&c->s, lease);
@@ -530,6 +568,9 @@ static int rl_acquire(rangelock_etcd_t *c, struct rangelock_etcd_object *o,
 		pthread_mutex_lock(&c->s.mu);
 		return err;
 	}
+	rl_debug("granted %llu [%llu, %llu) %s%s", (unsigned long long)g->rev,
+		 (unsigned long long)g->start, (unsigned long long)g->end,
+		 g->excl ? "x" : "s", blocked ? " after waiting" : "");
 	g->state = RL_GRANTED;
 	g->users = 1;
 	if (rl_wanted(c, g))
@@ -685,10 +726,10 @@ int rangelock_etcd_downgrade(rangelock_etcd_object_t *o, rangelock_etcd_range_t 
 	if (g->users == 1 && g->excl) {
 		/* from here no new holder may take g as exclusive */
 		g->excl = false;
-		uint64_t lease = c->s.lease;
+		uint64_t lease = g->lease;
 		char *val = rl_key_value(false, g->start, g->end, c->s.name);
 		pthread_mutex_unlock(&c->s.mu);
-		char *body = val ? malloc(2 * (strlen(g->key) + strlen(val)) + 512) : NULL;
+		char *body = val ? malloc(3 * (strlen(g->key) + strlen(val)) + 512) : NULL;
 		if (body) {
 			int n = sprintf(body, "{\"compare\":[{\"target\":\"CREATE\","
 					      "\"key\":\"");
@@ -702,7 +743,7 @@ int rangelock_etcd_downgrade(rangelock_etcd_object_t *o, rangelock_etcd_range_t 
 			sprintf(body + n, "\",\"lease\":\"%llu\"}}]}",
 				(unsigned long long)lease);
 			json_object *reply;
-			err = rl_gw_call(&c->s.gw, "/v3/kv/txn", body, &reply);
+			err = rl_gw_call(&c->s.gw, "/v3/kv/txn", body, &reply, NULL);
 			if (!err && !json_object_get_boolean(rl_json_at(reply, "succeeded", NULL)))
 				err = ENOLCK; /* the key is gone: so is the grant */
 			json_object_put(reply);

@@ -40,9 +40,11 @@ struct rl_gateway {
 int rl_gw_init(struct rl_gateway *gw, const char *endpoints, unsigned timeout_ms);
 void rl_gw_fini(struct rl_gateway *gw);
 /* POST body to path; *out the parsed reply.  0, ENOTCONN, EIO, ENOMEM; an
- * error reply of etcd is EIO with its message in *out ("error"). */
+ * error reply of etcd is EIO with its message in *out ("error").  *unsure
+ * (if not NULL) is set when an attempt reached a member and got no answer
+ * or a 5xx: etcd may have applied it, or may apply it later. */
 int rl_gw_call(struct rl_gateway *gw, const char *path, const char *body,
-	       json_object **out);
+	       json_object **out, bool *unsure);
 /* POST body to path and hand each line of the reply to fn until fn or
  * stop returns nonzero, or the stream ends.  0 when fn or stop ended it,
  * ENOTCONN or EIO when the connection did. */
@@ -53,10 +55,14 @@ int rl_gw_stream(struct rl_gateway *gw, const char *path, const char *body,
 void rl_gw_wake(struct rl_gateway *gw);
 
 size_t rl_b64_encode(const void *in, size_t n, char *out); /* out: 4n/3+4 */
+char *rl_b64_dup(const void *in, size_t n); /* malloc, NULL if no memory */
 /* -1 on bad input; out needs n*3/4 bytes */
 long rl_b64_decode(const char *in, size_t n, unsigned char *out);
 uint64_t rl_json_u64(json_object *o, const char *field); /* 0 if absent */
 json_object *rl_json_at(json_object *o, const char *a, const char *b);
+/* a line on stderr when RANGELOCK_ETCD_DEBUG is set: failovers, streams,
+ * re-reads, leases; for users and tests chasing a stall */
+void rl_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ---- keys.c ------------------------------------------------------------- */
 /*
@@ -78,6 +84,8 @@ struct rl_req {
 
 char *rl_key_object(const char *prefix, const void *name, size_t len); /* malloc */
 char *rl_key_request(const char *objkey, uint64_t lease, uint64_t seq);
+/* the mark of a withdrawn request (PREFIX w/...), malloc */
+char *rl_key_withdrawn(const char *prefix, const char *reqkey);
 char *rl_key_value(bool excl, uint64_t start, uint64_t end, const char *client);
 /* parse key+value into a new rl_req (prefix-relative); NULL if foreign */
 struct rl_req *rl_req_parse(const char *prefix, const char *key, size_t klen,
@@ -132,6 +140,7 @@ struct rl_session_ops {
 struct rl_session {
 	struct rl_gateway gw;
 	char *prefix;
+	char *requests;             /* PREFIX "o/": what the watch and reads see */
 	char *name;
 	unsigned ttl_s;
 	pthread_mutex_t mu;
@@ -156,8 +165,9 @@ int64_t rl_now_ns(void);
 void rl_session_lease_gone(struct rl_session *s, uint64_t lease);
 /* under mu: 0 if lease generation gen is still valid, else ENOLCK */
 int rl_session_valid(const struct rl_session *s, uint64_t gen);
-/* a key range [key, end) for the gateway: both base64, in a JSON body */
-int rl_session_range_json(const char *key, char *out, size_t outlen);
+/* "key":..,"range_end":..: every key that starts with key, for a JSON
+ * body of the gateway; malloc, NULL when out of memory */
+char *rl_session_range_json(const char *key);
 
 /* ---- lock.c, for list.c ------------------------------------------------- */
 struct rl_session *rl_client_session(rangelock_etcd_t *c);

@@ -46,19 +46,23 @@ int rl_session_valid(const struct rl_session *s, uint64_t gen)
 		? 0 : ENOLCK;
 }
 
-/* {"key":B64(key),"range_end":B64(key+1)} : every key that starts with key */
-int rl_session_range_json(const char *key, char *out, size_t outlen)
+/* "key":B64(key),"range_end":B64(key+1): every key that starts with key;
+ * malloc, NULL if out of memory */
+char *rl_session_range_json(const char *key)
 {
 	size_t n = strlen(key);
-	char end[1024], k64[1400], e64[1400];
-	if (n == 0 || n >= sizeof(end) || outlen < 2 * sizeof(k64))
-		return EINVAL;
-	memcpy(end, key, n);
-	end[n - 1]++; /* keys end in '/' or a printable byte: no carry */
-	rl_b64_encode(key, n, k64);
-	rl_b64_encode(end, n, e64);
-	snprintf(out, outlen, "\"key\":\"%s\",\"range_end\":\"%s\"", k64, e64);
-	return 0;
+	char *end = strdup(key);
+	char *k64 = rl_b64_dup(key, n), *e64 = NULL, *out = NULL;
+	if (end && n) {
+		end[n - 1]++; /* keys end in '/' or a printable byte: no carry */
+		e64 = rl_b64_dup(end, n);
+	}
+	if (k64 && e64 && (out = malloc(strlen(k64) + strlen(e64) + 32)))
+		sprintf(out, "\"key\":\"%s\",\"range_end\":\"%s\"", k64, e64);
+	free(end);
+	free(k64);
+	free(e64);
+	return out;
 }
 
 static void rl_wait_ms(struct rl_session *s, long ms)
@@ -83,13 +87,15 @@ static int rl_lease_grant(struct rl_session *s)
 	json_object *reply;
 	snprintf(body, sizeof(body), "{\"TTL\":%u}", s->ttl_s);
 	int64_t sent = rl_now_ns();
-	int err = rl_gw_call(&s->gw, "/v3/lease/grant", body, &reply);
+	int err = rl_gw_call(&s->gw, "/v3/lease/grant", body, &reply, NULL);
 	uint64_t id = rl_json_u64(reply, "ID"), ttl = rl_json_u64(reply, "TTL");
 	json_object_put(reply);
 	if (err)
 		return err;
 	if (!id || !ttl)
 		return EIO;
+	rl_debug("lease %llx granted, TTL %llu s", (unsigned long long)id,
+		 (unsigned long long)ttl);
 	pthread_mutex_lock(&s->mu);
 	s->lease = id;
 	s->generation++;
@@ -104,6 +110,7 @@ static void rl_lease_lost(struct rl_session *s)
 {
 	if (!s->lease)
 		return;
+	rl_debug("lease %llx lost", (unsigned long long)s->lease);
 	s->lease = 0;
 	s->valid_until = 0;
 	s->ops.lease_lost(s->ops.arg);
@@ -123,7 +130,7 @@ static int rl_lease_renew(struct rl_session *s, uint64_t lease)
 	json_object *reply;
 	snprintf(body, sizeof(body), "{\"ID\":\"%llu\"}", (unsigned long long)lease);
 	int64_t sent = rl_now_ns();
-	int err = rl_gw_call(&s->gw, "/v3/lease/keepalive", body, &reply);
+	int err = rl_gw_call(&s->gw, "/v3/lease/keepalive", body, &reply, NULL);
 	uint64_t ttl = rl_json_u64(rl_json_at(reply, "result", NULL), "TTL");
 	json_object_put(reply);
 	pthread_mutex_lock(&s->mu);
@@ -188,14 +195,15 @@ static void rl_apply(struct rl_session *s, json_object *ev)
 /* Read every request under the prefix into a new mirror. */
 static int rl_resync(struct rl_session *s)
 {
-	char body[4096];
 	json_object *reply;
-	int err = rl_session_range_json(s->prefix, body + 1, sizeof(body) - 3);
-	if (err)
-		return err;
-	body[0] = '{';
-	strcat(body, "}");
-	err = rl_gw_call(&s->gw, "/v3/kv/range", body, &reply);
+	char *range = rl_session_range_json(s->requests), *body = NULL;
+	if (range && (body = malloc(strlen(range) + 3)))
+		sprintf(body, "{%s}", range);
+	free(range);
+	if (!body)
+		return ENOMEM;
+	int err = rl_gw_call(&s->gw, "/v3/kv/range", body, &reply, NULL);
+	free(body);
 	if (err) {
 		json_object_put(reply);
 		return err;
@@ -209,6 +217,8 @@ static int rl_resync(struct rl_session *s)
 			rl_mirror_put(&s->mirror, q);
 	}
 	s->mirror.rev = rl_json_u64(rl_json_at(reply, "header", NULL), "revision");
+	rl_debug("prefix read at revision %llu: %zu requests",
+		 (unsigned long long)s->mirror.rev, kvs ? json_object_array_length(kvs) : 0);
 	s->resync = false;
 	s->ops.changed(s->ops.arg, NULL, NULL, true);
 	pthread_cond_broadcast(&s->cv);
@@ -227,12 +237,16 @@ static int rl_watch_msg(void *arg, json_object *msg)
 {
 	struct rl_session *s = ((struct rl_watch *)arg)->s;
 	json_object *res = rl_json_at(msg, "result", NULL);
-	if (!res)
+	if (!res) {
+		rl_debug("watch: %s", json_object_to_json_string(msg));
 		return 1; /* an error: start over */
+	}
 	pthread_mutex_lock(&s->mu);
 	if (rl_json_u64(res, "compact_revision") ||
-	    json_object_get_boolean(rl_json_at(res, "canceled", NULL)))
+	    json_object_get_boolean(rl_json_at(res, "canceled", NULL))) {
+		rl_debug("watch canceled: %s", json_object_to_json_string(res));
 		s->resync = true;
+	}
 	json_object *evs = rl_json_at(res, "events", NULL);
 	size_t n = evs ? json_object_array_length(evs) : 0;
 	for (size_t i = 0; i < n && !s->resync; i++) {
@@ -242,6 +256,7 @@ static int rl_watch_msg(void *arg, json_object *msg)
 		if (rev > s->mirror.rev)
 			s->mirror.rev = rev;
 	}
+	rl_debug("watch: %zu events, at revision %llu", n, (unsigned long long)s->mirror.rev);
 	if (n)
 		pthread_cond_broadcast(&s->cv);
 	int stop = s->resync || s->stopping;
@@ -264,8 +279,14 @@ static int rl_watch_stop(void *arg)
 static void *rl_watcher(void *arg)
 {
 	struct rl_session *s = arg;
-	char body[4096];
+	char *range = NULL, *body = NULL;
 	pthread_mutex_lock(&s->mu);
+	while (!s->stopping && !body) { /* no memory: retry, as for a member gone */
+		if (!range)
+			range = rl_session_range_json(s->requests);
+		if (!range || !(body = malloc(strlen(range) + 128)))
+			rl_wait_ms(s, 200);
+	}
 	while (!s->stopping) {
 		if (!s->ops.wanted(s->ops.arg)) {
 			/* nobody waits, nothing cached: no watch, no mirror;
@@ -283,10 +304,9 @@ static void *rl_watcher(void *arg)
 				rl_wait_ms(s, 200);
 			continue;
 		}
-		int n = snprintf(body, sizeof(body), "{\"create_request\":{");
-		rl_session_range_json(s->prefix, body + n, sizeof(body) - (size_t)n - 64);
-		snprintf(body + strlen(body), 64, ",\"start_revision\":\"%llu\"}}",
-			 (unsigned long long)s->mirror.rev + 1);
+		sprintf(body, "{\"create_request\":{%s,\"start_revision\":\"%llu\"}}",
+			range, (unsigned long long)s->mirror.rev + 1);
+		rl_debug("watch from revision %llu", (unsigned long long)s->mirror.rev + 1);
 		pthread_mutex_unlock(&s->mu);
 		struct rl_watch w = { s, atomic_load_explicit(&s->gw.switches,
 							      memory_order_relaxed) };
@@ -297,6 +317,8 @@ static void *rl_watcher(void *arg)
 			rl_wait_ms(s, 100); /* the member went away: the next one */
 	}
 	pthread_mutex_unlock(&s->mu);
+	free(range);
+	free(body);
 	return NULL;
 }
 
@@ -325,8 +347,11 @@ static int rl_session_options(struct rl_session *s, const struct rangelock_etcd_
 	if (s->ttl_s < 1)
 		s->ttl_s = 1;
 	s->prefix = strdup(prefix);
+	s->requests = s->prefix ? malloc(strlen(prefix) + 3) : NULL;
+	if (s->requests)
+		sprintf(s->requests, "%so/", prefix); /* keys.c: the requests */
 	s->name = o && o->name ? strdup(o->name) : rl_default_name();
-	if (!s->prefix || !s->name)
+	if (!s->prefix || !s->requests || !s->name)
 		return ENOMEM;
 	for (const char *p = s->name; *p; p++)
 		if (*p == '\n')
@@ -342,13 +367,14 @@ static void rl_session_free(struct rl_session *s, uint64_t lease)
 		char body[64];
 		json_object *reply;
 		snprintf(body, sizeof(body), "{\"ID\":\"%llu\"}", (unsigned long long)lease);
-		rl_gw_call(&s->gw, "/v3/lease/revoke", body, &reply);
+		rl_gw_call(&s->gw, "/v3/lease/revoke", body, &reply, NULL);
 		json_object_put(reply);
 	}
 	rl_mirror_clear(&s->mirror);
 	free(s->mirror.buckets);
 	rl_gw_fini(&s->gw);
 	free(s->prefix);
+	free(s->requests);
 	free(s->name);
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mu);

@@ -119,10 +119,12 @@ struct rangelock_etcd_options {
 #define RANGELOCK_ETCD_NOCACHE 1u
 
 /*
- * rangelock_etcd_connect: connect to the cluster, take a lease, read the
- * keys under the prefix and start watching them.
+ * rangelock_etcd_connect: connect to the cluster and take a lease.
  *
- * Starts two threads (lease renewal, watch).  opt may be NULL.
+ * Starts two threads: lease renewal, and the watch of the requests under
+ * the prefix, which runs while a call waits or grants are kept.  With
+ * $RANGELOCK_ETCD_DEBUG set, the client logs its failovers, watches,
+ * leases, grants and give-backs on stderr.  opt may be NULL.
  * Returns 0 and *out, or:
  *   EINVAL    an option out of range (ttl_ms over 60 s, an empty URL);
  *   ENOTCONN  no endpoint answered within timeout_ms;

@@ -1183,6 +1183,21 @@ int rlfile_drop_cache(struct rlfile *f)
 	return rc;
 }
 
+int rlfile_drop_range(struct rlfile *f, uint64_t off, uint64_t len)
+{
+	if (len == 0 || off + len < off || off + len > UINT64_MAX - PAGE)
+		return EINVAL;
+	rangelock_range_t r;
+	uint64_t start = page_floor(off), end = page_ceil(off + len);
+	int rc = hold(f, &r, start, end, true);
+
+	if (rc)
+		return rc;
+	rc = drop_pages(f, start / PAGE, end / PAGE, true);
+	release(f, &r);
+	return rc;
+}
+
 /* Pin page pgoff up to date, without holding a range afterwards. */
 static int pin(struct rlfile *f, uint64_t pgoff, struct rlfile_page **out)
 {

@@ -199,6 +199,12 @@ uint64_t rlfile_error_mark(struct rlfile *f);
 int rlfile_error_check(struct rlfile *f, uint64_t *mark);
 /* Write back and drop every cached page. */
 int rlfile_drop_cache(struct rlfile *f);
+/* Write back and drop the cached pages of [off, off + len), under an
+ * exclusive range: what a node of a cluster does when another node's
+ * conflicting lock takes the range from it (tests/etcd/test_etcd_rlfile.c:
+ * its cache is valid only under its grant).  EINVAL for len 0 or an
+ * overflowing range; a write-back error leaves those pages cached. */
+int rlfile_drop_range(struct rlfile *f, uint64_t off, uint64_t len);
 
 /*
  * Memory mappings, whose page faults are served by rlfile as a file

@@ -104,6 +104,19 @@ static void test_semantics(void)
 	CHECK(rlfile_read(f, buf, 4 * PAGE, 2 * PAGE, &done) == 0 && done == 3 * PAGE);
 	CHECK(all(buf, 3 * PAGE, 0));
 	CHECK(rlfile_read(f, buf, 100, PAGE + 100, &done) == 0 && all(buf, 100, 0xbb));
+	/* drop a range: its dirty pages written back, its pages gone, the
+	 * others kept; a bad range changes nothing */
+	memset(buf, 0xcc, 4 * PAGE);
+	CHECK(rlfile_write(f, buf, 4 * PAGE, 0, &done) == 0);
+	size_t cached = rlfile_cached_pages(f), dirty = rlfile_dirty_pages(f);
+	CHECK(rlfile_drop_range(f, 0, 0) == EINVAL);
+	CHECK(rlfile_drop_range(f, UINT64_MAX - 10, 100) == EINVAL);
+	CHECK(rlfile_drop_range(f, PAGE + 1, PAGE) == 0); /* pages 1 and 2 */
+	CHECK(rlfile_cached_pages(f) == cached - 2 && rlfile_dirty_pages(f) == dirty - 2);
+	int fd = open(path, O_RDONLY);
+	CHECK(fd >= 0 && pread(fd, buf, 2 * PAGE, PAGE) == (ssize_t)(2 * PAGE));
+	CHECK(all(buf, 2 * PAGE, 0xcc));
+	close(fd);
 	CHECK(rlfile_close(f) == 0);
 	free(buf);
 }

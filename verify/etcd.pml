@@ -37,6 +37,12 @@
  * dropped, and every kept grant is revoked for the later conflicting
  * requests the read shows.
  *
+ * With LATE, client 0's first request is sent twice: one attempt answers,
+ * the other (a member that took it and did not answer) may be applied at
+ * any later moment, once.  The request's put is made only if neither its
+ * key nor its withdrawal mark exists; a grant whose request had such an
+ * attempt leaves the mark when it gives its key up (keys.c).
+ *
  * An expirer may, once, end client 0's lease: first the client stops
  * believing in it (its local deadline is the renewal's send time plus the
  * TTL, less a margin, so it always comes before the server's), then the
@@ -66,6 +72,9 @@
  *   BROKEN_KEEP_OLDER    an older own grant is not retired by a newer one
  *                        it conflicts with (its lower token is then
  *                        refused by the fencing store)
+ *   BROKEN_NO_MARK       (LATE) the request's put is unconditional: a late
+ *                        attempt brings back a key its client gave up, and
+ *                        a waiter behind it waits for ever
  */
 
 #ifndef NC
@@ -87,6 +96,7 @@ typedef Key {
 	bool excl;
 	byte pages;   /* bit 0: page 0, bit 1: page 1 */
 	bool granted; /* for the checks and BROKEN_BARGE only */
+	byte id;      /* the request: 8 * client + its call */
 };
 Key store[NK];
 byte rev = 0;
@@ -113,7 +123,15 @@ byte ggen[NC * NK];
 byte grev[NC * NK];   /* the grant's revision: its token */
 byte gpages[NC * NK];
 bool gexcl[NC * NK];
+bool gunsure[NC * NK]; /* its request has a late attempt */
 #define G(c, s) ((c) * NK + (s))
+
+/* LATE: client 0's request with a late attempt, and the marks */
+byte late_id = NONE;
+bool late_excl;
+byte late_pages;
+byte late_gen;
+bool marked[8];
 
 byte sgen[NC];     /* the server's lease generation */
 bool resynced[NC]; /* RESYNC: each watcher reads the store once */
@@ -155,6 +173,10 @@ inline give_up(c, s)
 	gstate[G(c, s)] = 0;
 	if
 	:: store[s].live && store[s].owner == c && store[s].rev == grev[G(c, s)] ->
+		if
+		:: gunsure[G(c, s)] -> marked[store[s].id % 8] = true /* same txn */
+		:: else -> skip
+		fi;
 		delete_key(s)
 	:: else -> skip /* already gone with the lease */
 	fi
@@ -337,6 +359,19 @@ proctype client(byte c)
 				store[s].pages = pages;
 				store[s].granted = false;
 				store[s].rev = rev + 1;
+				store[s].id = 8 * c + op;
+				gunsure[G(c, s)] = false;
+#ifdef LATE
+				if
+				:: c == 0 && op == 1 ->
+					late_id = store[s].id;
+					late_excl = excl;
+					late_pages = pages;
+					late_gen = cgen[c];
+					gunsure[G(c, s)] = true
+				:: else -> skip
+				fi;
+#endif
 				gstate[G(c, s)] = 1;
 				gusers[G(c, s)] = 0;
 				grevoked[G(c, s)] = false;
@@ -507,6 +542,49 @@ next:		skip
 	od
 }
 
+#ifdef LATE
+/* the lost attempt of client 0's first request, applied once, late */
+proctype late()
+{
+	byte s, k, w;
+	bool exists;
+	late_id != NONE;
+	atomic {
+		exists = false;
+		k = 0;
+		do
+		:: k < NK ->
+			exists = exists || (store[k].live && store[k].id == late_id);
+			k++
+		:: else -> break
+		od;
+		if
+		:: sgen[0] != late_gen -> skip /* lease not found */
+#ifndef BROKEN_NO_MARK
+		:: exists || marked[late_id % 8] -> skip /* the compares fail */
+#else
+		:: exists -> skip /* the same key, put again: no change here */
+#endif
+		:: else ->
+			s = 0;
+			do
+			:: store[s].live -> s++
+			:: else -> break
+			od;
+			assert(s < NK);
+			store[s].live = true;
+			store[s].owner = 0;
+			store[s].excl = late_excl;
+			store[s].pages = late_pages;
+			store[s].granted = false;
+			store[s].rev = rev + 1;
+			store[s].id = late_id;
+			tell(s, true)
+		fi
+	}
+}
+#endif
+
 init {
 	byte i = 0;
 	atomic {
@@ -520,7 +598,10 @@ init {
 		:: else -> break
 		od;
 #ifndef NO_EXPIRY
-		run expirer()
+		run expirer();
+#endif
+#ifdef LATE
+		run late()
 #endif
 	}
 }

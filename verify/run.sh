@@ -3,8 +3,8 @@
 # run.sh [--full | --etcd]: model-check rangelock.pml (the lock),
 # shared.pml (a lock processes share, with process death) and etcd.pml
 # (locks across machines on etcd: delayed watch events, lease expiry,
-# revocation, watch restarts) with SPIN; --etcd checks etcd.pml alone
-# (about three minutes).  Every check must
+# revocation, watch restarts, late attempts) with SPIN; --etcd checks
+# etcd.pml alone (about three minutes).  Every check must
 # pass on the model of the code as it is, and every deliberately broken
 # variant (one line changed, selected by a macro) must be rejected, so that
 # no check can pass vacuously.  Exit status 0 only if all of that holds.
@@ -129,14 +129,15 @@ fi
 
 # Locks across machines on etcd (etcd.pml): two clients, delayed watch
 # events, one lease expiry; client 0 makes three calls where a newer own
-# grant must retire an older one; a watch restarted from a read (about three
-# minutes, 2.3 GB at most).
+# grant must retire an older one; a watch restarted from a read; a request's
+# lost attempt applied late (about three minutes, 2.3 GB at most).
 model=etcd.pml
 check etcd_expiry_safety         pass safety   -DNOPS=1
 check etcd_2x2_safety            pass safety   -DNOPS=2 -DNO_EXPIRY
 check etcd_own_grants_safety     pass safety   -DNOPS=1 -DNOPS0=3 -DNO_EXPIRY
 # a watch restarted with a read (on demand, after a compaction): 70 s, 2.3 GB
 check etcd_resync_safety         pass safety   -DNOPS=1 -DRESYNC
+check etcd_late_attempt_safety   pass safety   -DNOPS=2 -DNOPS0=1 -DNO_EXPIRY -DLATE
 check broken_etcd_stale_mirror   fail safety   -DNOPS=1 -DBROKEN_STALE_MIRROR
 check broken_etcd_barge          fail safety   -DNOPS=2 -DNO_EXPIRY -DBROKEN_BARGE
 check broken_etcd_no_revoke      fail safety   -DNOPS=1 -DBROKEN_NO_REVOKE
@@ -144,5 +145,6 @@ check broken_etcd_not_wanted     fail safety   -DNOPS=1 -DBROKEN_NOT_WANTED
 check broken_etcd_no_margin      fail safety   -DNOPS=1 -DBROKEN_NO_MARGIN
 check broken_etcd_keep_older     fail safety   -DNOPS=1 -DNOPS0=3 -DNO_EXPIRY -DBROKEN_KEEP_OLDER
 check broken_etcd_resync_revoke  fail safety   -DNOPS=1 -DRESYNC -DBROKEN_RESYNC_NO_REVOKE
+check broken_etcd_no_mark        fail safety   -DNOPS=2 -DNOPS0=1 -DNO_EXPIRY -DLATE -DBROKEN_NO_MARK
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

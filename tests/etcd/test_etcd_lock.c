@@ -5,6 +5,7 @@
  * downgrade, caching and revocation, fencing tokens, names, bad input.
  */
 #include <errno.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -267,6 +268,50 @@ static void test_names(void)
 	node_stop(&b);
 }
 
+static int count_any(const struct rangelock_etcd_entry *e, void *arg)
+{
+	(void)e;
+	++*(int *)arg;
+	return 0;
+}
+
+/* The longest name (4 096 bytes) under the longest prefix (512 bytes):
+ * requests, conflicts, downgrade, the cache's revocation and list; one
+ * byte more is EINVAL. */
+static void test_long_names(void)
+{
+	static char name[4097], prefix[513];
+	memset(name, 'n', sizeof(name));
+	memset(prefix, 'p', sizeof(prefix) - 1);
+	struct rangelock_etcd_options o = { .endpoints = cl.endpoints, .prefix = prefix };
+	rangelock_etcd_t *a, *b;
+	rangelock_etcd_object_t *oa, *ob;
+	rangelock_etcd_range_t ra, rb;
+	CHECK_RC(rangelock_etcd_connect(&a, &o), 0);
+	CHECK_RC(rangelock_etcd_connect(&b, &o), 0);
+	CHECK_RC(rangelock_etcd_open(a, name, 4097, &oa), EINVAL);
+	CHECK_RC(rangelock_etcd_open(a, name, 4096, &oa), 0);
+	CHECK_RC(rangelock_etcd_open(b, name, 4096, &ob), 0);
+	CHECK_RC(rangelock_etcd_wrlock(oa, &ra, 0, EOF_), 0);
+	CHECK_RC(rangelock_etcd_trywrlock(ob, &rb, 0, 1), EBUSY);
+	CHECK_RC(rangelock_etcd_downgrade(oa, &ra), 0);
+	CHECK_RC(rangelock_etcd_tryrdlock(ob, &rb, 0, 1), 0);
+	int n = 0;
+	CHECK_RC(rangelock_etcd_list(a, name, 4096, count_any, &n), 0);
+	CHECK_RC(n, 2);
+	CHECK_RC(rangelock_etcd_unlock(ob, &rb), 0);
+	CHECK_RC(rangelock_etcd_unlock(oa, &ra), 0); /* kept in a's cache */
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 5;
+	CHECK_RC(rangelock_etcd_timedwrlock(ob, &rb, 0, 1, &until), 0); /* revoked */
+	CHECK_RC(rangelock_etcd_unlock(ob, &rb), 0);
+	CHECK_RC(rangelock_etcd_object_close(oa), 0);
+	CHECK_RC(rangelock_etcd_object_close(ob), 0);
+	CHECK_RC(rangelock_etcd_close(a), 0);
+	CHECK_RC(rangelock_etcd_close(b), 0);
+}
+
 static int count_entry(const struct rangelock_etcd_entry *e, void *arg)
 {
 	int *n = arg;
@@ -312,6 +357,7 @@ int main(void)
 	RUN(test_cache_and_revocation);
 	RUN(test_local_threads);
 	RUN(test_names);
+	RUN(test_long_names);
 	RUN(test_list);
 	stop_cluster();
 	t_done();
