@@ -32,6 +32,7 @@ int rl_gw_init(struct rl_gateway *gw, const char *endpoints, unsigned timeout_ms
 	gw->urls = calloc(n, sizeof(*gw->urls));
 	if (!gw->urls)
 		return ENOMEM;
+	pthread_mutex_init(&gw->pool_mu, NULL); /* with urls: rl_gw_fini's rule */
 	const char *p = endpoints;
 	for (size_t i = 0; i < n; i++) {
 		size_t len = strcspn(p, ",");
@@ -46,7 +47,6 @@ int rl_gw_init(struct rl_gateway *gw, const char *endpoints, unsigned timeout_ms
 		p += *p == ',';
 	}
 	gw->timeout_ms = timeout_ms;
-	pthread_mutex_init(&gw->pool_mu, NULL);
 	return 0;
 }
 

@@ -402,7 +402,7 @@ static int rl_request(rangelock_etcd_t *c, struct rl_grant *g, bool *blocked)
 	char *range = rl_session_range_json(g->o->objkey);
 	size_t klen = strlen(g->key), vlen = val ? strlen(val) : 0;
 	char *body = val && mark && range
-		? malloc(4 * klen + 2 * vlen + 2 * strlen(range) + 512) : NULL;
+		? malloc(5 * klen + 2 * vlen + 2 * strlen(range) + 512) : NULL;
 	if (!body) {
 		free(val);
 		free(mark);

@@ -11,16 +11,17 @@
  * the client could not renew by then, is lost: the layer above is told
  * (its grants are void), and a new lease is granted for later requests.
  *
- * The watch.  One stream from etcd's watch over the prefix, started at
- * the revision after the mirror's; every event is applied under mu and the
- * waiters are woken by one broadcast.  It runs only while it is wanted
- * (ops.wanted: a call waits, or grants are kept to be revoked), so that a
- * client that neither waits nor caches costs etcd no event; it starts
- * with one read of the prefix.  A request's revision is above anything
- * read before it, so a mirror left from an earlier watch never grants.  When the stream breaks, it resumes
- * from the revision after the last event applied, on whichever member now
- * answers; when etcd has compacted that revision away, the whole prefix
- * is read again (one consistent read) and the watch starts after it.
+ * The watch.  One stream from etcd's watch over the requests (PREFIX
+ * o/), from the revision after the mirror's; every event is applied under
+ * mu and the waiters are woken by one broadcast.  It runs only while it is
+ * wanted (ops.wanted: a call waits, or grants are kept to be revoked), so
+ * that a client that neither waits nor caches costs etcd no event; it
+ * starts with one read of the requests.  A request's revision is above
+ * anything read before it, so a mirror left from an earlier watch never
+ * grants.  When the stream breaks, it resumes from the revision after the
+ * last event applied, on whichever member now answers; when etcd has
+ * compacted that revision away, the requests are read again (one
+ * consistent read) and the watch starts after it.
  */
 #include <errno.h>
 #include <stdio.h>

@@ -179,8 +179,12 @@ void hold_proxy_start(struct hold_proxy *p, int target_port)
 {
 	memset(p, 0, sizeof(*p));
 	p->target_port = target_port;
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* t_deadline_ms's clock */
 	pthread_mutex_init(&p->mu, NULL);
-	pthread_cond_init(&p->cv, NULL);
+	pthread_cond_init(&p->cv, &ca);
+	pthread_condattr_destroy(&ca);
 	p->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	struct sockaddr_in a = { .sin_family = AF_INET,
 				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
@@ -202,14 +206,7 @@ void hold_proxy_hold(struct hold_proxy *p, const char *path)
 
 int hold_proxy_wait_held(struct hold_proxy *p, int ms)
 {
-	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	struct timespec until = t_deadline_ms(ms);
 	pthread_mutex_lock(&p->mu);
 	while (!p->held && pthread_cond_timedwait(&p->cv, &p->mu, &until) == 0)
 		;
