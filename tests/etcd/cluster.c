@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -105,8 +106,14 @@ static void spawn(struct cluster *c, int i, const char *state)
 		snprintf(initial + strlen(initial), sizeof(initial) - strlen(initial),
 			 "%sm%d=http://127.0.0.1:%d", k ? "," : "", k, c->peer_port[k]);
 	const char *bin = etcd_binary();
+	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid == 0) {
+		/* a test killed (a timeout, a crash) takes its members along;
+		 * the members are forked by the test's main thread */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
 		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
 		if (fd >= 0) {
 			dup2(fd, 1);
