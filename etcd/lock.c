@@ -394,8 +394,10 @@ static struct rl_grant *rl_cached(rangelock_etcd_t *c, struct rangelock_etcd_obj
 /* The request's transaction: if neither its key nor its withdrawal mark
  * exists, put its key; in any case read the object's keys.  So a request
  * is put at most once, however often its attempts are repeated or applied
- * late.  Sets g->rev and *blocked from that one consistent read. */
-static int rl_request(rangelock_etcd_t *c, struct rl_grant *g, bool *blocked)
+ * late.  *rev and *blocked from that one consistent read; *unsure if an
+ * attempt went unanswered.  Without mu: reads only what g was made with. */
+static int rl_request(rangelock_etcd_t *c, const struct rl_grant *g, uint64_t *rev,
+		      bool *blocked, bool *unsure)
 {
 	char *val = rl_key_value(g->excl, g->start, g->end, c->s.name);
 	char *mark = rl_key_withdrawn(c->s.prefix, g->key);
@@ -426,7 +428,7 @@ static int rl_request(rangelock_etcd_t *c, struct rl_grant *g, bool *blocked)
 	free(mark);
 	free(range);
 	json_object *reply;
-	int err = rl_gw_call(&c->s.gw, "/v3/kv/txn", body, &reply, &g->unsure);
+	int err = rl_gw_call(&c->s.gw, "/v3/kv/txn", body, &reply, unsure);
 	free(body);
 	if (err == EIO && strstr(json_object_to_json_string(reply), "lease not found"))
 		err = ENOLCK;
@@ -443,18 +445,18 @@ static int rl_request(rangelock_etcd_t *c, struct rl_grant *g, bool *blocked)
 		if (!q)
 			continue;
 		if (strcmp(q->key, g->key) == 0)
-			g->rev = q->rev;
+			*rev = q->rev;
 		q->next = reqs;
 		reqs = q;
 	}
 	*blocked = false;
 	for (struct rl_req *q = reqs, *next; q; q = next) {
 		next = q->next;
-		*blocked |= q->rev < g->rev && q->lease != g->lease &&
+		*blocked |= q->rev < *rev && q->lease != g->lease &&
 			    rl_conflicts(q, g->start, g->end, g->excl);
 		rl_req_free(q);
 	}
-	if (!err && !g->rev)
+	if (!err && !*rev)
 		err = EIO;
 	json_object_put(reply);
 	return err;
@@ -549,9 +551,12 @@ static int rl_acquire(rangelock_etcd_t *c, struct rangelock_etcd_object *o,
 				.state = RL_PENDING, .next = o->grants };
 	o->grants = g;
 	pthread_mutex_unlock(&c->s.mu);
-	bool blocked;
-	err = rl_request(c, g, &blocked);
+	bool blocked, unsure = false;
+	uint64_t rev = 0;
+	err = rl_request(c, g, &rev, &blocked, &unsure);
 	pthread_mutex_lock(&c->s.mu);
+	g->rev = rev;
+	g->unsure = unsure;
 	if (err == ENOLCK)
 		rl_session_lease_gone(&c->s, lease);
 	if (!err && g->state == RL_LOST)
