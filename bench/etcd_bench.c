@@ -178,6 +178,7 @@ struct recipe {
 
 static void recipe_init(struct recipe *m, const char *prefix, int id)
 {
+	memset(m, 0, sizeof(*m)); /* r.want: no stream to end yet */
 	m->h = curl_easy_init();
 	m->w = curl_easy_init();
 	post(m->h, "/v3/lease/grant", "{\"TTL\":10}", &m->r);
@@ -406,6 +407,7 @@ static double scale(int n, double seconds, enum contender who)
 			_exit(0);
 		}
 	}
+	close(res[1]); /* a worker that dies unheard of ends the read below */
 	usleep(300000 + 20000 * (useconds_t)n); /* all connected */
 	for (int i = 0; i < n; i++)
 		if (write(p[1], "g", 1) != 1)
@@ -422,7 +424,6 @@ static double scale(int n, double seconds, enum contender who)
 	close(p[0]);
 	close(p[1]);
 	close(res[0]);
-	close(res[1]);
 	return (double)total / seconds;
 }
 
