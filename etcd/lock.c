@@ -111,6 +111,12 @@ static void rl_grant_free(struct rl_grant *g)
 	free(g);
 }
 
+/* Did etcd refuse a request because its lease is unknown (expired)? */
+static bool rl_lease_unknown(int err, json_object *reply)
+{
+	return err == EIO && strstr(json_object_to_json_string(reply), "lease not found");
+}
+
 /* Delete g's key; and when an attempt of its request may still be applied
  * late, in the same transaction put the mark that makes it fail. */
 static int rl_withdraw(rangelock_etcd_t *c, const struct rl_grant *g)
@@ -129,7 +135,7 @@ static int rl_withdraw(rangelock_etcd_t *c, const struct rl_grant *g)
 			"{\"requestPut\":{\"key\":\"%s\",\"lease\":\"%llu\"}}]}",
 			k64, m64, (unsigned long long)g->lease);
 		err = rl_gw_call(&c->s.gw, "/v3/kv/txn", body, &reply, NULL);
-		if (err == EIO && strstr(json_object_to_json_string(reply), "lease not found"))
+		if (rl_lease_unknown(err, reply))
 			err = 0; /* the lease is gone: so is the key, and no put can use it */
 	}
 	json_object_put(reply);
@@ -430,7 +436,7 @@ static int rl_request(rangelock_etcd_t *c, const struct rl_grant *g, uint64_t *r
 	json_object *reply;
 	int err = rl_gw_call(&c->s.gw, "/v3/kv/txn", body, &reply, unsure);
 	free(body);
-	if (err == EIO && strstr(json_object_to_json_string(reply), "lease not found"))
+	if (rl_lease_unknown(err, reply))
 		err = ENOLCK;
 	json_object *rs = rl_json_at(reply, "responses", NULL);
 	size_t nrs = rs ? json_object_array_length(rs) : 0;

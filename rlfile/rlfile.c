@@ -1171,31 +1171,31 @@ size_t rlfile_dirty_pages(struct rlfile *f)
 	return atomic_load_explicit(&f->dirty, memory_order_relaxed);
 }
 
-int rlfile_drop_cache(struct rlfile *f)
+/* Write back and drop the pages of [start, end) (page-aligned; end may be
+ * RANGELOCK_EOF) under an exclusive range over them. */
+static int drop_range_held(struct rlfile *f, uint64_t start, uint64_t end)
 {
 	rangelock_range_t r;
-	int rc = hold(f, &r, 0, RANGELOCK_EOF, true);
+	int rc = hold(f, &r, start, end, true);
 
 	if (rc)
 		return rc;
-	rc = drop_pages(f, 0, UINT64_MAX, true);
+	rc = drop_pages(f, start / PAGE, end == RANGELOCK_EOF ? UINT64_MAX : end / PAGE,
+			true);
 	release(f, &r);
 	return rc;
+}
+
+int rlfile_drop_cache(struct rlfile *f)
+{
+	return drop_range_held(f, 0, RANGELOCK_EOF);
 }
 
 int rlfile_drop_range(struct rlfile *f, uint64_t off, uint64_t len)
 {
 	if (len == 0 || off + len < off || off + len > UINT64_MAX - PAGE)
 		return EINVAL;
-	rangelock_range_t r;
-	uint64_t start = page_floor(off), end = page_ceil(off + len);
-	int rc = hold(f, &r, start, end, true);
-
-	if (rc)
-		return rc;
-	rc = drop_pages(f, start / PAGE, end / PAGE, true);
-	release(f, &r);
-	return rc;
+	return drop_range_held(f, page_floor(off), page_ceil(off + len));
 }
 
 /* Pin page pgoff up to date, without holding a range afterwards. */

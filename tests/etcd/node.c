@@ -414,3 +414,16 @@ void node_resume(struct node *n)
 {
 	kill(n->pid, SIGCONT);
 }
+
+static int count_one(const struct rangelock_etcd_entry *e, void *arg)
+{
+	(void)e;
+	++*(int *)arg;
+	return 0;
+}
+
+int count_requests(rangelock_etcd_t *c, const void *name, size_t len)
+{
+	int n = 0, rc = rangelock_etcd_list(c, name, len, count_one, &n);
+	return rc ? -rc : n;
+}

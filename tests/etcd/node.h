@@ -46,4 +46,8 @@ void node_kill(struct node *n);   /* SIGKILL */
 void node_pause(struct node *n);  /* SIGSTOP */
 void node_resume(struct node *n); /* SIGCONT */
 
+/* In the test's own process: the requests (held and waiting) on the
+ * object name, from one rangelock_etcd_list(); or a negative errno. */
+int count_requests(rangelock_etcd_t *c, const void *name, size_t len);
+
 #endif
