@@ -160,25 +160,25 @@ static int check_environment(const char *backing_dir, const char *mountpoint,
 	return 0;
 }
 
-/* Mount, serve until told to stop, unmount: fuse_main's steps, with our
- * threads. */
+/* Mount, serve until told to stop, unmount: fuse_main's steps, on the
+ * low-level API, with our threads. */
 static int serve(struct fuse_args *args, struct fuse_cmdline_opts *fo,
 		 struct rlfs *r)
 {
 	struct fuse_loop_config *lc;
-	struct fuse *fuse;
+	struct fuse_session *se;
 	int rc = 1;
 
-	fuse = fuse_new(args, &rlfs_ops, sizeof(rlfs_ops), r);
-	if (!fuse)
+	se = fuse_session_new(args, &rlfs_ops, sizeof(rlfs_ops), r);
+	if (!se)
 		return 1;
-	if (fuse_mount(fuse, fo->mountpoint) != 0)
+	if (fuse_session_mount(se, fo->mountpoint) != 0)
 		goto out_destroy;
 	if (fuse_daemonize(fo->foreground) != 0 ||
-	    fuse_set_signal_handlers(fuse_get_session(fuse)) != 0)
+	    fuse_set_signal_handlers(se) != 0)
 		goto out_unmount;
 	if (fo->singlethread)
-		rc = fuse_loop(fuse);
+		rc = fuse_session_loop(se);
 	else if ((lc = fuse_loop_cfg_create())) {
 		fuse_loop_cfg_set_clone_fd(lc, fo->clone_fd);
 		/* libfuse 3.14 reports an unset max_idle_threads as UINT_MAX,
@@ -186,17 +186,17 @@ static int serve(struct fuse_args *args, struct fuse_cmdline_opts *fo,
 		if (fo->max_idle_threads <= 100000)
 			fuse_loop_cfg_set_idle_threads(lc, fo->max_idle_threads);
 		fuse_loop_cfg_set_max_threads(lc, fo->max_threads);   /* 10 */
-		rc = fuse_loop_mt(fuse, lc);
+		rc = fuse_session_loop_mt(se, lc);
 		fuse_loop_cfg_destroy(lc);
 	}
 	/* libfuse answers a stop by SIGINT, SIGTERM or SIGHUP with the
 	 * signal's number: for us a clean stop */
 	rc = rc == 0 || rc == SIGINT || rc == SIGTERM || rc == SIGHUP ? 0 : 1;
-	fuse_remove_signal_handlers(fuse_get_session(fuse));
+	fuse_remove_signal_handlers(se);
 out_unmount:
-	fuse_unmount(fuse);
+	fuse_session_unmount(se);
 out_destroy:
-	fuse_destroy(fuse);   /* calls rlfs_destroy: the last write-back */
+	fuse_session_destroy(se);   /* calls rlfs_destroy: the last write-back */
 	return rc;
 }
 
@@ -225,7 +225,7 @@ int main(int argc, char **argv)
 	if (fo.show_help) {
 		usage();
 		fuse_cmdline_help();
-		fuse_lib_help(&args);
+		fuse_lowlevel_help();
 		rc = 0;
 		goto out;
 	}
@@ -271,14 +271,18 @@ int main(int argc, char **argv)
 	if (rc)
 		goto out;
 	r.kernel_cache = c.kernel_cache;
+	r.timeout = 1.0;
 	open_files_init(&r.files, &opt);
+	if ((rc = inodes_init(&r.inodes, r.backing))) {
+		rc = fail(c.backing, strerror(rc), NULL);
+		goto out;
+	}
 
-	/* The kernel checks permissions from the attributes, as on a disk,
-	 * and rlfs does each request as its caller (creds.h): the backing
-	 * file system checks again, with ACLs.  The backing directory's name
-	 * is the source shown in mount tables, escaped: a name with commas is
-	 * not options.  The mode a request asks for is final (the kernel
-	 * applied the caller's umask): none of our own. */
+	/* The kernel checks permissions from the attributes and ACLs, as on
+	 * a disk, and rlfs creates as the caller, with the caller's umask
+	 * (creds.h): none of our own.  The backing directory's name is the
+	 * source shown in mount tables, escaped: a name with commas is not
+	 * options. */
 	umask(0);
 	creds_init();
 	/* cache pages are freed by other threads than the ones that made
@@ -298,6 +302,7 @@ int main(int argc, char **argv)
 	}
 	if (rc == 0 && r.unmount_error)
 		rc = 1;   /* dirty data that could not be written is lost */
+	inodes_destroy(&r.inodes);
 out:
 	if (opt.budget)
 		rlfile_budget_destroy(opt.budget);

@@ -58,6 +58,16 @@ static void reap_locked(struct open_files *t)
 	}
 }
 
+void open_files_fix_size(struct open_files *t, struct stat *st)
+{
+	struct open_file *of;
+
+	if (!S_ISREG(st->st_mode) || !(of = open_files_find(t, st->st_dev, st->st_ino)))
+		return;
+	st->st_size = (off_t)rlfile_size(of->rf);
+	open_files_put(t, of);
+}
+
 void open_files_reap(struct open_files *t)
 {
 	pthread_mutex_lock(&t->lock);

@@ -8,6 +8,7 @@
 #define RLFS_OPEN_FILES_H
 
 #include <pthread.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "rlfile.h"
@@ -38,6 +39,9 @@ int open_files_get(struct open_files *t, int fd, struct open_file **out);
  * file is not open. */
 struct open_file *open_files_find(struct open_files *t, dev_t dev, ino_t ino);
 
+/* If the regular file st describes is open, set st's size to its
+ * rlfile's (which the backing file follows at write-back). */
+void open_files_fix_size(struct open_files *t, struct stat *st);
 /* Drop a reference; the last writes the dirty pages back and closes the
  * rlfile, and returns the first error.  A file whose dirty pages cannot be
  * written (ENOSPC, EIO) is not closed: it stays in the table, its

@@ -46,20 +46,39 @@ denied() {   # denied WHAT COMMAND...: the command must fail
 }
 
 # 1. A name the kernel knows as nobody's file, swapped for a symlink in the
-# backing tree: the kernel checks its cached attributes (a second) and
-# sends the request; rlfs must not follow the link.
+# backing tree: the kernel keeps its node of the old file (a second) and
+# sends the request on that node; rlfs must not follow the link.  The node
+# is nobody's old (now unlinked) file, so nobody may get *that* file: what
+# must never come back, or change, is the link's target.
 swap_file() {   # swap_file TARGET: pub/f is nobody's file, then a symlink
 	rm -f "$back/pub/f"
 	as_nobody sh -c "echo mine >'$back/pub/f'"
 	as_nobody stat "$mnt/pub/f" >/dev/null
 	as_nobody sh -c "rm '$back/pub/f' && ln -s '$1' '$back/pub/f'"
 }
-swap_file "$out/secret"; denied "read a root 0600 file through a swapped name" cat "$mnt/pub/f"
-swap_file "$out/public"; denied "read outside the backing directory" cat "$mnt/pub/f"
-swap_file "$out/secret"; denied "chmod through a swapped name" chmod 666 "$mnt/pub/f"
-swap_file "$out/secret"; denied "truncate through a swapped name" truncate -s 0 "$mnt/pub/f"
-swap_file "$out/secret"; denied "write through a swapped name" sh -c "echo x >>'$mnt/pub/f'"
+not_leaked() {   # not_leaked WHAT TARGET COMMAND...: no byte of TARGET
+	what=$1 target=$2
+	shift 2
+	as_nobody "$@" >"$T/got" 2>/dev/null || true
+	if [ -s "$T/got" ] && grep -qF "$(head -n 1 "$target")" "$T/got"; then
+		fail "$what: the link's target came back ($(head -c 80 "$T/got"))"
+	fi
+	echo "ok: $what: not followed"
+}
+swap_file "$out/secret"; not_leaked "read a root 0600 file through a swapped name" "$out/secret" cat "$mnt/pub/f"
+swap_file "$out/public"; not_leaked "read outside the backing directory" "$out/public" cat "$mnt/pub/f"
+swap_file "$out/secret"; as_nobody chmod 666 "$mnt/pub/f" 2>/dev/null || true
+swap_file "$out/secret"; as_nobody truncate -s 0 "$mnt/pub/f" 2>/dev/null || true
+swap_file "$out/secret"; as_nobody sh -c "echo x >>'$mnt/pub/f'" 2>/dev/null || true
 intact "$out/secret" 0:600:12
+intact "$out/public" 0:644:8
+echo "ok: chmod, truncate and write through a swapped name leave the target alone"
+# a name the kernel looks up afresh is the symlink itself, which the
+# kernel follows as the caller, outside rlfs: denied for the 0600 file
+rm -f "$back/pub/f"
+ln -s "$out/secret" "$back/pub/fresh"
+denied "read a root 0600 file through a planted symlink" cat "$mnt/pub/fresh"
+rm -f "$back/pub/fresh"
 rm -f "$back/pub/f"
 as_nobody mkdir "$back/pub/d"
 as_nobody ls "$mnt/pub/d" >/dev/null
