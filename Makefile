@@ -19,8 +19,13 @@
 #                    17 min)
 #   make etcd-bench  librangelock-etcd against etcd itself (bench/etcd_bench.c),
 #                    on an etcd member of its own
-#   make rlfs-bench  mount rlfs twice (--lock=range, --lock=file) and run the
-#                    fio mix on both side by side (bench/rlfs-fio.sh; root)
+#   make rlfs-bench  rlfs against the plain file system and libfuse's
+#                    passthrough_ll: a tree of small files, large files, fio
+#                    (bench/rlfs-tree.sh); then the fio mix on --lock=range
+#                    and --lock=file side by side (bench/rlfs-fio.sh); root
+#   make posix       pjdfstest, the POSIX file-system suite, inside two rlfs
+#                    mounts (default, --kernel-cache): every assertion must
+#                    pass (scripts/posix.sh; root, about 7 minutes)
 #   make install PREFIX=/usr/local   header, libraries, pkg-config and CMake
 #                    package files, the tools (rlbench, rlfile-torture, rlfs)
 #                    and every man page under PREFIX; installs no packages
@@ -35,15 +40,18 @@ CMAKE_FLAGS ?=
 # WERROR=1 (CI, developers): every warning fails the build
 WERROR   ?= 0
 
-.PHONY: all run example test test-tsan test-asan verify fuzz soak matrix rlfs-bench etcd-bench install deps clean
+.PHONY: all run example test test-tsan test-asan verify fuzz soak matrix rlfs-bench posix etcd-bench install deps clean
 
 PREFIX   ?= /usr/local
 
 all: $(BUILD)/.built
 
 # rlfs (FUSE) is built only with libfuse3; its tests and benchmark use
-# fuse3's fusermount3, fio, and python3 (mmap, the benchmark's table).
-RLFS_TOOLS = libfuse3-dev fuse3 fio python3 acl
+# fuse3's fusermount3, fio, and python3 (mmap, the benchmark's table);
+# make posix builds pjdfstest (autoconf, automake) and runs it with prove
+# (perl) and openssl; the tests run SQLite (sqlite3) and git on a mount.
+RLFS_TOOLS = libfuse3-dev fuse3 fio python3 acl autoconf automake perl openssl \
+	sqlite3 git
 
 # librangelock-etcd and rlctl are built with libcurl and json-c (found by
 # pkg-config); their tests start etcd members of their own (etcd-server).
@@ -109,7 +117,11 @@ soak: all
 	scripts/soak.sh $(BUILD) $(SOAK_SECONDS)
 
 rlfs-bench: all
+	bench/rlfs-tree.sh $(RLFS_TREE_ARGS)
 	bench/rlfs-fio.sh $(RLFS_BENCH_ARGS)
+
+posix: all
+	scripts/posix.sh $(BUILD)/rlfs/rlfs $(BUILD)/posix
 
 # librangelock-etcd against etcd's bare requests and its own lock recipe, on
 # an etcd member of its own (data on tmpfs, free loopback ports)

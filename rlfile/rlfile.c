@@ -86,6 +86,7 @@ struct rlfile {
 	pthread_mutex_t wb_mu;
 	pthread_cond_t wb_cv;
 	bool wb_stop;               /* wb_mu */
+	bool wb_started;            /* wb_mu: the thread runs */
 	/* The pages' memory once the file is mapped (store.h); set once,
 	 * under [0, EOF) exclusive, by rlfile_mmap (store_mu). */
 	_Atomic(struct rlfile_store *) store;
@@ -178,14 +179,20 @@ static void count_cached(struct rlfile *f, long n)
 	atomic_fetch_add_explicit(&f->budget->cached, (size_t)n, memory_order_relaxed);
 }
 
-/* Mark p dirty or clean (its page lock held), keeping the counts. */
+static void writeback_start(struct rlfile *f);
+
+/* Mark p dirty or clean (its page lock held), keeping the counts.  The
+ * file's first dirty page starts its writeback thread. */
 static void page_set_dirty(struct rlfile *f, struct rlfile_page *p, bool dirty)
 {
 	/* relaxed: under the page lock */
 	if (atomic_load_explicit(&p->dirty, memory_order_relaxed) == dirty)
 		return;
 	atomic_store_explicit(&p->dirty, dirty, memory_order_relaxed);
-	atomic_fetch_add_explicit(&f->dirty, dirty ? 1 : (size_t)-1, memory_order_relaxed);
+	/* relaxed: a count; the thread's start is ordered by wb_mu */
+	if (atomic_fetch_add_explicit(&f->dirty, dirty ? 1 : (size_t)-1,
+				      memory_order_relaxed) == 0 && dirty)
+		writeback_start(f);
 	atomic_fetch_add_explicit(&f->budget->dirty, dirty ? 1 : (size_t)-1,
 				  memory_order_relaxed);
 }
@@ -1434,6 +1441,21 @@ static void *writeback_main(void *arg)
 	return NULL;
 }
 
+/* Start f's writeback thread if it has none: not at open, so that a file
+ * only read (or opened and closed) costs no thread.  Without a thread,
+ * dirty pages wait for the next flush, sync or close (and the next first
+ * dirty page tries again). */
+static void writeback_start(struct rlfile *f)
+{
+	if (!f->opt.writeback_ms)
+		return;
+	pthread_mutex_lock(&f->wb_mu);
+	if (!f->wb_started && !f->wb_stop)
+		f->wb_started = pthread_create(&f->writeback, NULL, writeback_main,
+					       f) == 0;
+	pthread_mutex_unlock(&f->wb_mu);
+}
+
 static void budget_init(struct rlfile_budget *b, size_t max_pages)
 {
 	b->max_pages = max_pages;
@@ -1600,11 +1622,6 @@ int rlfile_open_fd(int fd, const struct rlfile_options *opt,
 	pthread_cond_init(&f->wb_cv, NULL);
 	pthread_mutex_init(&f->store_mu, NULL);
 	atomic_init(&f->store, NULL);
-	if (opt->writeback_ms && pthread_create(&f->writeback, NULL,
-						writeback_main, f) != 0) {
-		rc = EAGAIN;
-		goto fail;
-	}
 	budget_join(f);
 	*out = f;
 	return 0;
@@ -1650,14 +1667,14 @@ int rlfile_close(struct rlfile *f)
 
 	if (s)   /* no more faults, nor stores through a mapping */
 		store_stop(s);
-	if (f->opt.writeback_ms) {
-		pthread_mutex_lock(&f->wb_mu);
-		f->wb_stop = true;
-		pthread_cond_broadcast(&f->wb_cv);
-		pthread_mutex_unlock(&f->wb_mu);
+	pthread_mutex_lock(&f->wb_mu);
+	f->wb_stop = true;
+	pthread_cond_broadcast(&f->wb_cv);
+	pthread_mutex_unlock(&f->wb_mu);
+	if (f->wb_started)
 		pthread_join(f->writeback, NULL);
-	}
-	rc = rlfile_sync(f);   /* pages that failed before stayed dirty */
+	/* pages that failed before stayed dirty; as close(2), no fdatasync */
+	rc = writeback_all(f);
 	drop_pages(f, 0, UINT64_MAX, false);
 	if (s)
 		store_destroy(s);

@@ -84,7 +84,8 @@ enum {
 struct rlfile_options {
 	enum rlfile_lock lock;
 	unsigned rangelock_flags;     /* e.g. RANGELOCK_DEBUG */
-	unsigned writeback_ms;        /* writeback thread period; 0: none */
+	unsigned writeback_ms;        /* writeback thread period; 0: none.  The
+				       * thread starts at the first dirty page */
 	/* The pages this file may cache (0: no limit), when budget is NULL.
 	 * Clean pages beyond it are evicted (never one in use, nor a dirty
 	 * one); a write that finds more than half of it dirty first writes

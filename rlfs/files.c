@@ -266,6 +266,26 @@ static bool direct_aligned(size_t size, off_t off)
 	return (size | (size_t)off) % PAGE == 0;
 }
 
+/* This thread's buffer of at least size bytes, page-aligned (for O_DIRECT,
+ * and whole pages for the copy): kept between requests, so that a read
+ * does not allocate (and free, and give back to the system) 1 MiB each
+ * time.  NULL without memory. */
+static void *thread_buffer(size_t size)
+{
+	static _Thread_local void *buf;
+	static _Thread_local size_t have;
+
+	size = (size + PAGE - 1) / PAGE * PAGE + PAGE;
+	if (size > have) {
+		free(buf);
+		have = 0;
+		if (!(buf = aligned_alloc(PAGE, size)))
+			return NULL;
+		have = size;
+	}
+	return buf;
+}
+
 void rlfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	       struct fuse_file_info *fi)
 {
@@ -277,8 +297,7 @@ void rlfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	(void)ino;
 	if (h->direct && !direct_aligned(size, off))
 		return reply_rc(req, EINVAL);   /* as on a 4 KiB-block disk */
-	/* page-aligned: O_DIRECT's buffer, and whole pages for the copy */
-	if (!(buf = aligned_alloc(PAGE, (size + PAGE - 1) / PAGE * PAGE + PAGE)))
+	if (!(buf = thread_buffer(size)))
 		return reply_rc(req, ENOMEM);
 	if (h->direct)
 		rc = rlfile_direct_read(h->of->rf, buf, size, (uint64_t)off, &done);
@@ -288,7 +307,6 @@ void rlfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, rc);
 	else
 		fuse_reply_buf(req, buf, done);
-	free(buf);
 }
 
 /* A write by a caller without CAP_FSETID clears setuid, and setgid where
@@ -330,13 +348,12 @@ void rlfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 		rc = rlfile_write(h->of->rf, buf, size, (uint64_t)off, &done);
 	else if (!direct_aligned(size, off))
 		return reply_rc(req, EINVAL);
-	else if (!(bounce = aligned_alloc(PAGE, size ? size : PAGE)))
+	else if (!(bounce = thread_buffer(size)))
 		return reply_rc(req, ENOMEM);
 	else {
 		memcpy(bounce, buf, size);
 		rc = rlfile_direct_write(h->of->rf, bounce, size, (uint64_t)off,
 					 &done);
-		free(bounce);
 	}
 	if (rc && !done)
 		fuse_reply_err(req, rc);

@@ -272,7 +272,10 @@ int main(int argc, char **argv)
 		goto out;
 	r.kernel_cache = c.kernel_cache;
 	r.timeout = 1.0;
-	open_files_init(&r.files, &opt);
+	if ((rc = open_files_init(&r.files, &opt))) {
+		rc = fail("writeback thread", strerror(rc), NULL);
+		goto out;
+	}
 	if ((rc = inodes_init(&r.inodes, r.backing))) {
 		rc = fail(c.backing, strerror(rc), NULL);
 		goto out;

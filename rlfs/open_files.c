@@ -4,15 +4,77 @@
 
 #include <errno.h>
 #include <malloc.h>
+#include <time.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-void open_files_init(struct open_files *t, const struct rlfile_options *opt)
+/* Pin the files with dirty pages (a reference each) into *out; their
+ * count.  The lock is held. */
+static size_t dirty_files_locked(struct open_files *t, struct open_file ***out)
+{
+	size_t n = 0, k = 0;
+	struct open_file *of;
+
+	for (of = t->head; of; of = of->next)
+		n += rlfile_dirty_pages(of->rf) > 0;
+	if (!n || !(*out = malloc(n * sizeof(**out))))
+		return 0;   /* without memory: the next round, or a close */
+	for (of = t->head; of && k < n; of = of->next)
+		if (rlfile_dirty_pages(of->rf) > 0) {
+			of->refs++;
+			(*out)[k++] = of;
+		}
+	return k;
+}
+
+static void *writeback_main(void *arg)
+{
+	struct open_files *t = arg;
+
+	pthread_mutex_lock(&t->lock);
+	while (!t->wb_stop) {
+		struct open_file **dirty = NULL;
+		struct timespec at;
+		size_t n;
+
+		clock_gettime(CLOCK_REALTIME, &at);
+		at.tv_nsec += (long)t->writeback_ms * 1000000L;
+		at.tv_sec += at.tv_nsec / 1000000000L;
+		at.tv_nsec %= 1000000000L;
+		pthread_cond_timedwait(&t->wb_cv, &t->lock, &at);
+		if (t->wb_stop || !(n = dirty_files_locked(t, &dirty)))
+			continue;
+		pthread_mutex_unlock(&t->lock);
+		for (size_t k = 0; k < n; k++)
+			rlfile_flush(dirty[k]->rf);   /* errors: in errseq */
+		for (size_t k = 0; k < n; k++)
+			open_files_put(t, dirty[k]);
+		free(dirty);
+		pthread_mutex_lock(&t->lock);
+	}
+	pthread_mutex_unlock(&t->lock);
+	return NULL;
+}
+
+int open_files_init(struct open_files *t, const struct rlfile_options *opt)
 {
 	pthread_mutex_init(&t->lock, NULL);
+	pthread_cond_init(&t->wb_cv, NULL);
 	t->head = NULL;
 	t->opt = *opt;
+	t->writeback_ms = opt->writeback_ms;
+	t->opt.writeback_ms = 0;   /* the table's thread writes them back */
+	t->wb_stop = false;
+	t->wb_running = false;
+	if (t->writeback_ms) {
+		int rc = pthread_create(&t->writeback, NULL, writeback_main, t);
+
+		if (rc)
+			return rc;
+		t->wb_running = true;
+	}
+	return 0;
 }
 
 static struct open_file *lookup(struct open_files *t, dev_t dev, ino_t ino)
@@ -35,10 +97,16 @@ static int close_locked(struct open_files *t, struct open_file *of)
 	while (*pp != of)
 		pp = &(*pp)->next;
 	*pp = of->next;
+	/* a large cache's memory goes back to the system (malloc keeps freed
+	 * pages); trimming after every small file would cost more than it
+	 * gives */
+	bool large = rlfile_cached_pages(of->rf) >= 256;
+
 	rc = rlfile_close(of->rf);
 	close(of->fd);
 	free(of);
-	malloc_trim(0);
+	if (large)
+		malloc_trim(0);
 	return rc;
 }
 
@@ -145,6 +213,13 @@ int open_files_close_all(struct open_files *t)
 {
 	int rc = 0;
 
+	pthread_mutex_lock(&t->lock);
+	t->wb_stop = true;
+	pthread_cond_broadcast(&t->wb_cv);
+	pthread_mutex_unlock(&t->lock);
+	if (t->wb_running)
+		pthread_join(t->writeback, NULL);
+	t->wb_running = false;
 	pthread_mutex_lock(&t->lock);
 	while (t->head) {
 		int e = close_locked(t, t->head);

@@ -8,6 +8,7 @@
 #define RLFS_OPEN_FILES_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -26,9 +27,18 @@ struct open_files {
 	pthread_mutex_t lock;
 	struct open_file *head;
 	struct rlfile_options opt;   /* for each rlfile opened */
+	/* One writeback thread for every file of the table, not one per
+	 * file: every writeback_ms it writes back the files with dirty
+	 * pages.  (Opening a file starts no thread.) */
+	unsigned writeback_ms;
+	pthread_t writeback;
+	pthread_cond_t wb_cv;        /* lock: wakes the thread to stop */
+	bool wb_running, wb_stop;    /* lock */
 };
 
-void open_files_init(struct open_files *t, const struct rlfile_options *opt);
+/* Make the table; opt->writeback_ms is its thread's period (0: none).
+ * 0, or the errno of the thread's creation. */
+int open_files_init(struct open_files *t, const struct rlfile_options *opt);
 
 /* The open file for the regular file fd refers to, with a reference:
  * the one already open, or a new one (taking fd over).  Either way fd is
@@ -55,8 +65,8 @@ int open_files_put(struct open_files *t, struct open_file *of);
  * deleted (after an unlink). */
 void open_files_reap(struct open_files *t);
 
-/* At unmount: close every file still open (references or not); the first
- * error wins. */
+/* At unmount: stop the writeback thread, close every file still open
+ * (references or not); the first error wins. */
 int open_files_close_all(struct open_files *t);
 
 #endif
