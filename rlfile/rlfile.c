@@ -22,7 +22,11 @@
 #include "store.h"
 
 #define PAGE ((uint64_t)RLFILE_PAGE)
-#define NBUCKETS 256
+/* The cache's index: chains of pages hashed by offset, NLOCKS locks, chain
+ * k under lock k % NLOCKS; the chains double (under every lock) as the
+ * pages outnumber them twice, so that a lookup walks about two pages
+ * whatever the file's size. */
+#define NLOCKS 256
 
 struct rlfile_page {
 	uint64_t pgoff;
@@ -65,7 +69,6 @@ struct rlfile_budget {
 
 struct bucket {
 	pthread_mutex_t lock;
-	struct rlfile_page *head;
 };
 
 struct rlfile {
@@ -81,7 +84,10 @@ struct rlfile {
 	struct rlfile_budget *budget;   /* opt.budget, or own_budget */
 	struct rlfile_budget own_budget;
 	struct rlfile *budget_next;     /* budget->mu */
-	struct bucket bucket[NBUCKETS];
+	struct bucket bucket[NLOCKS];
+	struct rlfile_page **chain;     /* nchains; chain k: bucket[k % NLOCKS] */
+	size_t nchains;                 /* a power of two, >= NLOCKS; every
+					 * bucket lock to change it */
 	pthread_t writeback;
 	pthread_mutex_t wb_mu;
 	pthread_cond_t wb_cv;
@@ -158,9 +164,48 @@ static uint64_t size_of(struct rlfile *f)
 
 /* ---- the cache --------------------------------------------------------- */
 
+static uint32_t page_hash(uint64_t pgoff)
+{
+	return (uint32_t)((pgoff * 0x9E3779B97F4A7C15ull) >> 32);
+}
+
 static struct bucket *bucket_of(struct rlfile *f, uint64_t pgoff)
 {
-	return &f->bucket[(pgoff * 0x9E3779B97F4A7C15ull) >> 56];
+	return &f->bucket[page_hash(pgoff) % NLOCKS];
+}
+
+/* pgoff's chain; its bucket lock held. */
+static struct rlfile_page **chain_of(struct rlfile *f, uint64_t pgoff)
+{
+	return &f->chain[page_hash(pgoff) & (f->nchains - 1)];
+}
+
+/* Twice as many chains, if the pages still outnumber them twice (no
+ * bucket lock held).  Without memory the chains only stay longer. */
+static void cache_grow(struct rlfile *f)
+{
+	size_t n = f->nchains * 2;
+	struct rlfile_page **c;
+
+	for (int i = 0; i < NLOCKS; i++)
+		pthread_mutex_lock(&f->bucket[i].lock);
+	/* relaxed: a count; we hold every bucket lock */
+	if (atomic_load_explicit(&f->cached, memory_order_relaxed) > 2 * f->nchains &&
+	    (c = calloc(n, sizeof(*c)))) {
+		for (size_t k = 0; k < f->nchains; k++)
+			for (struct rlfile_page *p = f->chain[k], *next; p; p = next) {
+				struct rlfile_page **head = &c[page_hash(p->pgoff) & (n - 1)];
+
+				next = p->next;
+				p->next = *head;
+				*head = p;
+			}
+		free(f->chain);
+		f->chain = c;
+		f->nchains = n;
+	}
+	for (int i = NLOCKS - 1; i >= 0; i--)
+		pthread_mutex_unlock(&f->bucket[i].lock);
 }
 
 static void page_free(struct rlfile_page *p)
@@ -219,22 +264,27 @@ static struct rlfile_page *page_get(struct rlfile *f, uint64_t pgoff,
 				    bool create)
 {
 	struct bucket *b = bucket_of(f, pgoff);
-	struct rlfile_page *p;
+	struct rlfile_page *p, **head;
 	bool created = false;
 
 	pthread_mutex_lock(&b->lock);
-	for (p = b->head; p; p = p->next)
+	head = chain_of(f, pgoff);
+	for (p = *head; p; p = p->next)
 		if (p->pgoff == pgoff)
 			break;
 	if (!p && create && (p = page_new(f, pgoff))) {
-		p->next = b->head;
-		b->head = p;
+		p->next = *head;
+		*head = p;
 		created = true;
 		count_cached(f, 1);
 	}
 	if (p)
 		p->refs++;
 	pthread_mutex_unlock(&b->lock);
+	/* relaxed: a count, re-checked under every lock */
+	if (created &&
+	    atomic_load_explicit(&f->cached, memory_order_relaxed) > 2 * f->nchains)
+		cache_grow(f);
 	/* only a new page grows the cache; relaxed: counts that only decide
 	 * whether to evict */
 	if (created && f->budget->max_pages &&
@@ -273,7 +323,7 @@ static void page_remove(struct rlfile *f, struct rlfile_page *p)
 	page_set_dirty(f, p, false);
 	pthread_mutex_lock(&b->lock);
 	if (!p->removed) {
-		struct rlfile_page **pp = &b->head;
+		struct rlfile_page **pp = chain_of(f, p->pgoff);
 
 		while (*pp != p)
 			pp = &(*pp)->next;
@@ -296,7 +346,7 @@ static void page_remove(struct rlfile *f, struct rlfile_page *p)
  */
 static void evict_clean(struct rlfile *f, size_t target)
 {
-	for (int i = 0; i < NBUCKETS; i++) {
+	for (int i = 0; i < NLOCKS; i++) {
 		struct bucket *b = &f->bucket[i];
 		struct rlfile_page **pp, *gone = NULL;
 
@@ -304,7 +354,8 @@ static void evict_clean(struct rlfile *f, size_t target)
 		if (atomic_load_explicit(&f->budget->cached, memory_order_relaxed) <= target)
 			break;
 		pthread_mutex_lock(&b->lock);
-		for (pp = &b->head; *pp;) {
+		for (size_t k = (size_t)i; k < f->nchains; k += NLOCKS)
+		for (pp = &f->chain[k]; *pp;) {
 			struct rlfile_page *p = *pp;
 
 			/* relaxed: dirty is set only under a reference */
@@ -359,11 +410,12 @@ static struct rlfile_page **pages_in(struct rlfile *f, uint64_t first,
 	size_t cap = 0;
 
 	*n = 0;
-	for (int i = 0; i < NBUCKETS; i++) {
+	for (int i = 0; i < NLOCKS; i++) {
 		struct bucket *b = &f->bucket[i];
 
 		pthread_mutex_lock(&b->lock);
-		for (struct rlfile_page *p = b->head; p; p = p->next) {
+		for (size_t k = (size_t)i; k < f->nchains; k += NLOCKS)
+		for (struct rlfile_page *p = f->chain[k]; p; p = p->next) {
 			if (p->pgoff < first || p->pgoff >= last)
 				continue;
 			/* a racy peek for writeback: it re-checks under the
@@ -1616,7 +1668,13 @@ int rlfile_open_fd(int fd, const struct rlfile_options *opt,
 	if (rc)
 		goto fail;
 	pthread_rwlock_init(&f->rw, NULL);
-	for (int i = 0; i < NBUCKETS; i++)
+	f->nchains = NLOCKS;
+	if (!(f->chain = calloc(f->nchains, sizeof(*f->chain)))) {
+		rangelock_destroy(&f->rl);
+		rc = ENOMEM;
+		goto fail;
+	}
+	for (int i = 0; i < NLOCKS; i++)
 		pthread_mutex_init(&f->bucket[i].lock, NULL);
 	pthread_mutex_init(&f->wb_mu, NULL);
 	pthread_cond_init(&f->wb_cv, NULL);
@@ -1630,6 +1688,7 @@ fail:
 		close(f->dfd);
 	if (f->fd >= 0)
 		close(f->fd);
+	free(f->chain);
 	free(f);
 	return rc;
 }
@@ -1688,6 +1747,7 @@ int rlfile_close(struct rlfile *f)
 	pthread_rwlock_destroy(&f->rw);
 	pthread_mutex_destroy(&f->own_budget.mu);
 	pthread_cond_destroy(&f->own_budget.cleaned);
+	free(f->chain);
 	free(f);
 	return rc;
 }
