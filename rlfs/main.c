@@ -3,7 +3,7 @@
  * rlfs - serve a backing directory through rlfile, as a FUSE 3 file system,
  * so that unmodified programs drive the range locks.
  *
- * usage: rlfs BACKING_DIR MOUNTPOINT [--lock=range|file] [--kernel-cache]
+ * usage: rlfs BACKING_DIR MOUNTPOINT [--lock=range|file] [--direct-io]
  *             [--writeback-ms=N] [--cache-mb=N] [--cache-shared] [--debug-lock]
  *             [FUSE options: -f, -d, -o ...]
  *
@@ -34,6 +34,7 @@
 struct cmdline {
 	char *lock;
 	int kernel_cache;
+	int direct_io;
 	char *writeback_ms;
 	char *cache_mb;
 	int cache_shared;
@@ -46,6 +47,7 @@ struct cmdline {
 static const struct fuse_opt rlfs_opts[] = {
 	OPT("--lock=%s", lock, 0),
 	OPT("--kernel-cache", kernel_cache, 1),
+	OPT("--direct-io", direct_io, 1),
 	OPT("--writeback-ms=%s", writeback_ms, 0),
 	OPT("--cache-mb=%s", cache_mb, 0),
 	OPT("--cache-shared", cache_shared, 1),
@@ -59,8 +61,12 @@ static void usage(void)
 "usage: rlfs BACKING_DIR MOUNTPOINT [options]\n"
 "  --lock=range      one range lock per file (the default)\n"
 "  --lock=file       one reader-writer lock per file, to compare\n"
-"  --kernel-cache    keep the kernel's page cache (write-back): mmap works,\n"
-"                    reads are not atomic against writes (doc/rlfs.md)\n"
+"  --direct-io       every read and write reaches rlfile, past the kernel's\n"
+"                    page cache: reads are atomic against writes, but\n"
+"                    shared writable mappings fail (ENODEV; doc/rlfs.md)\n"
+"  --kernel-cache    the kernel's page cache (write-back) serves buffered\n"
+"                    opens and mappings, rlfile what it writes back and\n"
+"                    reads (the default)\n"
 "  --writeback-ms=N  write dirty pages back every N ms (default 100)\n"
 "  --cache-mb=N      per open file, cache at most N MiB: clean pages beyond\n"
 "                    it are evicted, writers past half of it dirty write\n"
@@ -270,7 +276,9 @@ int main(int argc, char **argv)
 	rc = check_environment(c.backing, fo.mountpoint, &r);
 	if (rc)
 		goto out;
-	r.kernel_cache = c.kernel_cache;
+	if (c.direct_io && c.kernel_cache)
+		cli_usage_error("--direct-io and --kernel-cache: choose one");
+	r.kernel_cache = !c.direct_io;
 	r.timeout = 1.0;
 	if ((rc = open_files_init(&r.files, &opt))) {
 		rc = fail("writeback thread", strerror(rc), NULL);

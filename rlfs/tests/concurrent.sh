@@ -12,7 +12,7 @@ torture=$3 lock=$4 seconds=$5
 back=$T/back mnt=$T/mnt
 
 if [ "$lock" = none ]; then
-	mount_rlfs "$back" "$mnt" --lock=none
+	mount_rlfs "$back" "$mnt" --lock=none ${RLFS_OPTS:-}
 	for seed in 1 2 3 4 5; do
 		if "$torture" --path "$mnt/t.dat" --threads 4 --seconds "$seconds" \
 			--seed $seed --expect-violations; then

@@ -48,8 +48,8 @@ step "chmod, chown, touch -d" \
 [ "$(stat -c '%a %u %g %Y %s' "$ref/f")" = "$(stat -c '%a %u %g %Y %s' "$mnt/f")" ] ||
 	fail "attributes differ: $(stat -c '%a %u %g %Y %s' "$ref/f" "$mnt/f")"
 
-# mmap: a store through a shared mapping, msync, munmap.  Without kernel
-# caching rlfs serves no mmap (every read must reach rlfile): ENODEV.
+# mmap: a store through a shared mapping, msync, munmap.  With --direct-io
+# rlfs serves no shared mapping (every read must reach rlfile): ENODEV.
 poke='import mmap, sys
 with open(sys.argv[1], "r+b") as f:
     m = mmap.mmap(f.fileno(), 0)
@@ -57,12 +57,12 @@ with open(sys.argv[1], "r+b") as f:
     m.flush()
     m.close()'
 case " ${RLFS_OPTS:-} " in
-*" --kernel-cache "*)
-	step "mmap, store, msync" 'python3 -c "$poke" "$D/f"' ;;
-*)
-	python3 -c "$poke" "$mnt/f" 2>"$T/err" && fail "mmap without --kernel-cache"
+*" --direct-io "*)
+	python3 -c "$poke" "$mnt/f" 2>"$T/err" && fail "mmap with --direct-io"
 	grep -q "No such device" "$T/err" || fail "mmap: $(cat "$T/err")"
-	echo "ok: mmap refused (ENODEV) without --kernel-cache" ;;
+	echo "ok: mmap refused (ENODEV) with --direct-io" ;;
+*)
+	step "mmap, store, msync" 'python3 -c "$poke" "$D/f"' ;;
 esac
 
 # directories and names
