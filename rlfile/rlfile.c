@@ -16,6 +16,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -536,27 +537,30 @@ static size_t pwrite_all(int fd, const void *buf, size_t len, uint64_t off,
 	return done;
 }
 
-/* Write p back if dirty (page lock held), only the bytes below the size.
- * A page that cannot be written stays dirty, and the error is recorded. */
-static int page_writeback(struct rlfile *f, struct rlfile_page *p)
+/* Begin p's write-back (page lock held): false if it is clean or gone;
+ * else *len is its bytes below the size (0 past it), and a mapped page is
+ * write-protected first: a store through a mapping from here on faults,
+ * and waits for our page lock to dirty the page again, so it cannot land
+ * unseen between the copy to disk and the page's marking clean. */
+static bool writeback_begin(struct rlfile *f, struct rlfile_page *p, size_t *len)
 {
 	uint64_t off = p->pgoff * PAGE, size = size_of(f);
-	size_t len;
-	int rc = 0;
 
 	/* relaxed: under the page lock, which orders it */
 	if (!atomic_load_explicit(&p->dirty, memory_order_relaxed) || p->removed)
-		return 0;
-	len = off >= size ? 0 : size - off < PAGE ? (size_t)(size - off) : PAGE;
-	/* a store through a mapping from here on faults, and waits for our
-	 * page lock to dirty the page again: it cannot land unseen between
-	 * the copy to disk and the page's marking clean */
+		return false;
+	*len = off >= size ? 0 : size - off < PAGE ? (size_t)(size - off) : PAGE;
 	if (p->mapped_writable && !(f->opt.test_flags & RLFILE_TEST_NO_WRITEPROTECT)) {
 		store_protect(store_of(f), p->pgoff);
 		p->mapped_writable = false;
 	}
-	if (len)
-		pwrite_all(f->fd, p->data, len, off, &rc);
+	return true;
+}
+
+/* End p's write-back with the write's error rc: a page that could not be
+ * written stays dirty, and the error is recorded. */
+static int writeback_end(struct rlfile *f, struct rlfile_page *p, int rc)
+{
 	if (rc) {
 		error_record(f, rc);
 		return rc;
@@ -564,6 +568,19 @@ static int page_writeback(struct rlfile *f, struct rlfile_page *p)
 	at(f, RLFILE_WRITEBACK_WRITTEN);
 	page_set_dirty(f, p, false);
 	return 0;
+}
+
+/* Write p back if dirty (page lock held), only the bytes below the size. */
+static int page_writeback(struct rlfile *f, struct rlfile_page *p)
+{
+	size_t len;
+	int rc = 0;
+
+	if (!writeback_begin(f, p, &len))
+		return 0;
+	if (len)
+		pwrite_all(f->fd, p->data, len, p->pgoff * PAGE, &rc);
+	return writeback_end(f, p, rc);
 }
 
 /*
@@ -1117,19 +1134,75 @@ int rlfile_allocate(struct rlfile *f, uint64_t off, uint64_t len,
 	return rc;
 }
 
-/* Write back one page under a shared range over it; p is referenced. */
-static int writeback_one(struct rlfile *f, struct rlfile_page *p)
+/* The most pages one write-back request writes: 1 MiB. */
+#define RUN_MAX 256
+
+/* Write back the dirty pages of v[0, n) (referenced, consecutive offsets,
+ * n <= RUN_MAX) under one shared range over them, their page locks taken
+ * in order: each stretch of dirty pages with one pwritev.  The first
+ * error. */
+static int writeback_run(struct rlfile *f, struct rlfile_page **v, size_t n)
 {
+	struct iovec iov[RUN_MAX];
+	size_t len[RUN_MAX];
+	bool todo[RUN_MAX];
 	rangelock_range_t r;
-	int rc = hold(f, &r, p->pgoff * PAGE, (p->pgoff + 1) * PAGE, false);
+	int rc = hold(f, &r, v[0]->pgoff * PAGE, (v[n - 1]->pgoff + 1) * PAGE, false);
 
 	if (rc)
 		return rc;
-	pthread_mutex_lock(&p->lock);
-	rc = page_writeback(f, p);   /* skips a page punched meanwhile */
-	pthread_mutex_unlock(&p->lock);
+	for (size_t i = 0; i < n; i++) {
+		pthread_mutex_lock(&v[i]->lock);
+		todo[i] = writeback_begin(f, v[i], &len[i]);
+	}
+	for (size_t i = 0, j; i < n; i = j) {
+		size_t bytes = 0, cnt = 0;
+		int err[RUN_MAX] = { 0 }, e = 0;
+
+		/* a stretch: dirty pages, each full but maybe the last */
+		for (j = i; j < n && todo[j] && len[j]; j++) {
+			iov[cnt++] = (struct iovec){ v[j]->data, len[j] };
+			bytes += len[j];
+			if (len[j] < PAGE) {
+				j++;
+				break;
+			}
+		}
+		if (cnt) {
+			ssize_t done = pwritev(f->fd, iov, (int)cnt,
+					       (off_t)(v[i]->pgoff * PAGE));
+
+			/* short or failed: page by page, up to the first
+			 * page that fails; it and those after stay dirty */
+			for (size_t k = i; done != (ssize_t)bytes && k < j; k++) {
+				if ((err[k - i] = e))
+					continue;
+				pwrite_all(f->fd, v[k]->data, len[k],
+					   v[k]->pgoff * PAGE, &err[k - i]);
+				e = err[k - i];
+			}
+		} else if (j == i) {
+			j++;   /* clean, gone, or past the size */
+		}
+		for (size_t k = i; k < j; k++)
+			if (todo[k]) {
+				int ek = writeback_end(f, v[k], err[k - i]);
+
+				rc = rc ? rc : ek;
+			}
+	}
+	for (size_t i = n; i-- > 0;)
+		pthread_mutex_unlock(&v[i]->lock);
 	release(f, &r);
 	return rc;
+}
+
+static int by_offset(const void *a, const void *b)
+{
+	const struct rlfile_page *p = *(struct rlfile_page *const *)a;
+	const struct rlfile_page *q = *(struct rlfile_page *const *)b;
+
+	return p->pgoff < q->pgoff ? -1 : p->pgoff > q->pgoff;
 }
 
 /* Write back every dirty page of f: a pass.  Its outcome is the budget's
@@ -1142,12 +1215,20 @@ static int writeback_all(struct rlfile *f)
 	struct rlfile_page **v = pages_in(f, 0, UINT64_MAX, true, &n);
 	int rc = 0;
 
-	for (size_t i = 0; i < n; i++) {
-		int e = writeback_one(f, v[i]);
+	/* in file order, in runs of consecutive pages: large writes */
+	if (n > 1)
+		qsort(v, n, sizeof(*v), by_offset);
+	for (size_t i = 0, j; i < n; i = j) {
+		int e;
 
+		for (j = i + 1; j < n && j - i < RUN_MAX &&
+				v[j]->pgoff == v[j - 1]->pgoff + 1; j++)
+			;
+		e = writeback_run(f, v + i, j - i);
 		rc = rc ? rc : e;
-		page_put(f, v[i]);
 	}
+	for (size_t i = 0; i < n; i++)
+		page_put(f, v[i]);
 	free(v);
 	/* relaxed: a hint for throttled writers, who re-check the counts */
 	atomic_store_explicit(&b->wb_error, rc, memory_order_relaxed);
