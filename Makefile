@@ -25,7 +25,7 @@
 #                    and --lock=file side by side (bench/rlfs-fio.sh); root
 #   make posix       pjdfstest, the POSIX file-system suite, inside two rlfs
 #                    mounts (default, --kernel-cache): every assertion must
-#                    pass (scripts/posix.sh; root, about 7 minutes)
+#                    pass (scripts/posix.sh; root, about 10 minutes)
 #   make install PREFIX=/usr/local   header, libraries, pkg-config and CMake
 #                    package files, the tools (rlbench, rlfile-torture, rlfs)
 #                    and every man page under PREFIX; installs no packages

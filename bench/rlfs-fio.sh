@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # rlfs-fio.sh [REPS] [FILESIZE] [RUNTIME]: the fio mix (rlfs/fio/mix.fio:
 # buffered and O_DIRECT writers and readers on one file, verify=crc32c) on
-# two rlfs mounts side by side, --lock=range and --lock=file, alternating,
+# two rlfs mounts side by side, --lock=range and --lock=file (both with
+# --direct-io, so that every request reaches the lock), alternating,
 # REPS times (default 3, 64m, 10 s), in two scenarios: buffered readers as
 # fast as they go, and capped at 5000 IOPS each (the same read load for both
 # locks).  Prints IOPS and completion-latency percentiles per job class,
@@ -33,7 +34,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 for lock in range file; do
 	mkdir -p "$T/back-$lock" "$T/mnt-$lock"
-	"$rlfs" "$T/back-$lock" "$T/mnt-$lock" -f --lock=$lock 2>>"$T/rlfs.log" &
+	"$rlfs" "$T/back-$lock" "$T/mnt-$lock" -f --lock=$lock --direct-io 2>>"$T/rlfs.log" &
 	pids="$pids $!"
 done
 for lock in range file; do

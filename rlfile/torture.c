@@ -26,7 +26,7 @@
  * with O_DIRECT; a fault is a store or load through mmap, a punch is
  * fallocate, a truncate ftruncate, a sync fsync, and a cache drop closes
  * and reopens the worker's descriptors.  Faults are off by default there
- * (rlfs serves its files without mmap unless mounted with --kernel-cache),
+ * (rlfs serves no shared mapping when mounted with --direct-io),
  * and touch only the worker's own pages (another's may be truncated away,
  * and through mmap that is SIGBUS).
  *

@@ -186,8 +186,11 @@ void rlfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		rc = (fd = open_existing(req, dir, name, fi->flags)) < 0 ? -fd : 0;
 	if (rc)
 		return reply_rc(req, rc);
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+	if (fstat(fd, &st) != 0)
+		rc = errno;
+	else if (!S_ISREG(st.st_mode))   /* made by someone else meanwhile */
 		rc = S_ISDIR(st.st_mode) ? EISDIR : EACCES;
+	if (rc) {
 		close(fd);
 		return reply_rc(req, rc);
 	}

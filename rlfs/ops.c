@@ -19,9 +19,10 @@ static void rlfs_init(void *userdata, struct fuse_conn_info *conn)
 	 * leaves the umask to rlfs: creds.h */
 	if (conn->capable & FUSE_CAP_POSIX_ACL)
 		conn->want |= FUSE_CAP_POSIX_ACL;
-	/* the largest requests the kernel sends (FUSE's default is 128 KiB) */
+	/* writes (the kernel's write-back among them) of up to 1 MiB a
+	 * request, libfuse's largest (FUSE's default is 128 KiB); reads come
+	 * as large as the kernel's readahead */
 	conn->max_write = 1u << 20;
-	conn->max_readahead = 1u << 20;
 }
 
 static void rlfs_destroy(void *userdata)
