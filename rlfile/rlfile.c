@@ -249,10 +249,13 @@ static struct rlfile_page *page_new(struct rlfile *f, uint64_t pgoff)
 {
 	struct rlfile_store *s = store_of(f);
 	unsigned char *mem = s ? store_page(s, pgoff) : NULL;
-	struct rlfile_page *p = calloc(1, sizeof(*p) + (mem ? 0 : PAGE));
+	/* the bytes need no zeroing: a page is filled from the disk or
+	 * written whole before anyone reads it (uptodate) */
+	struct rlfile_page *p = malloc(sizeof(*p) + (mem ? 0 : PAGE));
 
 	if (!p)
 		return NULL;
+	memset(p, 0, sizeof(*p));
 	p->data = mem ? mem : (unsigned char *)(p + 1);
 	p->pgoff = pgoff;
 	pthread_mutex_init(&p->lock, NULL);
