@@ -272,21 +272,54 @@ static bool direct_aligned(size_t size, off_t off)
 /* This thread's buffer of at least size bytes, page-aligned (for O_DIRECT,
  * and whole pages for the copy): kept between requests, so that a read
  * does not allocate (and free, and give back to the system) 1 MiB each
- * time.  NULL without memory. */
+ * time; freed when the thread exits (libfuse ends idle workers).  NULL
+ * without memory. */
+struct thread_buffer {
+	void *mem;
+	size_t size;
+};
+
+static pthread_key_t buffer_key;
+static pthread_once_t buffer_once = PTHREAD_ONCE_INIT;
+static bool buffer_key_made;   /* else every read answers ENOMEM */
+
+static void buffer_free(void *arg)
+{
+	struct thread_buffer *b = arg;
+
+	free(b->mem);
+	free(b);
+}
+
+static void buffer_key_make(void)
+{
+	buffer_key_made = pthread_key_create(&buffer_key, buffer_free) == 0;
+}
+
 static void *thread_buffer(size_t size)
 {
-	static _Thread_local void *buf;
-	static _Thread_local size_t have;
+	struct thread_buffer *b;
 
-	size = (size + PAGE - 1) / PAGE * PAGE + PAGE;
-	if (size > have) {
-		free(buf);
-		have = 0;
-		if (!(buf = aligned_alloc(PAGE, size)))
+	pthread_once(&buffer_once, buffer_key_make);
+	if (!buffer_key_made)
+		return NULL;
+	if (!(b = pthread_getspecific(buffer_key))) {
+		if (!(b = calloc(1, sizeof(*b))))
 			return NULL;
-		have = size;
+		if (pthread_setspecific(buffer_key, b) != 0) {
+			free(b);
+			return NULL;
+		}
 	}
-	return buf;
+	size = (size + PAGE - 1) / PAGE * PAGE + PAGE;
+	if (size > b->size) {
+		free(b->mem);
+		b->size = 0;
+		if (!(b->mem = aligned_alloc(PAGE, size)))
+			return NULL;
+		b->size = size;
+	}
+	return b->mem;
 }
 
 void rlfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
