@@ -139,10 +139,14 @@ void rlfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct rlfs *r = rlfs_of(req);
 	int fd = inodes_open(inode_of(req, ino), access_of(fi->flags)), rc;
 
-	if (fd < 0)
-		return reply_rc(req, fd);
-	if ((rc = attach(r, fd, fi)))
-		return reply_rc(req, rc);
+	if (fd < 0) {
+		reply_rc(req, fd);
+		return;
+	}
+	if ((rc = attach(r, fd, fi))) {
+		reply_rc(req, rc);
+		return;
+	}
 	if (fuse_reply_open(req, fi) == -ENOENT)   /* interrupted */
 		put_handle(r, fi);
 }
@@ -176,31 +180,38 @@ void rlfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	/* created as the caller: the owner, a setgid directory's group, the
 	 * umask or a default ACL; never through a symlink planted under the
 	 * name, and never blocking on a FIFO */
-	if ((rc = creds_creator(req)))
-		return reply_rc(req, rc);
+	if ((rc = creds_creator(req))) {
+		reply_rc(req, rc);
+		return;
+	}
 	fd = openat(dir->fd, name, access_of(fi->flags) | O_CREAT | O_EXCL |
 		    O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, mode);
 	rc = fd < 0 ? errno : 0;
 	creds_daemon();
 	if (rc == EEXIST && !(fi->flags & O_EXCL))
 		rc = (fd = open_existing(req, dir, name, fi->flags)) < 0 ? -fd : 0;
-	if (rc)
-		return reply_rc(req, rc);
+	if (rc) {
+		reply_rc(req, rc);
+		return;
+	}
 	if (fstat(fd, &st) != 0)
 		rc = errno;
 	else if (!S_ISREG(st.st_mode))   /* made by someone else meanwhile */
 		rc = S_ISDIR(st.st_mode) ? EISDIR : EACCES;
 	if (rc) {
 		close(fd);
-		return reply_rc(req, rc);
+		reply_rc(req, rc);
+		return;
 	}
 	if ((rc = inodes_lookup_fd(&r->inodes, fd, &e))) {
 		close(fd);
-		return reply_rc(req, rc);
+		reply_rc(req, rc);
+		return;
 	}
 	if ((rc = attach(r, fd, fi))) {
 		inodes_forget(&r->inodes, inodes_get(&r->inodes, e.ino), 1);
-		return reply_rc(req, rc);
+		reply_rc(req, rc);
+		return;
 	}
 	open_files_fix_size(&r->files, &e.attr);
 	e.attr_timeout = e.entry_timeout = r->timeout;
@@ -331,10 +342,14 @@ void rlfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	int rc;
 
 	(void)ino;
-	if (h->direct && !direct_aligned(size, off))
-		return reply_rc(req, EINVAL);   /* as on a 4 KiB-block disk */
-	if (!(buf = thread_buffer(size)))
-		return reply_rc(req, ENOMEM);
+	if (h->direct && !direct_aligned(size, off)) {
+		reply_rc(req, EINVAL);   /* as on a 4 KiB-block disk */
+		return;
+	}
+	if (!(buf = thread_buffer(size))) {
+		reply_rc(req, ENOMEM);
+		return;
+	}
 	if (h->direct)
 		rc = rlfile_direct_read(h->of->rf, buf, size, (uint64_t)off, &done);
 	else
@@ -373,20 +388,24 @@ void rlfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	int rc;
 
 	(void)ino;
-	if (!fi->writepage && (rc = remove_privs(req, h->of)))
-		return reply_rc(req, rc);
+	if (!fi->writepage && (rc = remove_privs(req, h->of))) {
+		reply_rc(req, rc);
+		return;
+	}
 	/* relaxed: see rlfs_flush; written once, by whichever write is first */
 	if (!atomic_load_explicit(&h->wrote, memory_order_relaxed))
 		atomic_store_explicit(&h->wrote, true, memory_order_relaxed);
 	/* the kernel writes its cached pages back through any open of the
 	 * file, an O_DIRECT one too: those are buffered writes all the same */
-	if (!h->direct || fi->writepage)
+	if (!h->direct || fi->writepage) {
 		rc = rlfile_write(h->of->rf, buf, size, (uint64_t)off, &done);
-	else if (!direct_aligned(size, off))
-		return reply_rc(req, EINVAL);
-	else if (!(bounce = thread_buffer(size)))
-		return reply_rc(req, ENOMEM);
-	else {
+	} else if (!direct_aligned(size, off)) {
+		reply_rc(req, EINVAL);
+		return;
+	} else if (!(bounce = thread_buffer(size))) {
+		reply_rc(req, ENOMEM);
+		return;
+	} else {
 		memcpy(bounce, buf, size);
 		rc = rlfile_direct_write(h->of->rf, bounce, size, (uint64_t)off,
 					 &done);
@@ -428,12 +447,17 @@ void rlfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 	struct rlfile *rf = handle_of(fi)->of->rf;
 
 	(void)ino;
-	if (off < 0 || len <= 0)
-		return reply_rc(req, EINVAL);
-	if (mode == (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE))
-		return reply_rc(req, rlfile_punch(rf, (uint64_t)off, (uint64_t)len));
+	if (off < 0 || len <= 0) {
+		reply_rc(req, EINVAL);
+		return;
+	}
+	if (mode == (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE)) {
+		reply_rc(req, rlfile_punch(rf, (uint64_t)off, (uint64_t)len));
+		return;
+	}
 	if (mode == 0 || mode == FALLOC_FL_KEEP_SIZE)
-		return reply_rc(req, rlfile_allocate(rf, (uint64_t)off, (uint64_t)len,
-						     mode == FALLOC_FL_KEEP_SIZE));
-	reply_rc(req, EOPNOTSUPP);   /* collapse, insert, zero range */
+		reply_rc(req, rlfile_allocate(rf, (uint64_t)off, (uint64_t)len,
+					      mode == FALLOC_FL_KEEP_SIZE));
+	else
+		reply_rc(req, EOPNOTSUPP);   /* collapse, insert, zero range */
 }

@@ -40,8 +40,10 @@ void rlfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_entry(req, &e);
 		return;
 	}
-	if (rc)
-		return reply_rc(req, rc);
+	if (rc) {
+		reply_rc(req, rc);
+		return;
+	}
 	rlfs_reply_entry(req, &e);
 }
 
@@ -66,8 +68,10 @@ static void reply_attr(fuse_req_t req, struct inode *i)
 	struct stat st;
 	int rc = rlfs_stat(r, i->fd, &st);
 
-	if (rc)
-		return reply_rc(req, rc);
+	if (rc) {
+		reply_rc(req, rc);
+		return;
+	}
 	fuse_reply_attr(req, &st, r->timeout);
 }
 
@@ -127,8 +131,10 @@ void rlfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 				       : utimensat(AT_FDCWD, self, tv, 0) != 0)
 			rc = errno;
 	}
-	if (rc)
-		return reply_rc(req, rc);
+	if (rc) {
+		reply_rc(req, rc);
+		return;
+	}
 	reply_attr(req, i);
 }
 
@@ -137,8 +143,10 @@ void rlfs_readlink(fuse_req_t req, fuse_ino_t ino)
 	char buf[PATH_MAX + 1];
 	ssize_t n = readlinkat(inode_of(req, ino)->fd, "", buf, sizeof(buf) - 1);
 
-	if (n < 0)
-		return reply_rc(req, errno);
+	if (n < 0) {
+		reply_rc(req, errno);
+		return;
+	}
 	buf[n] = 0;
 	fuse_reply_readlink(req, buf);
 }
@@ -154,8 +162,10 @@ static void reply_made(fuse_req_t req, struct inode *dir, const char *name,
 	creds_daemon();
 	if (!rc)
 		rc = inodes_lookup(&rlfs_of(req)->inodes, dir, name, &e);
-	if (rc)
-		return reply_rc(req, rc);
+	if (rc) {
+		reply_rc(req, rc);
+		return;
+	}
 	rlfs_reply_entry(req, &e);
 }
 
@@ -165,8 +175,10 @@ void rlfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct inode *dir = inode_of(req, parent);
 	int rc = creds_creator(req);
 
-	if (rc)
-		return reply_rc(req, rc);
+	if (rc) {
+		reply_rc(req, rc);
+		return;
+	}
 	reply_made(req, dir, name, mknodat(dir->fd, name, mode, rdev));
 }
 
@@ -176,8 +188,10 @@ void rlfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct inode *dir = inode_of(req, parent);
 	int rc = creds_creator(req);
 
-	if (rc)
-		return reply_rc(req, rc);
+	if (rc) {
+		reply_rc(req, rc);
+		return;
+	}
 	reply_made(req, dir, name, mkdirat(dir->fd, name, mode));
 }
 
@@ -187,8 +201,10 @@ void rlfs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 	struct inode *dir = inode_of(req, parent);
 	int rc = creds_creator(req);
 
-	if (rc)
-		return reply_rc(req, rc);
+	if (rc) {
+		reply_rc(req, rc);
+		return;
+	}
 	reply_made(req, dir, name, symlinkat(link, dir->fd, name));
 }
 
@@ -206,8 +222,10 @@ void rlfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct rlfs *r = rlfs_of(req);
 
-	if (unlinkat(inode_of(req, parent)->fd, name, 0) != 0)
-		return reply_rc(req, errno);
+	if (unlinkat(inode_of(req, parent)->fd, name, 0) != 0) {
+		reply_rc(req, errno);
+		return;
+	}
 	open_files_reap(&r->files);   /* a deleted file's kept dirty pages */
 	fuse_reply_err(req, 0);
 }
@@ -243,8 +261,10 @@ void rlfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct dir_handle *d = calloc(1, sizeof(*d));
 	int fd;
 
-	if (!d)
-		return reply_rc(req, ENOMEM);
+	if (!d) {
+		reply_rc(req, ENOMEM);
+		return;
+	}
 	fd = openat(inode_of(req, ino)->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 || !(d->dir = fdopendir(fd))) {
 		int rc = errno;
@@ -252,7 +272,8 @@ void rlfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		if (fd >= 0)
 			close(fd);
 		free(d);
-		return reply_rc(req, rc);
+		reply_rc(req, rc);
+		return;
 	}
 	fi->fh = (uintptr_t)d;
 	if (fuse_reply_open(req, fi) == -ENOENT) {
@@ -317,8 +338,10 @@ static void read_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	size_t room = size;
 	int err = 0;
 
-	if (!buf)
-		return reply_rc(req, ENOMEM);
+	if (!buf) {
+		reply_rc(req, ENOMEM);
+		return;
+	}
 	if (off != d->offset) {
 		seekdir(d->dir, off);
 		d->entry = NULL;
@@ -375,8 +398,10 @@ void rlfs_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct statvfs st;
 
-	if (fstatvfs(inode_of(req, ino)->fd, &st) != 0)
-		return reply_rc(req, errno);
+	if (fstatvfs(inode_of(req, ino)->fd, &st) != 0) {
+		reply_rc(req, errno);
+		return;
+	}
 	fuse_reply_statfs(req, &st);
 }
 
@@ -413,10 +438,14 @@ void rlfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	char self[32], *buf = NULL;
 	int rc = xattr_path(req, ino, self);
 
-	if (rc)
-		return reply_rc(req, rc);
-	if (size && !(buf = malloc(size)))
-		return reply_rc(req, ENOMEM);
+	if (rc) {
+		reply_rc(req, rc);
+		return;
+	}
+	if (size && !(buf = malloc(size))) {
+		reply_rc(req, ENOMEM);
+		return;
+	}
 	reply_xattr(req, size, getxattr(self, name, buf, size), buf);
 	free(buf);
 }
@@ -425,11 +454,17 @@ void rlfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	char self[32], *buf = NULL;
 
-	if (xattr_path(req, ino, self))   /* none */
-		return (void)(size ? fuse_reply_buf(req, NULL, 0)
-				   : fuse_reply_xattr(req, 0));
-	if (size && !(buf = malloc(size)))
-		return reply_rc(req, ENOMEM);
+	if (xattr_path(req, ino, self)) {   /* none */
+		if (size)
+			fuse_reply_buf(req, NULL, 0);
+		else
+			fuse_reply_xattr(req, 0);
+		return;
+	}
+	if (size && !(buf = malloc(size))) {
+		reply_rc(req, ENOMEM);
+		return;
+	}
 	reply_xattr(req, size, listxattr(self, buf, size), buf);
 	free(buf);
 }
