@@ -407,40 +407,59 @@ static void budget_evict(struct rlfile_budget *b)
 
 /* Referenced pages of the cache in [first, last), for removal or writeback;
  * *n of them, in a malloc'd array (NULL if none). */
+/* Add p (its bucket lock held) to *v if it belongs: referenced.  False
+ * without memory (then the list stops short). */
+static bool collect(struct rlfile_page *p, bool dirty_only,
+		    struct rlfile_page ***v, size_t *n, size_t *cap)
+{
+	/* relaxed: a peek; writeback re-checks under the page lock */
+	if (dirty_only && !atomic_load_explicit(&p->dirty, memory_order_relaxed))
+		return true;
+	if (*n == *cap) {
+		size_t c = *cap ? 2 * *cap : 64;
+		struct rlfile_page **nv = realloc(*v, c * sizeof(**v));
+
+		if (!nv)
+			return false;
+		*v = nv;
+		*cap = c;
+	}
+	p->refs++;
+	(*v)[(*n)++] = p;
+	return true;
+}
+
 static struct rlfile_page **pages_in(struct rlfile *f, uint64_t first,
 				     uint64_t last, bool dirty_only, size_t *n)
 {
 	struct rlfile_page **v = NULL;
 	size_t cap = 0;
+	bool room = true;
 
 	*n = 0;
-	for (int i = 0; i < NLOCKS; i++) {
+	/* a short range: its pages' own chains, not the whole cache */
+	if (last - first <= 64) {
+		for (uint64_t pgoff = first; pgoff < last && room; pgoff++) {
+			struct bucket *b = bucket_of(f, pgoff);
+
+			pthread_mutex_lock(&b->lock);
+			for (struct rlfile_page *p = *chain_of(f, pgoff); p && room;
+			     p = p->next)
+				if (p->pgoff == pgoff)
+					room = collect(p, dirty_only, &v, n, &cap);
+			pthread_mutex_unlock(&b->lock);
+		}
+		return v;
+	}
+	for (int i = 0; i < NLOCKS && room; i++) {
 		struct bucket *b = &f->bucket[i];
 
 		pthread_mutex_lock(&b->lock);
-		for (size_t k = (size_t)i; k < f->nchains; k += NLOCKS)
-		for (struct rlfile_page *p = f->chain[k]; p; p = p->next) {
-			if (p->pgoff < first || p->pgoff >= last)
-				continue;
-			/* a racy peek for writeback: it re-checks under the
-			 * page lock */
-			/* relaxed: a peek; writeback re-checks under the
-			 * page lock */
-			if (dirty_only &&
-			    !atomic_load_explicit(&p->dirty, memory_order_relaxed))
-				continue;
-			if (*n == cap) {
-				struct rlfile_page **nv;
-
-				cap = cap ? 2 * cap : 64;
-				nv = realloc(v, cap * sizeof(*v));
-				if (!nv)
-					break;
-				v = nv;
-			}
-			p->refs++;
-			v[(*n)++] = p;
-		}
+		for (size_t k = (size_t)i; k < f->nchains && room; k += NLOCKS)
+			for (struct rlfile_page *p = f->chain[k]; p && room;
+			     p = p->next)
+				if (p->pgoff >= first && p->pgoff < last)
+					room = collect(p, dirty_only, &v, n, &cap);
 		pthread_mutex_unlock(&b->lock);
 	}
 	return v;
@@ -919,8 +938,11 @@ static int read_direct(struct rlfile *f, void *buf, size_t len, uint64_t off,
 	return rc;
 }
 
-static int write_direct(struct rlfile *f, const void *buf, size_t len,
-			uint64_t off, size_t *done)
+/* Write whole pages [off, off + len) to the file through fd, past the
+ * cache: under an exclusive range, the cached pages written back and
+ * dropped first. */
+static int write_uncached(struct rlfile *f, int fd, const void *buf,
+			  size_t len, uint64_t off, size_t *done)
 {
 	rangelock_range_t r;
 	bool extends;
@@ -928,8 +950,6 @@ static int write_direct(struct rlfile *f, const void *buf, size_t len,
 	int rc, err = 0;
 
 	*done = 0;
-	if (!direct_ok(buf, len, off))
-		return EINVAL;
 	if (len == 0)
 		return 0;
 	rc = hold_for_write(f, &r, off, off + len, true, &extends);
@@ -943,12 +963,30 @@ static int write_direct(struct rlfile *f, const void *buf, size_t len,
 		zero_past(f, size_of(f));
 	at(f, RLFILE_DIRECT_WRITE_FLUSHED);
 	if (!err)
-		n = pwrite_all(f->dfd, buf, len, off, &err);
+		n = pwrite_all(fd, buf, len, off, &err);
 	/* what reached the disk counts, up to where the file now ends */
 	if (n && extends && (rc = set_size_at_least(f, off + n)))
 		n = 0, err = rc;
 	release(f, &r);
 	return partial(n, err, done);
+}
+
+static int write_direct(struct rlfile *f, const void *buf, size_t len,
+			uint64_t off, size_t *done)
+{
+	*done = 0;
+	if (!direct_ok(buf, len, off))
+		return EINVAL;
+	return write_uncached(f, f->dfd, buf, len, off, done);
+}
+
+static int write_through(struct rlfile *f, const void *buf, size_t len,
+			 uint64_t off, size_t *done)
+{
+	*done = 0;
+	if ((len | off) % PAGE)
+		return EINVAL;
+	return write_uncached(f, f->fd, buf, len, off, done);
 }
 
 /*
@@ -1042,6 +1080,12 @@ int rlfile_direct_write(struct rlfile *f, const void *buf, size_t len,
 	if (!direct_ok(buf, len, off))
 		return write_direct(f, buf, len, off, done);  /* EINVAL */
 	return write_via_bounce(f, write_direct, buf, len, off, done);
+}
+
+int rlfile_write_through(struct rlfile *f, const void *buf, size_t len,
+			 uint64_t off, size_t *done)
+{
+	return write_via_bounce(f, write_through, buf, len, off, done);
 }
 
 int rlfile_truncate(struct rlfile *f, uint64_t size)

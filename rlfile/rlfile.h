@@ -173,6 +173,14 @@ int rlfile_direct_read(struct rlfile *f, void *buf, size_t len, uint64_t off,
 		       size_t *done);
 int rlfile_direct_write(struct rlfile *f, const void *buf, size_t len,
 			uint64_t off, size_t *done);
+/* A write of whole pages straight to the file, past rlfile's cache, as
+ * rlfile_direct_write (the exclusive range, cached pages written back and
+ * dropped first, *done) but through the buffered descriptor: off and len
+ * multiples of RLFILE_PAGE (EINVAL otherwise), buf anywhere.  For a writer
+ * with a page cache of its own above rlfile (rlfs under the kernel's),
+ * whose write-back would otherwise be copied into rlfile's cache first. */
+int rlfile_write_through(struct rlfile *f, const void *buf, size_t len,
+			 uint64_t off, size_t *done);
 
 int rlfile_truncate(struct rlfile *f, uint64_t size);
 /* Zero [off, off + len) by dropping its cache pages (partial pages are
