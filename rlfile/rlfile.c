@@ -1181,8 +1181,9 @@ int rlfile_allocate(struct rlfile *f, uint64_t off, uint64_t len,
 	return rc;
 }
 
-/* The most pages one write-back request writes: 1 MiB. */
-#define RUN_MAX 256
+/* The most pages one write-back request writes: 128 KiB.  Their page
+ * locks are held together (ThreadSanitizer follows at most 64). */
+#define RUN_MAX 32
 
 /* Write back the dirty pages of v[0, n) (referenced, consecutive offsets,
  * n <= RUN_MAX) under one shared range over them, their page locks taken
