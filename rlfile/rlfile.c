@@ -186,11 +186,12 @@ static struct rlfile_page **chain_of(struct rlfile *f, uint64_t pgoff)
  * bucket lock held).  Without memory the chains only stay longer. */
 static void cache_grow(struct rlfile *f)
 {
-	size_t n = f->nchains * 2;
 	struct rlfile_page **c;
+	size_t n;
 
 	for (int i = 0; i < NLOCKS; i++)
 		pthread_mutex_lock(&f->bucket[i].lock);
+	n = f->nchains * 2;
 	/* relaxed: a count; we hold every bucket lock */
 	if (atomic_load_explicit(&f->cached, memory_order_relaxed) > 2 * f->nchains &&
 	    (c = calloc(n, sizeof(*c)))) {
@@ -270,7 +271,7 @@ static struct rlfile_page *page_get(struct rlfile *f, uint64_t pgoff,
 {
 	struct bucket *b = bucket_of(f, pgoff);
 	struct rlfile_page *p, **head;
-	bool created = false;
+	bool created = false, grow = false;
 
 	pthread_mutex_lock(&b->lock);
 	head = chain_of(f, pgoff);
@@ -282,13 +283,15 @@ static struct rlfile_page *page_get(struct rlfile *f, uint64_t pgoff,
 		*head = p;
 		created = true;
 		count_cached(f, 1);
+		/* relaxed: a count, re-checked under every lock; nchains
+		 * is read under ours, which a grow holds */
+		grow = atomic_load_explicit(&f->cached, memory_order_relaxed) >
+		       2 * f->nchains;
 	}
 	if (p)
 		p->refs++;
 	pthread_mutex_unlock(&b->lock);
-	/* relaxed: a count, re-checked under every lock */
-	if (created &&
-	    atomic_load_explicit(&f->cached, memory_order_relaxed) > 2 * f->nchains)
+	if (grow)
 		cache_grow(f);
 	/* only a new page grows the cache; relaxed: counts that only decide
 	 * whether to evict */

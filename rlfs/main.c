@@ -280,10 +280,7 @@ int main(int argc, char **argv)
 		cli_usage_error("--direct-io and --kernel-cache: choose one");
 	r.kernel_cache = !c.direct_io;
 	r.timeout = 1.0;
-	if ((rc = open_files_init(&r.files, &opt))) {
-		rc = fail("writeback thread", strerror(rc), NULL);
-		goto out;
-	}
+	open_files_init(&r.files, &opt);
 	if ((rc = inodes_init(&r.inodes, r.backing))) {
 		rc = fail(c.backing, strerror(rc), NULL);
 		goto out;

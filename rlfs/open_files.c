@@ -57,7 +57,7 @@ static void *writeback_main(void *arg)
 	return NULL;
 }
 
-int open_files_init(struct open_files *t, const struct rlfile_options *opt)
+void open_files_init(struct open_files *t, const struct rlfile_options *opt)
 {
 	pthread_mutex_init(&t->lock, NULL);
 	pthread_cond_init(&t->wb_cv, NULL);
@@ -67,14 +67,19 @@ int open_files_init(struct open_files *t, const struct rlfile_options *opt)
 	t->opt.writeback_ms = 0;   /* the table's thread writes them back */
 	t->wb_stop = false;
 	t->wb_running = false;
-	if (t->writeback_ms) {
-		int rc = pthread_create(&t->writeback, NULL, writeback_main, t);
+}
 
-		if (rc)
-			return rc;
-		t->wb_running = true;
+int open_files_start(struct open_files *t)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&t->lock);
+	if (t->writeback_ms && !t->wb_running && !t->wb_stop) {
+		rc = pthread_create(&t->writeback, NULL, writeback_main, t);
+		t->wb_running = rc == 0;
 	}
-	return 0;
+	pthread_mutex_unlock(&t->lock);
+	return rc;
 }
 
 static struct open_file *lookup(struct open_files *t, dev_t dev, ino_t ino)

@@ -36,9 +36,12 @@ struct open_files {
 	bool wb_running, wb_stop;    /* lock */
 };
 
-/* Make the table; opt->writeback_ms is its thread's period (0: none).
- * 0, or the errno of the thread's creation. */
-int open_files_init(struct open_files *t, const struct rlfile_options *opt);
+/* Make the table; opt->writeback_ms is its thread's period (0: none). */
+void open_files_init(struct open_files *t, const struct rlfile_options *opt);
+/* Start the writeback thread: once serving, after fuse_daemonize's fork
+ * (a thread does not survive it).  0, or the errno of its creation (then
+ * dirty pages are written back at flush, fsync and close only). */
+int open_files_start(struct open_files *t);
 
 /* The open file for the regular file fd refers to, with a reference:
  * the one already open, or a new one (taking fd over).  Either way fd is

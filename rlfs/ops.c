@@ -8,6 +8,11 @@
 static void rlfs_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct rlfs *r = userdata;
+	int rc = open_files_start(&r->files);
+
+	if (rc)
+		fprintf(stderr, "rlfs: no writeback thread (%s): dirty pages are "
+			"written back at flush, fsync and close only\n", strerror(rc));
 
 	/* With the kernel's cache on, let it cache writes too: then it alone
 	 * orders the write-back of mapped and written pages.  Write-through
