@@ -30,6 +30,17 @@ fi
 grep -q "No space left" "$T/dd.err" || { cat "$T/dd.err"; fail "dd: not ENOSPC"; }
 echo "ok: dd without fsync onto a full file system fails: $(head -n 1 "$T/dd.err")"
 rm "$mnt/f"   # and with it the dirty pages rlfs kept for it
+# room() waits until the tmpfs has its room back: a removed file's blocks
+# go when the kernel forgets its inode (FUSE's FORGET, moments after the
+# last name and open), and rlfs closes its descriptor of it
+room() {
+	for _ in $(seq 200); do
+		[ "$(df --output=avail -k "$small" | tail -n 1)" -ge 16000 ] && return 0
+		sleep 0.05
+	done
+	fail "the tmpfs did not get its room back: $(df -k "$small" | tail -n 1)"
+}
+room
 
 # 1b. two descriptions, one writes; each fsync hears of ENOSPC; the pages
 # stay dirty, and once room is made they are written whole
@@ -62,6 +73,7 @@ print("ok: both descriptions heard ENOSPC at fsync; with room, the data went who
 EOF
 cmp "$T/src" "$small/g" || fail "the backing file differs after room was made"
 rm "$mnt/g"
+room
 
 # 1c. the last close of a file whose pages cannot be written keeps them
 head -c 12582912 /dev/zero >"$small/filler"
