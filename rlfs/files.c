@@ -72,11 +72,6 @@ static struct handle *handle_of(struct fuse_file_info *fi)
 
 static int put_handle(struct rlfs *r, struct fuse_file_info *fi);
 
-static void reply_rc(fuse_req_t req, int rc)
-{
-	fuse_reply_err(req, rc < 0 ? -rc : rc);
-}
-
 /* The table's open file for fd (taken over), writable if flags ask for
  * it.  0 or an errno value. */
 static int open_file_for(struct rlfs *r, int fd, int flags,

@@ -23,11 +23,6 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-static void reply_rc(fuse_req_t req, int rc)
-{
-	fuse_reply_err(req, rc < 0 ? -rc : rc);
-}
-
 void rlfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct rlfs *r = rlfs_of(req);

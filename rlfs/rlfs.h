@@ -47,6 +47,12 @@ static inline struct inode *inode_of(fuse_req_t req, fuse_ino_t ino)
 	return inodes_get(&rlfs_of(req)->inodes, ino);
 }
 
+/* Answer req with an error given either way (errno or -errno). */
+static inline void reply_rc(fuse_req_t req, int rc)
+{
+	fuse_reply_err(req, rc < 0 ? -rc : rc);
+}
+
 /* The attributes of the inode fd refers to, as the kernel should see
  * them: an open file's size is its rlfile's, which the backing file
  * follows.  0 or an errno value. */
