@@ -8,21 +8,12 @@
  * every conflicting range still in the tree (all later, since it was held).
  * That is FIFO among conflicts, as in rangelock.
  *
- * The tree is a treap keyed by (start, seq), each node augmented with the
- * largest end in its subtree, so overlap queries prune whole subtrees.
+ * The tree is treap.h's.
  */
 #include <stdlib.h>
 
-#include "bench_wait.h"
 #include "contender.h"
-
-struct tnode {
-	struct tnode *left, *right;
-	uint64_t start, end, max_end;
-	uint64_t seq, prio;
-	bool exclusive;
-	_Atomic uint32_t blocking;    /* futex word; changed under the spinlock */
-};
+#include "treap.h"
 
 struct tlock {
 	_Alignas(64) atomic_int spin;
@@ -32,119 +23,6 @@ struct tlock {
 
 _Static_assert(sizeof(struct tnode) <= sizeof(((struct bench_range *)0)->handle),
 	       "tnode must fit in bench_range");
-
-static bool conflicts(const struct tnode *a, const struct tnode *b)
-{
-	return (a->exclusive || b->exclusive) && a->start < b->end &&
-	       b->start < a->end;
-}
-
-static uint64_t max_end(const struct tnode *n)
-{
-	return n ? n->max_end : 0;
-}
-
-static void update(struct tnode *n)
-{
-	uint64_t m = n->end, l = max_end(n->left), r = max_end(n->right);
-
-	n->max_end = m > l ? (m > r ? m : r) : (l > r ? l : r);
-}
-
-static bool key_less(const struct tnode *a, const struct tnode *b)
-{
-	return a->start < b->start || (a->start == b->start && a->seq < b->seq);
-}
-
-static struct tnode *rotate_right(struct tnode *n)
-{
-	struct tnode *l = n->left;
-
-	n->left = l->right;
-	l->right = n;
-	update(n);
-	update(l);
-	return l;
-}
-
-static struct tnode *rotate_left(struct tnode *n)
-{
-	struct tnode *r = n->right;
-
-	n->right = r->left;
-	r->left = n;
-	update(n);
-	update(r);
-	return r;
-}
-
-static struct tnode *insert(struct tnode *root, struct tnode *n)
-{
-	if (!root)
-		return n;
-	if (key_less(n, root)) {
-		root->left = insert(root->left, n);
-		if (root->left->prio > root->prio)
-			root = rotate_right(root);
-	} else {
-		root->right = insert(root->right, n);
-		if (root->right->prio > root->prio)
-			root = rotate_left(root);
-	}
-	update(root);
-	return root;
-}
-
-static struct tnode *erase(struct tnode *root, struct tnode *n)
-{
-	if (root == n) {
-		if (!n->left)
-			return n->right;
-		if (!n->right)
-			return n->left;
-		if (n->left->prio > n->right->prio) {
-			root = rotate_right(n);
-			root->right = erase(root->right, n);
-		} else {
-			root = rotate_left(n);
-			root->left = erase(root->left, n);
-		}
-	} else if (key_less(n, root)) {
-		root->left = erase(root->left, n);
-	} else {
-		root->right = erase(root->right, n);
-	}
-	update(root);
-	return root;
-}
-
-/* Calls fn(node, q) for every node conflicting with q; returns how many. */
-static unsigned foreach_conflict(struct tnode *t, struct tnode *q,
-				 void (*fn)(struct tnode *))
-{
-	unsigned n = 0;
-
-	while (t && t->max_end > q->start) {
-		n += foreach_conflict(t->left, q, fn);
-		if (t->start >= q->end)
-			return n;     /* the right subtree starts later still */
-		if (t != q && conflicts(t, q)) {
-			n++;
-			if (fn)
-				fn(t);
-		}
-		t = t->right;
-	}
-	return n;
-}
-
-static void release_one(struct tnode *n)
-{
-	/* release: the releaser's writes; pairs with the acquire load in
-	 * tree_lock()'s wait loop. */
-	if (atomic_fetch_sub_explicit(&n->blocking, 1, memory_order_release) == 1)
-		bench_futex_wake(&n->blocking);
-}
 
 static void *tree_create(uint64_t object_size)
 {
@@ -170,29 +48,15 @@ static void tree_lock(void *lock, void *ctx, struct bench_range *r)
 	unsigned blocking;
 
 	(void)ctx;
-	n->left = n->right = NULL;
-	n->start = r->start;
-	n->end = n->max_end = r->end;
-	n->exclusive = r->exclusive;
 	bench_spin_lock(&l->spin);
-	n->seq = ++l->seq;
-	n->prio = n->seq * 0x9E3779B97F4A7C15ULL;
-	blocking = foreach_conflict(l->root, n, NULL);
+	tn_init(n, r->start, r->end, r->exclusive, ++l->seq);
+	blocking = tn_foreach_conflict(l->root, n, NULL);
 	/* relaxed: published by the spinlock's release. */
 	atomic_store_explicit(&n->blocking, blocking, memory_order_relaxed);
-	l->root = insert(l->root, n);
+	l->root = tn_insert(l->root, n);
 	bench_spin_unlock(&l->spin);
 
-	for (int spins = 0;; spins++) {
-		/* acquire: pairs with the release decrement in release_one(). */
-		uint32_t b = atomic_load_explicit(&n->blocking, memory_order_acquire);
-		if (b == 0)
-			return;
-		if (spins < 100)
-			bench_relax();
-		else
-			bench_futex_wait(&n->blocking, b);
-	}
+	tn_wait_unblocked(n);
 }
 
 static void tree_unlock(void *lock, void *ctx, struct bench_range *r)
@@ -202,8 +66,8 @@ static void tree_unlock(void *lock, void *ctx, struct bench_range *r)
 
 	(void)ctx;
 	bench_spin_lock(&l->spin);
-	l->root = erase(l->root, n);
-	foreach_conflict(l->root, n, release_one);
+	l->root = tn_erase(l->root, n);
+	tn_foreach_conflict(l->root, n, tn_unblock);
 	bench_spin_unlock(&l->spin);
 }
 

@@ -50,6 +50,8 @@ extern const struct contender contender_tree;
 extern const struct contender contender_list;
 extern const struct contender contender_rangelock_shared;
 extern const struct contender contender_rwlock_shared;
+extern const struct contender contender_parts;
+extern const struct contender contender_radix;
 
 /* size bytes of anonymous MAP_SHARED memory, for locks that forked
  * workers share (c_shared.c) */

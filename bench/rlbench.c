@@ -43,13 +43,15 @@ static const struct contender *const all_contenders[] = {
 	&contender_tree, &contender_list,
 	/* --processes: what processes can share */
 	&contender_rangelock_shared, &contender_rwlock_shared,
+	/* --contender parts,radix: version 4's candidates, measured (issue 29) */
+	&contender_parts, &contender_radix,
 };
 #define NCONTENDERS (int)(sizeof(all_contenders) / sizeof(all_contenders[0]))
 /* The contenders a run without --contender compares: the first six; with
  * --processes, rangelock (the in-process reference) and those processes
  * can share. */
 #define NTHREAD_CONTENDERS 6
-_Static_assert(NCONTENDERS == 8, "column() orders every contender");
+_Static_assert(NCONTENDERS == 10, "column() orders every contender");
 
 static const char *const all_workloads[] = {
 	"uncontended", "held", "disjoint", "mixed", "file", "fair", "placement",
@@ -140,7 +142,7 @@ static bool can_run(const struct spec *s, const struct contender *c)
  * rl-shared is the base where rangelock cannot run. */
 static int column(int i)
 {
-	static const int processes[NCONTENDERS] = { 0, 6, 7, 1, 2, 3, 4, 5 };
+	static const int processes[NCONTENDERS] = { 0, 6, 7, 1, 2, 3, 4, 5, 8, 9 };
 
 	return opt.processes ? processes[i] : i;
 }
