@@ -402,13 +402,28 @@ static unsigned list_top(struct rlock *l, struct tnode *n, unsigned blocking,
 	return blocking;
 }
 
-/* The common case, a range inside one leaf that nothing reaches into and
- * nothing closes: may it list and unlist there alone?  (Its spinlock
- * held.) */
-static bool leaf_alone(struct rlock *l, struct leaf *f)
+/* The common case: a range over its home f and maybe g, the leaf after,
+ * that nothing reaches into from before f and nothing closes: may it list
+ * and unlist there alone?  (Their spinlocks held.) */
+static bool leaves_alone(struct rlock *l, struct leaf *f, struct leaf *g)
 {
 	return !f->incoming && !f->closed && f->marked &&
-	       hull_clear(l, f->region, f->region);
+	       (!g || (!g->closed && g->marked)) &&
+	       hull_clear(l, f->region, g ? g->region : f->region);
+}
+
+static void leaves_lock(struct leaf *f, struct leaf *g)
+{
+	bench_spin_lock(&f->guard);
+	if (g)
+		bench_spin_lock(&g->guard);
+}
+
+static void leaves_unlock(struct leaf *f, struct leaf *g)
+{
+	if (g)
+		bench_spin_unlock(&g->guard);
+	bench_spin_unlock(&f->guard);
 }
 
 static void radix_lock(void *lock, void *ctx, struct bench_range *r)
@@ -424,22 +439,30 @@ static void radix_lock(void *lock, void *ctx, struct bench_range *r)
 	n->where = IN_LEAF;
 	struct leaf *f;
 
-	if (a == b && (f = leaf_find(l, a, true))) {
-		bench_spin_lock(&f->guard);
-		if (leaf_alone(l, f)) {
-			unsigned blocking = tn_foreach_conflict(f->root, n, NULL);
+	if (b - a <= 1 && (f = leaf_find(l, a, true))) {
+		struct leaf *g = a == b ? NULL : leaf_next(l, f, true);
 
-			/* relaxed: published by the spinlock's release */
-			atomic_store_explicit(&n->blocking, blocking,
-					      memory_order_relaxed);
-			n->home = f;
-			f->root = tn_insert(f->root, n);
-			bench_spin_unlock(&f->guard);
-			if (blocking)
-				tn_wait_unblocked(n);
-			return;
+		if (a == b || g) {
+			leaves_lock(f, g);
+			if (leaves_alone(l, f, g)) {
+				unsigned blocking = tn_foreach_conflict(f->root, n, NULL);
+
+				if (g) {
+					blocking += tn_foreach_conflict(g->root, n, NULL);
+					g->incoming++;
+				}
+				/* relaxed: published by the spinlocks' release */
+				atomic_store_explicit(&n->blocking, blocking,
+						      memory_order_relaxed);
+				n->home = f;
+				f->root = tn_insert(f->root, n);
+				leaves_unlock(f, g);
+				if (blocking)
+					tn_wait_unblocked(n);
+				return;
+			}
+			leaves_unlock(f, g);
 		}
-		bench_spin_unlock(&f->guard);
 	}
 	if (b - a <= 1 && set_take(l, &s, NULL, a, b, true)) {
 		if (set_open(l, &s)) {
@@ -507,17 +530,21 @@ static void radix_unlock(void *lock, void *ctx, struct bench_range *r)
 	struct set s;
 
 	(void)ctx;
-	if (n->home && a == b) {
-		struct leaf *f = n->home;
+	if (n->home) {
+		struct leaf *f = n->home, *g = a == b ? NULL : leaf_next(l, f, false);
 
-		bench_spin_lock(&f->guard);
-		if (leaf_alone(l, f)) {
+		leaves_lock(f, g);
+		if (leaves_alone(l, f, g)) {
 			f->root = tn_erase(f->root, n);
 			tn_foreach_conflict(f->root, n, tn_unblock);
-			bench_spin_unlock(&f->guard);
+			if (g) {
+				g->incoming--;
+				tn_foreach_conflict(g->root, n, tn_unblock);
+			}
+			leaves_unlock(f, g);
 			return;
 		}
-		bench_spin_unlock(&f->guard);
+		leaves_unlock(f, g);
 	}
 	if (n->home) {   /* listed in its leaf */
 		set_take(l, &s, n->home, a, b, false);
