@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # run.sh [--full | --etcd]: model-check rangelock.pml (the lock),
-# shared.pml (a lock processes share, with process death) and etcd.pml
+# shared.pml (a lock processes share, with process death), radix.pml
+# (version 4's candidate protocol, measured in rlbench as `radix`) and etcd.pml
 # (locks across machines on etcd: delayed watch events, lease expiry,
 # revocation, watch restarts, late attempts) with SPIN; --etcd checks
 # etcd.pml alone (about three minutes).  Every check must
@@ -125,6 +126,22 @@ check broken_shared_phantom_reap fail liveness -DLIVE -DBROKEN_NO_PHANTOM_REAP
 # operations a process (a minute; the correct model is not run that big)
 check broken_shared_no_reclose fail safety   -DNOPS=2 -DBROKEN_NO_RECLOSE
 check broken_shared_forgets    fail safety   -DNOPS=2 -DBROKEN_SHARED_FORGETS
+
+# Version 4's candidate (radix.pml, the protocol of bench/c_radix.c, issue
+# 29): leaves per region, ranges over two of them, a top with the hull of
+# wide ranges; two threads, one request each, 1.4 million states, seconds.
+model=radix.pml
+check radix_safety_2x1          pass safety   -DNOPS=1
+if [ $full = yes ]; then
+	# three threads: 135 million states, about 5 minutes and 6 GB
+	check radix_safety_3x1      pass safety   -DNT=3 -DNOPS=1
+fi
+check broken_radix_dekker       fail safety   -DNOPS=1 -DBROKEN_DEKKER
+check broken_radix_incoming     fail safety   -DNOPS=1 -DBROKEN_INCOMING
+check broken_radix_edge         fail safety   -DNOPS=1 -DBROKEN_EDGE
+# an unclosed leaf is exploited only once the wide range has left: a
+# third thread (14 million states, 15 s)
+check broken_radix_close        fail safety   -DNT=3 -DNOPS=1 -DBROKEN_CLOSE
 fi
 
 # Locks across machines on etcd (etcd.pml): two clients, delayed watch
