@@ -119,7 +119,7 @@ static void run_spec(const struct spec *s, const struct contender *c,
 	case 5: wl_fair(c, &opt.fair, s->a, s->b, out); break;
 	case 6: wl_placement(c, &opt.multi, s->a, s->b, out); break;
 	case 7: wl_sizes(c, &opt.single, s->a, s->b, out); break;
-	case 8: wl_regions(c, &opt.multi, s->a, out); break;
+	case 8: wl_regions(c, &opt.multi, s->a, s->b, out); break;
 	case 9: wl_eof(c, &opt.multi, s->a, out); break;
 	case 10: wl_robust(c, s->a, out); break;
 	}
@@ -520,11 +520,16 @@ static int build_specs(struct spec *specs)
 			add(specs, &n, 7, k, false, 0, "rd %s", size_name[k]);
 		add(specs, &n, 7, k, true, 0, "wr %s", size_name[k]);
 	}
-	static const struct list region_threads = { 3, { 1, 2, 8 } };
+	/* regions: 1 GiB apart for every thread count, then two threads at
+	 * the other distances (1M, 1T, random; all of them without --quick) */
+	static const struct list region_threads = { 4, { 1, 2, 8, 32 } };
 	const struct list *G = T->n ? T : &region_threads;
 
 	for (int i = 0; opt.use_workload[8] && i < G->n; i++)
-		add(specs, &n, 8, G->v[i], 0, 0, "1..256p %d thr", G->v[i]);
+		add(specs, &n, 8, G->v[i], 3, 0, "1..256p %d thr", G->v[i]);
+	for (int p = 0; opt.use_workload[8] && p < PLACEMENTS; p++)
+		if (p != 3 && (!opt.quick || p == 0 || p == 4 || p == 6))
+			add(specs, &n, 8, 2, p, 0, "1..256p 2 thr %s apart", where[p]);
 	for (int k = 0; opt.use_workload[9] && k < EOF_CASES; k++)
 		add(specs, &n, 9, k, 0, 0, "2 thr below EOF %s", eof_case_name[k]);
 	if (opt.use_workload[10])

@@ -476,10 +476,13 @@ void wl_mixed(const struct contender *c, const struct timing *t, int threads,
 
 static int op_regions(struct run *run, struct worker *w)
 {
+	uint64_t distance = placement_distance[run->param[0]];
+	uint64_t region = distance && distance < (1ull << 30) ? distance / PAGE
+							      : GIB_PAGES;
 	uint64_t x = rng_next(&w->rng);
 	uint64_t pages = 1 + (x >> 32) % 256;
-	uint64_t first = (uint64_t)w->id * GIB_PAGES +
-			 (x & 0xffffffffu) % (GIB_PAGES - pages + 1);
+	uint64_t first = window_page(w->id, distance) +
+			 (x & 0xffffffffu) % (region - pages + 1);
 	struct bench_range r;
 
 	set_range(&r, first, pages, true);
@@ -489,12 +492,13 @@ static int op_regions(struct run *run, struct worker *w)
 }
 
 void wl_regions(const struct contender *c, const struct timing *t,
-		int threads, struct result *out)
+		int threads, int placement, struct result *out)
 {
-	struct run run = { .c = c, .threads = threads, .op = op_regions };
+	struct run run = { .c = c, .threads = threads, .op = op_regions,
+			   .param = { placement } };
 	double mops[NCLASSES];
 
-	run.lock = c->create((uint64_t)threads * GIB_PAGES * PAGE);
+	run.lock = c->create(0);
 	run_threads(&run, t, NULL, mops);
 	add_metric(out, "throughput", "Mops/s", false, mops[CLASS_A]);
 	run_done(&run);

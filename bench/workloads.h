@@ -71,9 +71,11 @@ void wl_placement(const struct contender *c, const struct timing *t,
 void wl_mixed(const struct contender *c, const struct timing *t, int threads,
 	      int max_pages, int read_pct, struct result *out);
 /* N threads, each locking ranges of 1..256 pages (exclusive) at random in
- * a 1 GiB region of its own, the regions 1 GiB apart: aggregate Mops/s. */
+ * a region of its own, the regions placement_distance[placement] apart
+ * (random for the last) and as large as that distance, up to 1 GiB:
+ * aggregate Mops/s. */
 void wl_regions(const struct contender *c, const struct timing *t,
-		int threads, struct result *out);
+		int threads, int placement, struct result *out);
 /* Two threads on single pages of their own windows far below 1 TiB, while
  * [1 TiB, EOF) is: 0 not locked, 1 held exclusive, 2 held shared with an
  * exclusive request queued, 3 locked and unlocked every 50 us by a third
