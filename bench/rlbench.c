@@ -482,23 +482,32 @@ static int build_specs(struct spec *specs)
 
 	for (int i = 0; opt.use_workload[2] && i < D->n; i++)
 		add(specs, &n, 2, D->v[i], 0, 0, "wr %d thr", D->v[i]);
-	/* mixed: 2 threads unless --threads was given (the Kogan et al.
-	 * evaluation's shape on this 2-core machine) */
-	for (int t = 0; opt.use_workload[3] && t < (T->n ? T->n : 1); t++)
+	/* mixed: every mix on 2 threads (the Kogan et al. evaluation's shape
+	 * on this 2-core machine), then oversubscribed, 8 and 32 threads,
+	 * with the 50% mix (all mixes without --quick); or each of
+	 * --threads with every mix */
+	static const struct list mixed_threads = { 3, { 2, 8, 32 } };
+	const struct list *M = T->n ? T : &mixed_threads;
+
+	for (int t = 0; opt.use_workload[3] && t < M->n; t++)
 		for (int m = 0; m < opt.max_pages.n; m++)
 			for (int r = 0; r < opt.read_pct.n && n < MAX_SPECS; r++) {
-				int threads = T->n ? T->v[t] : 2;
+				int threads = M->v[t];
 
+				if (!T->n && threads != 2 && opt.quick &&
+				    opt.read_pct.v[r] != 50)
+					continue;
 				add(specs, &n, 3, opt.read_pct.v[r], opt.max_pages.v[m],
 				    threads, "%d%%rd <=%dp%s%.0d%s", opt.read_pct.v[r],
-				    opt.max_pages.v[m], T->n ? " " : "",
-				    T->n ? threads : 0, T->n ? "thr" : "");
+				    opt.max_pages.v[m], threads != 2 || T->n ? " " : "",
+				    threads != 2 || T->n ? threads : 0,
+				    threads != 2 || T->n ? "thr" : "");
 			}
-	for (int i = 0; opt.use_workload[4] && i < (T->n ? T->n : 2); i++) {
-		int threads = T->n ? T->v[i] : (i ? 8 : 2);
+	static const struct list file_threads = { 3, { 2, 8, 32 } };
+	const struct list *F = T->n ? T : &file_threads;
 
-		add(specs, &n, 4, threads, 0, 0, "%d thr", threads);
-	}
+	for (int i = 0; opt.use_workload[4] && i < F->n; i++)
+		add(specs, &n, 4, F->v[i], 0, 0, "%d thr", F->v[i]);
 	if (opt.use_workload[5])
 		add(specs, &n, 5, opt.readers, opt.writers, 0, "%dr+%dw",
 		    opt.readers, opt.writers);
