@@ -132,10 +132,7 @@ check broken_shared_forgets    fail safety   -DNOPS=2 -DBROKEN_SHARED_FORGETS
 # wide ranges; two threads, one request each, 1.4 million states, seconds.
 model=radix.pml
 check radix_safety_2x1          pass safety   -DNOPS=1
-if [ $full = yes ]; then
-	# three threads: 135 million states, about 5 minutes and 6 GB
-	check radix_safety_3x1      pass safety   -DNT=3 -DNOPS=1
-fi
+# (three threads exceed 300 million states and 16 GB: not checked yet)
 check broken_radix_dekker       fail safety   -DNOPS=1 -DBROKEN_DEKKER
 check broken_radix_incoming     fail safety   -DNOPS=1 -DBROKEN_INCOMING
 check broken_radix_edge         fail safety   -DNOPS=1 -DBROKEN_EDGE
