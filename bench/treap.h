@@ -151,6 +151,11 @@ static inline unsigned tn_foreach_conflict(struct tnode *t, const struct tnode *
 /* The blocking count's top bit: its owner sleeps (or is about to) in
  * futex_wait, and the last unblock must wake it. */
 #define TN_SLEEPING 0x80000000u
+/* Yields between the spins and the sleep: a waiter oversubscribed (more
+ * threads than CPUs) is back soon without a wake-up.  `file` with 8
+ * threads on 2 cores: 1.40 Mops/s with none, 3.29 with 10, 2.81 with
+ * 1000 (radix; the tree alike); 2 threads unchanged. */
+#define TN_YIELDS 10
 
 /* n no longer waits for one of its conflicts (the caller serialises it
  * with n's other changes): wake its owner if that was the last and it
@@ -184,6 +189,8 @@ static inline void tn_wait_unblocked(struct tnode *n)
 			return;
 		if (spins < 100) {
 			bench_relax();
+		} else if (spins < 100 + TN_YIELDS) {
+			sched_yield();
 		} else if (b & TN_SLEEPING) {
 			bench_futex_wait(&n->blocking, b);
 		} else {
