@@ -482,7 +482,7 @@ static void radix_lock(void *lock, void *ctx, struct bench_range *r)
 		set_unlock(&s);
 		/* narrow, in the top: close its leaves */
 		bench_spin_lock(&l->guard);
-		set_take(l, &s, n->home, a, b, false);
+		set_take(l, &s, NULL, a, b, false);   /* made above */
 		s.f[1]->closed++;
 		if (s.f[2])
 			s.f[2]->closed++;
@@ -572,7 +572,7 @@ static void radix_unlock(void *lock, void *ctx, struct bench_range *r)
 	l->root = tn_erase(l->root, n);
 	tn_foreach_conflict(l->root, n, tn_unblock);
 	if (n->where == IN_TOP_NARROW) {
-		set_take(l, &s, n->home, a, b, false);
+		set_take(l, &s, NULL, a, b, false);   /* made at lock */
 		s.f[1]->closed--;
 		if (s.f[2])
 			s.f[2]->closed--;

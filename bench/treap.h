@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * treap.h - the interval tree of the baselines written here (c_tree.c,
- * c_parts.c): a treap keyed by (start, seq), each node augmented with the
+ * c_parts.c, c_radix.c): a treap keyed by (start, seq), each node augmented with the
  * largest end in its subtree, so that an overlap query prunes whole
  * subtrees.  The caller serialises every call.
  */
@@ -21,7 +21,7 @@ struct tnode {
 	void *home;                   /* c_radix.c: the leaf it is listed in */
 	_Atomic uint32_t blocking;    /* futex word: earlier conflicts left */
 	bool exclusive;
-	uint8_t where;                /* c_parts.c: the index it is in */
+	uint8_t where;                /* c_parts.c, c_radix.c: which index */
 };
 
 /* The treap's priority: a hash of the key's tie-break. */
