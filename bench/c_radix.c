@@ -8,7 +8,7 @@
  * Regions are 2^shift bytes (1 MiB; RLBENCH_RADIX_SHIFT sets it).  A leaf
  * is a cache line: a spinlock, an interval tree (treap.h), counts.  It is
  * made the first time a range needs it and kept until destroy (64 bytes a
- * region ever locked, plus a 520-byte node per 64 leaves).
+ * region ever locked, plus a 544-byte node per 64 leaves).
  *
  *   - A narrow range (over one region, or two neighbours) is listed in its
  *     first region's leaf (its home); over two, it raises the second
