@@ -180,12 +180,7 @@ static unsigned list_in(struct tree *t, struct tnode *n,
 {
 	tn_init(n, r->start, r->end, r->exclusive, ++t->arrivals);
 	n->where = where;
-	unsigned blocking = more + tn_foreach_conflict(t->root, n, NULL);
-
-	/* relaxed: published by the guard's release. */
-	atomic_store_explicit(&n->blocking, blocking, memory_order_relaxed);
-	t->root = tn_insert(t->root, n);
-	return blocking;
+	return tn_list(&t->root, n, more);
 }
 
 static void parts_lock(void *lock, void *ctx, struct bench_range *r)
@@ -232,8 +227,7 @@ static void parts_unlock(void *lock, void *ctx, struct bench_range *r)
 			bench_spin_lock(&p->guard);
 			/* seq_cst: as in part_open() */
 			if (atomic_load_explicit(&l->ntop, memory_order_seq_cst) == 0) {
-				p->root = tn_erase(p->root, n);
-				tn_foreach_conflict(p->root, n, tn_unblock);
+				tn_unlist(&p->root, n);
 				bench_spin_unlock(&p->guard);
 				return;
 			}
@@ -241,8 +235,7 @@ static void parts_unlock(void *lock, void *ctx, struct bench_range *r)
 		}
 		bench_spin_lock(&l->top.guard);
 		if (n->where == IN_TOP) {
-			l->top.root = tn_erase(l->top.root, n);
-			tn_foreach_conflict(l->top.root, n, tn_unblock);
+			tn_unlist(&l->top.root, n);
 			top_leave(l);
 			break;
 		}
@@ -250,8 +243,7 @@ static void parts_unlock(void *lock, void *ctx, struct bench_range *r)
 		if (atomic_load_explicit(&l->ntop, memory_order_relaxed)) {
 			struct tree *p = &l->part[n->where];
 
-			p->root = tn_erase(p->root, n);
-			tn_foreach_conflict(p->root, n, tn_unblock);
+			tn_unlist(&p->root, n);
 			tn_foreach_conflict(l->top.root, n, tn_unblock);
 			break;
 		}

@@ -288,15 +288,45 @@ static inline __attribute__((always_inline)) bool set_open(struct rlock *l, stru
 	return hull_clear(l, first, last);
 }
 
-static inline __attribute__((always_inline)) unsigned set_conflicts(struct set *s, const struct tnode *n,
-			      void (*fn)(struct tnode *))
+static inline __attribute__((always_inline)) unsigned set_conflicts(struct set *s, const struct tnode *n)
 {
 	unsigned c = 0;
 
 	for (int i = 0; i < 3; i++)
 		if (s->f[i])
-			c += tn_foreach_conflict(s->f[i]->root, n, fn);
+			c += tn_foreach_conflict(s->f[i]->root, n, NULL);
 	return c;
+}
+
+/* List n in its home f, the leaves' spinlocks held: its conflicts are
+ * counted there, in g (its second leaf, or NULL; it raises g's
+ * `incoming`) and in `before` (the leaf before f when ranges from there
+ * reach into f, or NULL).  Returns the count. */
+static inline __attribute__((always_inline)) unsigned list_in_leaves(struct tnode *n, struct leaf *before,
+			       struct leaf *f, struct leaf *g)
+{
+	unsigned more = before ? tn_foreach_conflict(before->root, n, NULL) : 0;
+
+	if (g) {
+		more += tn_foreach_conflict(g->root, n, NULL);
+		g->incoming++;
+	}
+	n->home = f;
+	return tn_list(&f->root, n, more);
+}
+
+/* Undo list_in_leaves(): take n out of its home f and unblock the
+ * conflicting ranges left in those leaves (all later than n). */
+static inline __attribute__((always_inline)) void unlist_from_leaves(struct tnode *n, struct leaf *before,
+			       struct leaf *f, struct leaf *g)
+{
+	tn_unlist(&f->root, n);
+	if (before)
+		tn_foreach_conflict(before->root, n, tn_unblock);
+	if (g) {
+		g->incoming--;
+		tn_foreach_conflict(g->root, n, tn_unblock);
+	}
 }
 
 static void *radix_create(uint64_t object_size)
@@ -389,19 +419,6 @@ static unsigned sweep(struct node *nd, uint64_t base, uint64_t first,
 	return c;
 }
 
-/* List n in the top, counting its conflicts there on top of `blocking`;
- * returns the total. */
-static unsigned list_top(struct rlock *l, struct tnode *n, unsigned blocking,
-			 uint8_t where)
-{
-	blocking += tn_foreach_conflict(l->root, n, NULL);
-	/* relaxed: published by the spinlock's release. */
-	atomic_store_explicit(&n->blocking, blocking, memory_order_relaxed);
-	n->where = where;
-	l->root = tn_insert(l->root, n);
-	return blocking;
-}
-
 /* The common case: a range over its home f and maybe g, the leaf after,
  * that nothing reaches into from before f and nothing closes: may it list
  * and unlist there alone?  (Their spinlocks held.) */
@@ -445,17 +462,8 @@ static void radix_lock(void *lock, void *ctx, struct bench_range *r)
 		if (a == b || g) {
 			leaves_lock(f, g);
 			if (leaves_alone(l, f, g)) {
-				unsigned blocking = tn_foreach_conflict(f->root, n, NULL);
+				unsigned blocking = list_in_leaves(n, NULL, f, g);
 
-				if (g) {
-					blocking += tn_foreach_conflict(g->root, n, NULL);
-					g->incoming++;
-				}
-				/* relaxed: published by the spinlocks' release */
-				atomic_store_explicit(&n->blocking, blocking,
-						      memory_order_relaxed);
-				n->home = f;
-				f->root = tn_insert(f->root, n);
 				leaves_unlock(f, g);
 				if (blocking)
 					tn_wait_unblocked(n);
@@ -466,14 +474,8 @@ static void radix_lock(void *lock, void *ctx, struct bench_range *r)
 	}
 	if (b - a <= 1 && set_take(l, &s, NULL, a, b, true)) {
 		if (set_open(l, &s)) {
-			unsigned blocking = set_conflicts(&s, n, NULL);
+			unsigned blocking = list_in_leaves(n, s.f[0], s.f[1], s.f[2]);
 
-			atomic_store_explicit(&n->blocking, blocking,
-					      memory_order_relaxed);
-			n->home = s.f[1];
-			s.f[1]->root = tn_insert(s.f[1]->root, n);
-			if (s.f[2])
-				s.f[2]->incoming++;
 			set_unlock(&s);
 			if (blocking)
 				tn_wait_unblocked(n);
@@ -486,10 +488,11 @@ static void radix_lock(void *lock, void *ctx, struct bench_range *r)
 		s.f[1]->closed++;
 		if (s.f[2])
 			s.f[2]->closed++;
-		unsigned blocking = set_conflicts(&s, n, NULL);
+		unsigned blocking = set_conflicts(&s, n);
 
 		set_unlock(&s);
-		blocking = list_top(l, n, blocking, IN_TOP_NARROW);
+		n->where = IN_TOP_NARROW;
+		blocking = tn_list(&l->root, n, blocking);
 		bench_spin_unlock(&l->guard);
 		if (blocking)
 			tn_wait_unblocked(n);
@@ -516,7 +519,8 @@ static void radix_lock(void *lock, void *ctx, struct bench_range *r)
 	 * a may reach into a */
 	unsigned blocking = sweep(root, 0, a ? a - 1 : 0, b, n);
 
-	blocking = list_top(l, n, blocking, IN_TOP_WIDE);
+	n->where = IN_TOP_WIDE;
+	blocking = tn_list(&l->root, n, blocking);
 	bench_spin_unlock(&l->guard);
 	if (blocking)
 		tn_wait_unblocked(n);
@@ -535,12 +539,7 @@ static void radix_unlock(void *lock, void *ctx, struct bench_range *r)
 
 		leaves_lock(f, g);
 		if (leaves_alone(l, f, g)) {
-			f->root = tn_erase(f->root, n);
-			tn_foreach_conflict(f->root, n, tn_unblock);
-			if (g) {
-				g->incoming--;
-				tn_foreach_conflict(g->root, n, tn_unblock);
-			}
+			unlist_from_leaves(n, NULL, f, g);
 			leaves_unlock(f, g);
 			return;
 		}
@@ -549,28 +548,21 @@ static void radix_unlock(void *lock, void *ctx, struct bench_range *r)
 	if (n->home) {   /* listed in its leaf */
 		set_take(l, &s, n->home, a, b, false);
 		if (set_open(l, &s)) {
-			s.f[1]->root = tn_erase(s.f[1]->root, n);
-			if (s.f[2])
-				s.f[2]->incoming--;
-			set_conflicts(&s, n, tn_unblock);
+			unlist_from_leaves(n, s.f[0], s.f[1], s.f[2]);
 			set_unlock(&s);
 			return;
 		}
 		set_unlock(&s);
 		bench_spin_lock(&l->guard);
 		set_take(l, &s, n->home, a, b, false);
-		s.f[1]->root = tn_erase(s.f[1]->root, n);
-		if (s.f[2])
-			s.f[2]->incoming--;
-		set_conflicts(&s, n, tn_unblock);
+		unlist_from_leaves(n, s.f[0], s.f[1], s.f[2]);
 		set_unlock(&s);
 		tn_foreach_conflict(l->root, n, tn_unblock);
 		bench_spin_unlock(&l->guard);
 		return;
 	}
 	bench_spin_lock(&l->guard);
-	l->root = tn_erase(l->root, n);
-	tn_foreach_conflict(l->root, n, tn_unblock);
+	tn_unlist(&l->root, n);
 	if (n->where == IN_TOP_NARROW) {
 		set_take(l, &s, NULL, a, b, false);   /* made at lock */
 		s.f[1]->closed--;

@@ -50,13 +50,10 @@ static void tree_lock(void *lock, void *ctx, struct bench_range *r)
 	(void)ctx;
 	bench_spin_lock(&l->spin);
 	tn_init(n, r->start, r->end, r->exclusive, ++l->seq);
-	blocking = tn_foreach_conflict(l->root, n, NULL);
-	/* relaxed: published by the spinlock's release. */
-	atomic_store_explicit(&n->blocking, blocking, memory_order_relaxed);
-	l->root = tn_insert(l->root, n);
+	blocking = tn_list(&l->root, n, 0);
 	bench_spin_unlock(&l->spin);
-
-	tn_wait_unblocked(n);
+	if (blocking)
+		tn_wait_unblocked(n);
 }
 
 static void tree_unlock(void *lock, void *ctx, struct bench_range *r)
@@ -66,8 +63,7 @@ static void tree_unlock(void *lock, void *ctx, struct bench_range *r)
 
 	(void)ctx;
 	bench_spin_lock(&l->spin);
-	l->root = tn_erase(l->root, n);
-	tn_foreach_conflict(l->root, n, tn_unblock);
+	tn_unlist(&l->root, n);
 	bench_spin_unlock(&l->spin);
 }
 

@@ -178,6 +178,29 @@ static inline void tn_unblock(struct tnode *n)
 	tn_unblock_wake(n, false);
 }
 
+/* List n in the tree at *root (the caller's lock held): its count of
+ * earlier conflicts is those listed there plus `more` found elsewhere.
+ * Returns the count; n's owner must wait (tn_wait_unblocked()) unless
+ * it is 0. */
+static inline unsigned tn_list(struct tnode **root, struct tnode *n,
+			       unsigned more)
+{
+	unsigned blocking = more + tn_foreach_conflict(*root, n, NULL);
+
+	/* relaxed: published by the release of the caller's lock */
+	atomic_store_explicit(&n->blocking, blocking, memory_order_relaxed);
+	*root = tn_insert(*root, n);
+	return blocking;
+}
+
+/* Take the held n out of the tree at *root and unblock the conflicting
+ * ones left there, all later than n (the caller's lock held). */
+static inline void tn_unlist(struct tnode **root, struct tnode *n)
+{
+	*root = tn_erase(*root, n);
+	tn_foreach_conflict(*root, n, tn_unblock);
+}
+
 /* Wait (spin, then sleep) until every conflict n waited for has gone. */
 static inline void tn_wait_unblocked(struct tnode *n)
 {
