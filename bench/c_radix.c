@@ -429,6 +429,9 @@ static bool leaves_alone(struct rlock *l, struct leaf *f, struct leaf *g)
 	       hull_clear(l, f->region, g ? g->region : f->region);
 }
 
+/* The common case's spinlocks.  (set_lock() on a set with no leaf before
+ * does the same, but the fast path through it cost 342 instructions a
+ * page pair instead of 231: callgrind.) */
 static void leaves_lock(struct leaf *f, struct leaf *g)
 {
 	bench_spin_lock(&f->guard);
