@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * rl_index.c - the index of the precise path's requests: an interval tree.
+ * rl_index.c - the interval tree: of a private lock's leaf or top, or of
+ * a shared region.
  *
- * Every listed request (held or waiting) is a node of one AVL tree per
- * lock, ordered by (start, seq), where seq is its arrival number.  Each
+ * Every listed request (held or waiting) is a node of one AVL tree,
+ * ordered by (start, seq), where seq is its arrival number.  Each
  * node also keeps the largest end in its subtree (max_end), so the requests
  * that overlap a range are found in O(log n + k) for k of them, and a
  * subtree that ends before the range is never entered.  A node keeps its
@@ -12,10 +13,11 @@
  * the nodes on the way down, not their siblings too.  The tree lives in the
  * callers' handles: nothing is allocated.
  *
- * Arrival order, which the grant policy needs (rl_queue.c), is seq: a
- * request was earlier than another if its seq is smaller.  The index knows
- * nothing of conflicts or states; every function here runs under the
- * guard.
+ * Arrival order, which the grant policies need (rl_grant.c, rl_queue.c),
+ * is seq: a request was earlier than another if its seq is smaller; seqs
+ * are unique in a tree.  The index knows nothing of conflicts or states;
+ * the caller serialises the calls on one tree (a leaf's or the top's
+ * spinlock, a region's guard).
  *
  * A handle that is not in the tree (stale, forged, or a copy of one that
  * is) is never found: the search follows its key through the tree's own
@@ -173,9 +175,10 @@ static rl_always_inline bool rl_balance_bad(const struct rl_tree *t,
  * checks) the compiler then sees as constant and every check folds away,
  * and for a shared region.
  */
-static rl_always_inline struct rl_tree rl_private_tree(const struct rl_lock *l)
+/* A private lock's tree at *root: base 0, nothing checked. */
+static rl_always_inline struct rl_tree rl_private_tree(rl_ref *root)
 {
-	return (struct rl_tree){ .root = (rl_ref *)&l->listed.root };
+	return (struct rl_tree){ .root = root };
 }
 
 /* rl_tree_insert: add q, whose key is set, to t.  Every node on q's way
@@ -221,10 +224,18 @@ static rl_always_inline void rl_tree_insert(const struct rl_tree *t,
 	}
 }
 
-/* The shared instantiations are out of line, so that a private lock's
- * entry points stay as small as they were before shared regions. */
-static __attribute__((noinline)) void rl_insert_shared(struct rl_lock *l,
-							struct rl_request *q)
+/* rl_index_insert_at: add q (start, end and seq set) to the private
+ * tree at *root. */
+void rl_index_insert_at(rl_ref *root, struct rl_request *q)
+{
+	const struct rl_tree t = rl_private_tree(root);
+
+	rl_tree_insert(&t, q);
+}
+
+/* rl_index_insert: add q (start, end set) to a shared region's tree as its
+ * newest request. */
+void rl_index_insert(struct rl_lock *l, struct rl_request *q)
 {
 	struct rl_tree t = rl_shared_tree(l);
 
@@ -232,29 +243,16 @@ static __attribute__((noinline)) void rl_insert_shared(struct rl_lock *l,
 	rl_tree_insert(&t, q);
 }
 
-/* rl_index_insert: add q (start, end set) as the newest request. */
-void rl_index_insert(struct rl_lock *l, struct rl_request *q)
-{
-	if (rl_is_shared(l)) {
-		rl_insert_shared(l, q);
-		return;
-	}
-	const struct rl_tree t = rl_private_tree(l);
-
-	q->seq = ++l->listed.arrivals;
-	rl_tree_insert(&t, q);
-}
-
 /* rl_index_reinsert: add q with the arrival number it has (a shared
  * region's index rebuilt after a process died: rl_shared.c). */
 void rl_index_reinsert(struct rl_lock *l, struct rl_request *q)
 {
-	struct rl_tree t = rl_tree_of(l);
-	struct rl_listed *listed = rl_listed_of(l);
+	struct rl_tree t = rl_shared_tree(l);
+	struct rl_listed *listed = rl_shared_listed(l);
 
 	if (q->seq > listed->arrivals)
 		listed->arrivals = q->seq;
-	rl_tree_insert(&t, q);   /* rare: not specialised */
+	rl_tree_insert(&t, q);
 }
 
 /*
@@ -345,19 +343,16 @@ static rl_always_inline bool rl_tree_remove(const struct rl_tree *t,
 	return true;
 }
 
-static __attribute__((noinline)) bool rl_remove_shared(struct rl_lock *l,
-							struct rl_request *q)
+bool rl_index_remove_at(rl_ref *root, struct rl_request *q)
 {
-	struct rl_tree t = rl_shared_tree(l);
+	const struct rl_tree t = rl_private_tree(root);
 
 	return rl_tree_remove(&t, q);
 }
 
 bool rl_index_remove(struct rl_lock *l, struct rl_request *q)
 {
-	if (rl_is_shared(l))
-		return rl_remove_shared(l, q);
-	const struct rl_tree t = rl_private_tree(l);
+	struct rl_tree t = rl_shared_tree(l);
 
 	return rl_tree_remove(&t, q);
 }
@@ -376,19 +371,16 @@ static rl_always_inline bool rl_tree_contains(const struct rl_tree *t,
 }
 
 /* rl_index_contains: is q itself in the tree? */
-static __attribute__((noinline)) bool
-rl_contains_shared(const struct rl_lock *l, const struct rl_request *q)
+bool rl_index_contains_at(rl_ref root, const struct rl_request *q)
 {
-	struct rl_tree t = rl_shared_tree(l);
+	const struct rl_tree t = rl_private_tree(&root);
 
 	return rl_tree_contains(&t, q);
 }
 
 bool rl_index_contains(const struct rl_lock *l, const struct rl_request *q)
 {
-	if (rl_is_shared(l))
-		return rl_contains_shared(l, q);
-	const struct rl_tree t = rl_private_tree(l);
+	struct rl_tree t = rl_shared_tree(l);
 
 	return rl_tree_contains(&t, q);
 }
@@ -445,21 +437,17 @@ static bool rl_visit_shared(struct rl_tree *t, struct rl_request *n,
 	return rl_visit(t, true, n, depth, start, end, visit, arg);
 }
 
-static __attribute__((noinline)) bool
-rl_any_shared(const struct rl_lock *l, uint64_t start, uint64_t end,
-	      rl_index_visit_fn *visit, void *arg)
+bool rl_index_any_at(rl_ref root, uint64_t start, uint64_t end,
+		     rl_index_visit_fn *visit, void *arg)
 {
-	struct rl_tree t = rl_shared_tree(l);
-
-	return rl_visit_shared(&t, rl_node(&t, *t.root), 0, start, end, visit,
-			       arg);
+	return rl_visit_private((struct rl_request *)root, start, end, visit, arg);
 }
 
 bool rl_index_any(const struct rl_lock *l, uint64_t start, uint64_t end,
 		  rl_index_visit_fn *visit, void *arg)
 {
-	if (rl_is_shared(l))
-		return rl_any_shared(l, start, end, visit, arg);
-	return rl_visit_private((struct rl_request *)l->listed.root, start, end,
-				visit, arg);
+	struct rl_tree t = rl_shared_tree(l);
+
+	return rl_visit_shared(&t, rl_node(&t, *t.root), 0, start, end, visit,
+			       arg);
 }

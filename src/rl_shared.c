@@ -9,13 +9,11 @@
  * rl_request, 64 bytes each) linked by offsets from the region's start.
  * Each process attaches a rangelock_t of its own to it (a *view*: which
  * region, where it is mapped here, how many nodes it has, this process's
- * record), and the same lock calls run the same precise path on it: the
- * admission and grant policy (rangelock.c, rl_queue.c) and the index
+ * record).  Every request is listed in the region's one tree, as a
+ * private lock's wide ones are in its top: the lock calls
+ * (rl_shared_call.c), the grant policy (rl_queue.c) and the index
  * (rl_index.c) do not know where their nodes are.  A caller's handle stays
- * in its own memory and names its node (RL_REMOTE).  The fast path runs on
- * a slot table in the region (rl_shared_fast_lock()): the same claims,
- * one table that never grows, ranges inside one block, and each slot names
- * its owner's record (RL_SLOT_SHARED handles).
+ * in its own memory and names its node (RL_REMOTE).
  *
  * Robustness.  Each attached process has a record: its pid, and the number
  * and name of a file descriptor it keeps open, close-on-exec, on a memfd
@@ -27,14 +25,12 @@
  * owners of what blocks them, and a guard waiter looks at the guard's
  * owner; a refused try looks too, at most once per RL_POLL_NS per region.
  * Finding one dead, they recover under the guard (rl_shared_recover()):
- * the dead process's nodes and slots are freed, the exclusive ranges it
- * held become *dead ranges* (a node's only if its lock call had returned:
- * a grant it never saw left nothing half written; a slot's always, as a
- * robust mutex's CAS counts), the index and the fast path's closes are
- * rebuilt from what the living hold and the dead ranges, and whatever that
- * unblocks is granted.  A dead range closes the fast path over it; every
- * request granted over one is told (EOWNERDEAD) until an exclusive one,
- * which repairs it: then the dead range is forgotten.
+ * the dead process's nodes are freed, the exclusive ranges it held become
+ * *dead ranges* (only if its lock call had returned: a grant it never saw
+ * left nothing half written), the index is rebuilt from what the living
+ * hold, and whatever that unblocks is granted.  Every request granted
+ * over a dead range is told (EOWNERDEAD) until an exclusive one, which
+ * repairs it: then the dead range is forgotten.
  *
  * Every offset, index and count read from the region is checked against
  * what this process knows (the node count it attached with, the arrays'
@@ -52,10 +48,10 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-#include "rl_fast.h"
+#include "rl_shared.h"
 
 #define RL_REGION_MAGIC 0x31474b4c4f43524cull   /* "LROCKG1" */
-#define RL_REGION_LAYOUT 3u
+#define RL_REGION_LAYOUT 4u
 #define RL_PROCESSES 64u       /* attached at once; the last one reaps */
 #define RL_DEAD_RANGES 64u
 #define RL_NODE_BYTES sizeof(rangelock_range_t)
@@ -99,15 +95,10 @@ struct rl_region {
 	struct rl_range dead[RL_DEAD_RANGES];   /* guard */
 };
 
-/* The region: the fast path's table (RL_SHARED_TABLE_BYTES, rl_internal.h),
- * this header, then the nodes from the next 64-byte boundary.  Offsets in
- * the region (links, handles) count from its start. */
-#define RL_HEADER_AT RL_SHARED_TABLE_BYTES
-#define RL_NODES_AT                                                        \
-	((RL_HEADER_AT + sizeof(struct rl_region) + 63) & ~(size_t)63)
-
-_Static_assert(RL_PROCESSES <= 1u << RL_OWNER_BITS,
-	       "a slot names its owner's record in RL_OWNER_BITS bits");
+/* The region: this header, then the nodes from the next 64-byte
+ * boundary.  Offsets in the region (links, handles) count from its
+ * start. */
+#define RL_NODES_AT ((sizeof(struct rl_region) + 63) & ~(size_t)63)
 
 /* ---- this process: its marker, and how many forks it has been through */
 
@@ -118,8 +109,19 @@ static struct {
 	uint64_t token;
 } rl_marker;
 
-_Atomic uint32_t rl_forks;   /* rl_internal.h */
+/* bumped in the child of every fork: a view attached before it belongs to
+ * the parent */
+static _Atomic uint32_t rl_forks;
 static pthread_once_t rl_fork_once = PTHREAD_ONCE_INIT;
+
+/* Is this view the process's own, not a forked child's copy of its
+ * parent's? */
+static bool rl_view_ours(const struct rl_lock *l)
+{
+	/* relaxed: a count only this process's fork handler writes */
+	return l->shared.forks ==
+	       atomic_load_explicit(&rl_forks, memory_order_relaxed);
+}
 
 static void rl_count_fork(void)
 {
@@ -210,25 +212,19 @@ static bool rl_process_alive(const struct rl_process *p)
 
 /* ---- the view, and what the index and the queue see of the region */
 
-static struct rl_region *rl_region_of(const struct rl_lock *l)
+static struct rl_region *rl_header_of(const struct rl_lock *l)
 {
-	return (struct rl_region *)(void *)((char *)l->shared.region + RL_HEADER_AT);
+	return (struct rl_region *)l->shared.region;
 }
 
 struct rl_listed *rl_shared_listed(const struct rl_lock *l)
 {
-	return &rl_region_of(l)->listed;
-}
-
-struct rl_fast_home rl_shared_home(const struct rl_lock *l)
-{
-	return (struct rl_fast_home){ rl_shared_table(l), rl_shared_window(l),
-				      &rl_region_of(l)->listed, RL_OWNER_BITS };
+	return &rl_header_of(l)->listed;
 }
 
 struct rl_tree rl_shared_tree(const struct rl_lock *l)
 {
-	struct rl_region *g = rl_region_of(l);
+	struct rl_region *g = rl_header_of(l);
 
 	return (struct rl_tree){ .root = &g->listed.root,
 				 .base = (uintptr_t)l->shared.region,
@@ -293,7 +289,7 @@ static void rl_shared_recover(struct rl_lock *l);
 
 void rl_shared_guard_lock(struct rl_lock *l)
 {
-	struct rl_region *g = rl_region_of(l);
+	struct rl_region *g = rl_header_of(l);
 	uint32_t me = rl_guard_id(l);
 
 	if (rl_likely(rl_guard_try(g, 0, me)))
@@ -333,7 +329,7 @@ void rl_shared_guard_lock(struct rl_lock *l)
 
 void rl_shared_guard_unlock(struct rl_lock *l)
 {
-	struct rl_region *g = rl_region_of(l);
+	struct rl_region *g = rl_header_of(l);
 
 	/* release: publish the section's writes; pairs with the acquire in
 	 * rl_guard_try(). */
@@ -357,7 +353,7 @@ static bool rl_node_listed(const struct rl_request *n)
  * region, EINVAL for a view attached before a fork (by the parent). */
 int rl_shared_node_alloc(struct rl_lock *l, struct rl_request **out)
 {
-	struct rl_region *g = rl_region_of(l);
+	struct rl_region *g = rl_header_of(l);
 	struct rl_request *n;
 	uint32_t i = g->free;
 
@@ -393,7 +389,7 @@ int rl_shared_node_alloc(struct rl_lock *l, struct rl_request **out)
 /* rl_shared_node_free: n, not listed, back to the free nodes; guard. */
 void rl_shared_node_free(struct rl_lock *l, struct rl_request *n)
 {
-	struct rl_region *g = rl_region_of(l);
+	struct rl_region *g = rl_header_of(l);
 	uint32_t i = (uint32_t)(((char *)n - (char *)rl_node_at(l, 0)) /
 				RL_NODE_BYTES);
 
@@ -420,7 +416,7 @@ int rl_shared_handle(struct rl_lock *l, struct rl_request *q,
 	q->end = n->end;
 	/* relaxed: the caller's own handle */
 	atomic_store_explicit(&q->state, RL_REMOTE, memory_order_relaxed);
-	if (rl_is_broken(rl_region_of(l)))
+	if (rl_is_broken(rl_header_of(l)))
 		return ENOTRECOVERABLE;
 	/* read after the acquire of HELD (or under the guard): the granter
 	 * wrote it under the guard before granting */
@@ -455,7 +451,7 @@ static struct rl_request *rl_node_of(struct rl_lock *l,
  * it (as rl_shared_node_alloc() and the slots' release refuse such a view). */
 int rl_shared_release(struct rl_lock *l, struct rl_request *q, bool downgrade)
 {
-	struct rl_region *g = rl_region_of(l);
+	struct rl_region *g = rl_header_of(l);
 	struct rl_request *n;
 	int rc = EINVAL;
 
@@ -505,24 +501,14 @@ static void rl_dead_range_add(struct rl_region *g, uint64_t start, uint64_t end)
 	g->dead_ranges = k + 1;
 }
 
-/* rl_fast_dead_slots()'s visit: a dead process's exclusive slot.  Its lock
- * call may not have returned (a claim given back, or one not yet checked):
- * as a robust mutex taken by CAS, it counts as held. */
-static void rl_dead_slot(uint64_t start, uint64_t end, bool exclusive, void *arg)
-{
-	if (exclusive)
-		rl_dead_range_add(arg, start, end);
-}
-
 /* rl_shared_granted: q is being granted; guard.  If it overlaps dead
  * ranges, it is told (owner_died).  An exclusive q can repair them, so
  * they are forgotten; a shared one cannot (other readers may hold them
  * beside it), so they stay, and every grant over them is told until an
- * exclusive one.  (A dead range closes the fast path over it as a listed
- * request does, so every grant over one comes here.) */
+ * exclusive one.  (Every grant of the region comes here.) */
 void rl_shared_granted(struct rl_lock *l, struct rl_request *q)
 {
-	struct rl_region *g = rl_region_of(l);
+	struct rl_region *g = rl_header_of(l);
 	uint32_t k = g->dead_ranges;
 
 	if (rl_likely(k == 0))
@@ -536,7 +522,6 @@ void rl_shared_granted(struct rl_lock *l, struct rl_request *q)
 
 		q->owner_died |= over;
 		if (over && q->exclusive) {
-			rl_fast_reopen(l, g->dead[i].start, g->dead[i].end);
 			g->dead[i] = g->dead[--k];
 		} else {
 			i++;
@@ -551,7 +536,7 @@ void rl_shared_granted(struct rl_lock *l, struct rl_request *q)
  * pid each of the others had when it was judged (0: free). */
 static uint64_t rl_records_alive(struct rl_lock *l, int32_t dead_pid[])
 {
-	struct rl_region *g = rl_region_of(l);
+	struct rl_region *g = rl_header_of(l);
 	uint64_t alive = 0;
 
 	for (uint32_t r = 0; r < RL_PROCESSES; r++) {
@@ -582,15 +567,12 @@ static bool rl_owner_alive(struct rl_region *g, uint64_t owner, uint64_t alive)
  * just allocated; anything else is freed (a dead holder's exclusive range
  * becoming a dead range).  The index, the counts and the
  * free nodes are rebuilt from the nodes kept, so that nothing a dead guard
- * holder left half done is followed.  The slots of the records judged dead
- * are freed (exclusive ones become dead ranges too), after the fast path
- * is closed again for what is listed and for every dead range; only then
- * are those records freed, so no new claimer of one has slots yet.  Then
- * every waiter that nothing blocks any more is granted.
+ * holder left half done is followed.  Then the records judged dead are
+ * freed, and every waiter that nothing blocks any more is granted.
  */
 static void rl_shared_recover(struct rl_lock *l)
 {
-	struct rl_region *g = rl_region_of(l);
+	struct rl_region *g = rl_header_of(l);
 	int32_t dead_pid[RL_PROCESSES];
 	uint64_t alive = rl_records_alive(l, dead_pid);
 	struct rl_listed *listed = &g->listed;
@@ -602,7 +584,6 @@ static void rl_shared_recover(struct rl_lock *l)
 	listed->root = 0;
 	listed->arrivals = 0;
 	listed->waiting = 0;
-	listed->wide = 0;
 	g->free = 0;
 	for (uint32_t i = l->shared.nodes; i-- > 0;) {
 		struct rl_request *n = rl_node_at(l, i);
@@ -626,19 +607,9 @@ static void rl_shared_recover(struct rl_lock *l)
 			rl_dead_range_add(g, n->start, n->end);
 		rl_shared_node_free(l, n);
 	}
-	/* A record free when judged may have been claimed since, by a process
-	 * that lives and claims slots without the guard: only the records
-	 * judged dead with a pid are the dead's (the stress with kills found
-	 * it for nodes). */
-	uint64_t dead = 0;
-
-	for (uint32_t r = 0; r < RL_PROCESSES; r++)
-		dead |= (uint64_t)(dead_pid[r] != 0) << r;
-	rl_fast_dead_slots(l, dead, rl_dead_slot, g);
-	rl_fast_reclose(l, g->dead, g->dead_ranges);
-	rl_fast_free_slots(l, dead);
 	/* Free the records judged dead, each only if it still has the pid it
-	 * was judged with. */
+	 * was judged with (a record free when judged may have been claimed
+	 * since, by a process that lives: the stress with kills found it). */
 	for (uint32_t r = 0; r < RL_PROCESSES; r++) {
 		struct rl_process *p = &g->process[r];
 		int32_t pid = dead_pid[r];
@@ -702,11 +673,10 @@ static bool rl_blocker_dead(struct rl_region *g, uint32_t r, uint64_t now)
 static bool rl_reap_blockers(struct rl_lock *l, uint64_t me, uint64_t start,
 			     uint64_t end, bool exclusive, uint64_t now)
 {
-	struct rl_region *g = rl_region_of(l);
+	struct rl_region *g = rl_header_of(l);
 	struct rl_blockers b = { g, me, exclusive, 0 };
 
 	rl_index_any(l, start, end, rl_blocker_of, &b);
-	b.records |= rl_fast_phantom_owners(l, start, end, exclusive);
 	b.records &= ~((uint64_t)1 << l->shared.record);
 	for (uint32_t r = 0; b.records; r++, b.records >>= 1)
 		if ((b.records & 1) && rl_blocker_dead(g, r, now)) {
@@ -718,16 +688,14 @@ static bool rl_reap_blockers(struct rl_lock *l, uint64_t me, uint64_t start,
 
 /* rl_shared_poll: q has waited RL_POLL_NS; are its blockers alive?  Takes
  * the guard.  False if the region is broken (the wait must end).  If none
- * is dead, q is granted anyway when nothing blocks it any more: a fast
- * holder that died between freeing its slot and re-checking the waiters
- * under the guard (rl_fast_release_in()) left nobody to grant it
- * (verify/shared.pml's liveness check found this). */
+ * is dead, q is granted anyway when nothing blocks it any more (a
+ * safeguard: every path that unblocks a waiter grants it). */
 bool rl_shared_poll(struct rl_lock *l, struct rl_request *q)
 {
 	bool ok;
 
 	rl_shared_guard_lock(l);
-	ok = !rl_is_broken(rl_region_of(l));
+	ok = !rl_is_broken(rl_header_of(l));
 	if (ok && rl_node_listed(q) &&
 	    atomic_load_explicit(&q->state, memory_order_relaxed) != RL_HELD &&
 	    !rl_reap_blockers(l, q->seq, q->start, q->end, q->exclusive,
@@ -743,7 +711,7 @@ bool rl_shared_poll(struct rl_lock *l, struct rl_request *q)
 bool rl_shared_refused(struct rl_lock *l, uint64_t start, uint64_t end,
 		       bool exclusive)
 {
-	struct rl_region *g = rl_region_of(l);
+	struct rl_region *g = rl_header_of(l);
 	uint64_t ns = rl_monotonic_ns();
 
 	/* relaxed: a rate limit, under the guard */
@@ -796,7 +764,7 @@ static void rl_view_claimed(struct rl_lock *l, uint32_t r)
 	l->shared.record = r;
 	/* relaxed: our own claim's */
 	l->shared.generation = atomic_load_explicit(
-		&rl_region_of(l)->process[r].generation, memory_order_relaxed);
+		&rl_header_of(l)->process[r].generation, memory_order_relaxed);
 }
 
 size_t rangelock_shared_size(unsigned max_requests)
@@ -808,8 +776,7 @@ size_t rangelock_shared_size(unsigned max_requests)
 
 int rangelock_shared_init(void *region, size_t size)
 {
-	struct rl_region *g = (struct rl_region *)(void *)((char *)region +
-							   RL_HEADER_AT);
+	struct rl_region *g = region;
 	size_t nodes;
 
 	if (!region || (uintptr_t)region % 64 || size < RL_NODES_AT + RL_NODE_BYTES)
@@ -817,8 +784,8 @@ int rangelock_shared_init(void *region, size_t size)
 	nodes = (size - RL_NODES_AT) / RL_NODE_BYTES;
 	if (nodes > RL_NODES_MAX)
 		nodes = RL_NODES_MAX;
-	memset(region, 0, RL_NODES_AT);   /* table and header; magic 0 until
-					   * the end */
+	memset(region, 0, RL_NODES_AT);   /* the header; magic 0 until the
+					   * end */
 	g->layout = RL_REGION_LAYOUT;
 	g->nodes = (uint32_t)nodes;
 	g->size = size;
@@ -840,8 +807,7 @@ int rangelock_shared_init(void *region, size_t size)
 int rangelock_shared_attach(rangelock_t *lk, void *region, size_t size)
 {
 	struct rl_lock *l = rl_lock_of(lk);
-	struct rl_region *g = (struct rl_region *)(void *)((char *)region +
-							   RL_HEADER_AT);
+	struct rl_region *g = region;
 	int fd, r, rc;
 	uint64_t token;
 
@@ -859,8 +825,7 @@ int rangelock_shared_attach(rangelock_t *lk, void *region, size_t size)
 		return rc;
 
 	memset(l, 0, sizeof(*l));
-	l->flags = RL_NO_TABLE;
-	l->mode = RL_MODE_SHARED;
+	l->flags = RL_SHARED;
 	l->shared.region = region;
 	l->shared.nodes = g->nodes;
 	/* relaxed: this process's own count */
@@ -890,10 +855,10 @@ int rangelock_shared_attach(rangelock_t *lk, void *region, size_t size)
 }
 
 /* rl_shared_detach: rangelock_destroy of a view.  EBUSY while this record
- * holds or waits for anything, through a node or a slot. */
+ * holds or waits for anything. */
 int rl_shared_detach(struct rl_lock *l)
 {
-	struct rl_region *g = rl_region_of(l);
+	struct rl_region *g = rl_header_of(l);
 	uint64_t tag;
 	int rc = 0;
 
@@ -907,8 +872,6 @@ int rl_shared_detach(struct rl_lock *l)
 		if (rl_node_listed(n) && n->owner == tag)
 			rc = EBUSY;
 	}
-	if (rl_fast_phantom_owners(l, 0, UINT64_MAX, true) >> l->shared.record & 1)
-		rc = EBUSY;
 	rl_shared_guard_unlock(l);
 	if (!rc) {
 		rl_record_release(g, l->shared.record);

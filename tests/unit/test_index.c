@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_index.c - the precise path's index (src/rl_index.c) on its own
+ * test_index.c - the interval tree (src/rl_index.c) on its own
  * (white-box: linked against the static library, it calls the hidden
- * rl_index_*() functions on a struct rl_lock of its own).
+ * rl_index_*_at() functions on a root of its own, as a leaf's or the
+ * top's).
  *
  * After every insertion and removal the whole tree is checked: keys in
  * order, every max_end the largest end of its subtree, every balance the
@@ -15,14 +16,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "whitebox.h"
+#include "harness.h"
+#include "rl_internal.h"
 
 #define NODES 4096
 
 static struct rl_request node[NODES];
 static bool in_tree[NODES];
 static int used;   /* node[0 .. used - 1] may be in the tree */
-static struct rl_lock lock;
+static rl_ref root;
+static uint64_t arrivals;   /* as a tree's clock */
 
 static uint64_t rng = 0x9e3779b97f4a7c15u;
 
@@ -71,10 +74,10 @@ static void check_tree(void)
 {
 	unsigned count = 0, want = 0;
 
-	check_subtree((const struct rl_request *)lock.listed.root, NULL, NULL, &count);
+	check_subtree((const struct rl_request *)root, NULL, NULL, &count);
 	for (int i = 0; i < used; i++) {
 		want += in_tree[i];
-		CHECK(rl_index_contains(&lock, &node[i]) == in_tree[i]);
+		CHECK(rl_index_contains_at(root, &node[i]) == in_tree[i]);
 	}
 	CHECK(count == want);
 }
@@ -86,21 +89,23 @@ static void add(int i, uint64_t start, uint64_t end)
 		used = i + 1;
 	node[i].start = start;
 	node[i].end = end;
-	rl_index_insert(&lock, &node[i]);
+	node[i].seq = ++arrivals;
+	rl_index_insert_at(&root, &node[i]);
 	in_tree[i] = true;
 }
 
 static void take(int i)
 {
 	CHECK(in_tree[i]);
-	CHECK(rl_index_remove(&lock, &node[i]));
+	CHECK(rl_index_remove_at(&root, &node[i]));
 	in_tree[i] = false;
-	CHECK(!rl_index_remove(&lock, &node[i]));   /* no longer there */
+	CHECK(!rl_index_remove_at(&root, &node[i]));   /* no longer there */
 }
 
 static void reset(void)
 {
-	memset(&lock, 0, sizeof(lock));
+	root = 0;
+	arrivals = 0;
 	memset(node, 0, sizeof(node));
 	memset(in_tree, 0, sizeof(in_tree));
 	used = 0;
@@ -127,7 +132,7 @@ static void check_overlaps(uint64_t start, uint64_t end)
 	unsigned want = 0;
 
 	memset(&o, 0, sizeof(o));
-	CHECK(!rl_index_any(&lock, start, end, note_overlap, &o));
+	CHECK(!rl_index_any_at(root, start, end, note_overlap, &o));
 	for (int i = 0; i < NODES; i++) {
 		bool overlaps = in_tree[i] && node[i].start < end &&
 				start < node[i].end;
@@ -155,7 +160,7 @@ static void test_shapes(void)
 			take(i);
 			check_tree();
 		}
-		CHECK(lock.listed.root == 0);
+		CHECK(root == 0);
 	}
 }
 
@@ -180,8 +185,8 @@ static void test_churn_beside_many(void)
 
 				struct rl_request copy = node[NODES - 1];
 
-				CHECK(!rl_index_contains(&lock, &copy));
-				CHECK(!rl_index_remove(&lock, &copy));
+				CHECK(!rl_index_contains_at(root, &copy));
+				CHECK(!rl_index_remove_at(&root, &copy));
 			}
 			take(NODES - 1);
 		}
@@ -217,7 +222,7 @@ static void test_random(void)
 		if (in_tree[i])
 			take(i);
 	check_tree();
-	CHECK(lock.listed.root == 0);
+	CHECK(root == 0);
 }
 
 int main(void)
